@@ -1,0 +1,508 @@
+# -*- coding: utf-8 -*-
+"""Jinja filters that turn a StratusLab site file's networks into OpenNebula terms.
+
+Every filter is a plain function; ``FilterModule`` at the end only maps names to
+them. The rules shared by all filters:
+
+* Bad input raises ``AnsibleFilterError``. The message starts with the filter name,
+  then the field, then the offending value, then what is wrong with it. A filter
+  never answers a bad value with a silent ``False``: validators return ``True`` or
+  raise.
+* ``label`` (optional, every filter) tells the filter where the value came from in
+  the site file so that the message can point there. Filters with one input use the
+  label *as* that input's field name (``label='networks.public.bridge'``); filters
+  with several inputs put it in front of the argument name
+  (``label='networks.public'`` gives ``networks.public.first``).
+* IPv4 only: OpenNebula address ranges handled here are of type ``IP4``. Addresses
+  must be strings in strict dotted-quad form ('10.0.0.1', not '10.1' or 167772161).
+* A CIDR must have an explicit prefix length and no host bits set ('10.0.0.0/24',
+  not '10.0.0.5/24'): a host part in a network field is almost always a typo.
+
+The full reference with examples is docs/filters.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from collections.abc import Iterable, Mapping
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import netaddr
+except ImportError:  # pragma: no cover - the tests simulate this by patching
+    netaddr = None
+
+DEFAULT_MAC_PREFIX = "02:00"
+# Linux IFNAMSIZ counts the terminating NUL: names have at most 15 bytes.
+IFNAMSIZ = 16
+_MAX_IPV4 = 2**32 - 1
+_PREFIX_LENGTH = re.compile(r"[0-9]{1,2}")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+_MAC_PREFIX = re.compile(r"[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}")
+
+
+# --------------------------------------------------------------------------
+# Error reporting
+# --------------------------------------------------------------------------
+
+
+def _show(value):
+    """Render a value for an error message: strings quoted, anything else by repr."""
+    if isinstance(value, str):
+        return repr(str(value))
+    return repr(value)
+
+
+def _field(label, name):
+    """Field name for a filter with several inputs: ``label.name``, or ``name``."""
+    return f"{label}.{name}" if label else name
+
+
+def _fail(filter_name, field, value, problem):
+    """Raise the error every filter uses: filter, field, offending value, problem."""
+    raise AnsibleFilterError(f"{filter_name}: {field} {_show(value)} {problem}")
+
+
+def _require_netaddr(filter_name):
+    """Refuse to run, with install instructions, when netaddr is missing."""
+    if netaddr is None:
+        raise AnsibleFilterError(
+            f"{filter_name}: the Python library 'netaddr' is not installed on the "
+            f"Ansible controller; install it into the Python that runs Ansible, "
+            f"e.g. '{sys.executable} -m pip install netaddr' (or 'make venv')"
+        )
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+
+
+def _parse_ipv4(value):
+    """The integer value of a strict dotted-quad IPv4 string, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(netaddr.IPAddress(str(value), 4))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def _dotted(number):
+    """Dotted-quad text of an integer IPv4 address."""
+    return str(netaddr.IPAddress(number, 4))
+
+
+def _span_text(first, last):
+    """'first-last' in dotted-quad form."""
+    return f"{_dotted(first)}-{_dotted(last)}"
+
+
+def _ipv4(value, filter_name, field):
+    """The integer value of an IPv4 address; raises naming the value otherwise."""
+    number = _parse_ipv4(value)
+    if number is None:
+        _fail(filter_name, field, value, "is not an IPv4 address (such as '10.0.0.1')")
+    return number
+
+
+def _network(value, filter_name, field):
+    """A netaddr.IPNetwork from 'a.b.c.d/len' with no host bits; raises otherwise."""
+    address, slash, length = value.partition("/") if isinstance(value, str) else ("", "", "")
+    number = _parse_ipv4(address)
+    if not slash or number is None or not _PREFIX_LENGTH.fullmatch(length) or int(length) > 32:
+        _fail(filter_name, field, value, "is not an IPv4 network in CIDR notation (such as '10.0.0.0/24')")
+    network = netaddr.IPNetwork(f"{_dotted(number)}/{int(length)}")
+    if number != network.first:
+        _fail(filter_name, field, value, f"has host bits set (the network would be {network.cidr})")
+    return network
+
+
+def _usable(network, value, filter_name, field):
+    """(first, last) usable host of a network: without network and broadcast address."""
+    if network.size < 4:
+        _fail(
+            filter_name,
+            field,
+            value,
+            "has no usable host addresses once its network and broadcast addresses are left out (use /30 or shorter)",
+        )
+    return network.first + 1, network.last - 1
+
+
+def _size(value, filter_name, field):
+    """A positive whole number given as int or digit string; raises otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        number = int(value)
+    else:
+        _fail(filter_name, field, value, "is not a whole number")
+    if number < 1:
+        _fail(filter_name, field, value, "must be at least 1")
+    return number
+
+
+def _flag(value, filter_name, field):
+    """A real boolean; a string such as 'false' would silently be true."""
+    if not isinstance(value, bool):
+        _fail(filter_name, field, value, "is not a boolean (true or false)")
+    return value
+
+
+def _as_list(value, filter_name, field):
+    """A list from any iterable except strings and mappings; raises otherwise."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        _fail(filter_name, field, value, "is not a list")
+    return list(value)
+
+
+# --------------------------------------------------------------------------
+# sl_address_range
+# --------------------------------------------------------------------------
+
+
+def _host_in(value, network, filter_name, field):
+    """An optional host address inside the network, not its network/broadcast address."""
+    if value is None:
+        return None
+    number = _ipv4(value, filter_name, field)
+    if not network.first <= number <= network.last:
+        _fail(filter_name, field, value, f"is outside network {network.cidr}")
+    if number in (network.first, network.last):
+        kind = "network" if number == network.first else "broadcast"
+        _fail(filter_name, field, value, f"is the {kind} address of {network.cidr}")
+    return number
+
+
+def _free_blocks(low, high, gateway):
+    """Gateway-free blocks of [low, high]: the whole span, or the non-empty sides of the gateway."""
+    if gateway is None:
+        return [(low, high)]
+    sides = [(low, gateway - 1), (gateway + 1, high)]
+    return [(start, end) for start, end in sides if start <= end]
+
+
+def _largest_block(blocks):
+    """The block with the most addresses (the upper one on a tie)."""
+    return max(reversed(blocks), key=lambda block: block[1] - block[0])
+
+
+def _block_of(number, blocks):
+    """The gateway-free block that contains an address (callers exclude the gateway)."""
+    return next(block for block in blocks if block[0] <= number <= block[1])
+
+
+def _resolve(first, last, size, blocks):
+    """Fill in missing bounds; see sl_address_range for the rules."""
+    if first is None and last is None:
+        start, end = _largest_block(blocks)
+        return start, end if size is None else start + size - 1
+    if first is not None and last is not None:
+        return first, last
+    if size is not None:
+        return (first, first + size - 1) if first is not None else (last - size + 1, last)
+    if first is not None:
+        return first, _block_of(first, blocks)[1]
+    return _block_of(last, blocks)[0], last
+
+
+def _check_bounds(args, first, last, size, gateway, filter_name, label):
+    """Explicit bounds: not the gateway, in order, and matching an explicit size."""
+    for key, number in (("first", first), ("last", last)):
+        if number is not None and number == gateway:
+            _fail(filter_name, _field(label, key), args[key], "is the gateway; the range must leave the gateway out")
+    if first is not None and last is not None and first > last:
+        _fail(filter_name, _field(label, "first"), args["first"], f"comes after last {_show(args['last'])}")
+    if None not in (first, last, size) and last - first + 1 != size:
+        count = last - first + 1
+        _fail(filter_name, _field(label, "size"), args["size"], f"does not match first..last ({count} addresses)")
+
+
+def _check_fit(args, span, limits, filter_name, label):
+    """Only a size can push a resolved span out of its limits (checked bounds cannot).
+
+    ``limits`` is (low, high, description of that span).
+    """
+    if span[0] < limits[0] or span[1] > limits[1]:
+        count = limits[1] - limits[0] + 1
+        where = f"{limits[2]} ({_span_text(*limits[:2])}, {count} addresses)"
+        _fail(filter_name, _field(label, "size"), args["size"], f"does not fit in {where}")
+
+
+def _check_gateway(args, span, gateway, filter_name, label):
+    """An explicit range is never trimmed: refuse it when it holds the gateway."""
+    if gateway is not None and span[0] <= gateway <= span[1]:
+        where = _span_text(*span)
+        problem = f"lies inside the range {where}; choose first/last/size that leave it out"
+        _fail(filter_name, _field(label, "gateway"), args["gateway"], problem)
+
+
+def sl_address_range(cidr, first=None, last=None, size=None, gateway=None, label=None):
+    """An OpenNebula IPv4 address range: ``{'type': 'IP4', 'ip': first, 'size': n}``.
+
+    The range never holds the network address, the broadcast address or the gateway.
+
+    * Nothing but ``cidr`` (and ``gateway``): every usable host; when the gateway lies
+      inside, the larger of the two gateway-free sides (they never tie: a network has
+      an even number of usable hosts, an odd number once the gateway is out).
+    * ``size`` alone: that many addresses from the start of that same default span;
+      refused when it does not fit there.
+    * ``first`` or ``last`` alone: extends to the edge of the gateway-free block that
+      holds the given bound, so the gateway is never crossed.
+    * An explicit range (``first`` and ``last``, or one of them with ``size``) is never
+      trimmed: refused when it holds the gateway, leaves the network, or disagrees
+      with ``size``.
+    """
+    name = "sl_address_range"
+    _require_netaddr(name)
+    args = {"first": first, "last": last, "size": size, "gateway": gateway}
+    network = _network(cidr, name, _field(label, "cidr"))
+    low, high = _usable(network, cidr, name, _field(label, "cidr"))
+    numbers = [_host_in(args[key], network, name, _field(label, key)) for key in ("first", "last")]
+    count = None if size is None else _size(size, name, _field(label, "size"))
+    gate = _host_in(gateway, network, name, _field(label, "gateway"))
+    _check_bounds(args, *numbers, count, gate, name, label)
+    blocks = _free_blocks(low, high, gate)
+    span = _resolve(*numbers, count, blocks)
+    if numbers == [None, None]:
+        limits = (*_largest_block(blocks), "the largest gateway-free span")
+    else:
+        limits = (low, high, f"the usable addresses of {network.cidr}")
+    _check_fit(args, span, limits, name, label)
+    _check_gateway(args, span, gate, name, label)
+    return {"type": "IP4", "ip": _dotted(span[0]), "size": span[1] - span[0] + 1}
+
+
+# --------------------------------------------------------------------------
+# MAC addresses
+# --------------------------------------------------------------------------
+
+
+def _mac_prefix(prefix, require_local, filter_name, field):
+    """The lower-cased prefix after validation; raises naming the prefix."""
+    if not isinstance(prefix, str) or not _MAC_PREFIX.fullmatch(prefix):
+        _fail(filter_name, field, prefix, "is not a MAC prefix of two hex octets joined by a colon (such as '02:00')")
+    octet = int(prefix[:2], 16)
+    if octet & 0x01:
+        _fail(filter_name, field, prefix, f"has a multicast first octet (0x{octet:02x} has its low bit set)")
+    if require_local and not octet & 0x02:
+        _fail(
+            filter_name,
+            field,
+            prefix,
+            f"is not locally administered (0x{octet:02x} lacks bit 0x02; e.g. '02:00' has it)",
+        )
+    return str(prefix).lower()
+
+
+def sl_mac_prefix_valid(prefix, require_local=False, label=None):
+    """True for a usable OpenNebula MAC prefix; raises naming the prefix otherwise.
+
+    Exactly two hex octets joined by a colon, first octet unicast (low bit clear).
+    The locally-administered bit (0x02, set in OpenNebula's default '02:00') is not
+    required, as OpenNebula does not require it; pass ``require_local=true`` to
+    enforce it for a new site.
+    """
+    name = "sl_mac_prefix_valid"
+    field = label or "mac_prefix"
+    _mac_prefix(prefix, _flag(require_local, name, "require_local"), name, field)
+    return True
+
+
+def sl_ip_to_mac(ip, prefix=DEFAULT_MAC_PREFIX, label=None):
+    """The MAC OpenNebula gives an IPv4 lease: prefix + the four address bytes in hex.
+
+    ``'10.0.0.10' | sl_ip_to_mac('02:00')`` is ``'02:00:0a:00:00:0a'``.
+    """
+    name = "sl_ip_to_mac"
+    _require_netaddr(name)
+    head = _mac_prefix(prefix, False, name, _field(label, "prefix"))
+    number = _ipv4(ip, name, _field(label, "ip"))
+    return head + "".join(f":{byte:02x}" for byte in number.to_bytes(4, "big"))
+
+
+# --------------------------------------------------------------------------
+# Ranges: overlap and fit
+# --------------------------------------------------------------------------
+
+
+def _item_field(base, index, item):
+    """'ranges[public]' when the item has a string name, else 'ranges[2]'."""
+    name = item.get("name") if isinstance(item, Mapping) else None
+    return f"{base}[{name}]" if isinstance(name, str) and name else f"{base}[{index}]"
+
+
+def _ip_size_span(item, filter_name, field):
+    """(first, last) of an {ip, size} range."""
+    start = _ipv4(item["ip"], filter_name, f"{field}.ip")
+    end = start + _size(item["size"], filter_name, f"{field}.size") - 1
+    if end > _MAX_IPV4:
+        _fail(filter_name, f"{field}.size", item["size"], "runs past 255.255.255.255")
+    return start, end
+
+
+def _first_last_span(item, filter_name, field):
+    """(first, last) of a {first, last} range."""
+    start = _ipv4(item["first"], filter_name, f"{field}.first")
+    end = _ipv4(item["last"], filter_name, f"{field}.last")
+    if start > end:
+        _fail(filter_name, f"{field}.first", item["first"], f"comes after last {_show(item['last'])}")
+    return start, end
+
+
+def _range_span(item, filter_name, field):
+    """(first, last) of a range given as {ip, size}, {first, last} or {cidr}."""
+    if isinstance(item, Mapping) and "ip" in item and "size" in item:
+        return _ip_size_span(item, filter_name, field)
+    if isinstance(item, Mapping) and "first" in item and "last" in item:
+        return _first_last_span(item, filter_name, field)
+    if isinstance(item, Mapping) and "cidr" in item:
+        network = _network(item["cidr"], filter_name, f"{field}.cidr")
+        return network.first, network.last
+    _fail(filter_name, field, item, "is not a range: give ip+size, first+last or cidr")
+
+
+def _named_spans(ranges, filter_name, label):
+    """[(name, first, last)] for a list of named ranges; raises on an unnamed one."""
+    base = label or "ranges"
+    spans = []
+    for index, item in enumerate(_as_list(ranges, filter_name, base)):
+        field = _item_field(base, index, item)
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if not isinstance(name, str) or not name:
+            _fail(filter_name, field, item, "has no name (every range needs a non-empty 'name')")
+        spans.append((str(name), *_range_span(item, filter_name, field)))
+    return spans
+
+
+def _overlapping(spans):
+    """Pairs of spans that share at least one address, in input order."""
+    pairs = itertools.combinations(spans, 2)
+    return [(one, two) for one, two in pairs if one[1] <= two[2] and two[1] <= one[2]]
+
+
+def sl_overlapping_ranges(ranges, label=None):
+    """The ``[name, name]`` pairs of ranges that share addresses; ``[]`` when none do.
+
+    Each range is a mapping with ``name`` and either ``ip`` + ``size`` (the output of
+    sl_address_range), ``first`` + ``last``, or ``cidr`` (a whole network). Does not
+    raise on overlap, only on malformed input; for preflight ``assert`` tasks.
+    """
+    spans = _named_spans(ranges, "sl_overlapping_ranges", label)
+    return [[one[0], two[0]] for one, two in _overlapping(spans)]
+
+
+def sl_ranges_disjoint(ranges, label=None):
+    """True when no two ranges share an address; raises naming each overlapping pair.
+
+    Takes the same list as sl_overlapping_ranges.
+    """
+    name = "sl_ranges_disjoint"
+    pairs = _overlapping(_named_spans(ranges, name, label))
+    if pairs:
+        text = "; ".join(
+            f"{_show(one[0])} ({_span_text(*one[1:])}) and {_show(two[0])} ({_span_text(*two[1:])})"
+            for one, two in pairs
+        )
+        raise AnsibleFilterError(f"{name}: {label or 'ranges'}: overlapping ranges: {text}")
+    return True
+
+
+def sl_range_fits(address_range, cidr, label=None):
+    """True when a range lies within the usable hosts of a network; raises otherwise.
+
+    ``address_range`` takes the forms sl_overlapping_ranges accepts (``name`` is
+    optional here). Usable means neither the network nor the broadcast address.
+    """
+    name = "sl_range_fits"
+    _require_netaddr(name)
+    field = _field(label, "range")
+    network = _network(cidr, name, _field(label, "cidr"))
+    low, high = _usable(network, cidr, name, _field(label, "cidr"))
+    start, end = _range_span(address_range, name, field)
+    if start < low or end > high:
+        problem = (
+            f"spans {_span_text(start, end)}, not inside the usable addresses {_span_text(low, high)} of {network.cidr}"
+        )
+        _fail(name, field, address_range, problem)
+    return True
+
+
+# --------------------------------------------------------------------------
+# Bridges, host lists, duplicates
+# --------------------------------------------------------------------------
+
+
+def _bridge_problem(bridge):
+    """Why a name is not a valid Linux interface name, or None when it is."""
+    if not isinstance(bridge, str) or not bridge:
+        return "is not a non-empty string"
+    if len(bridge.encode("utf-8")) >= IFNAMSIZ:
+        return f"is {len(bridge.encode('utf-8'))} bytes long; Linux interface names have at most {IFNAMSIZ - 1}"
+    if bridge in (".", ".."):
+        return "is reserved: '.' and '..' cannot name an interface"
+    bad = sorted({char for char in bridge if char in "/:\0" or char.isspace()})
+    if bad:
+        return f"contains {', '.join(repr(char) for char in bad)}; interface names cannot hold '/', ':' or whitespace"
+    return None
+
+
+def sl_bridge_name_valid(bridge, label=None):
+    """True for a valid Linux bridge (interface) name; raises naming the bridge otherwise.
+
+    The kernel's rules (dev_valid_name): 1 to 15 bytes, not '.' or '..', no '/',
+    no ':' and no whitespace.
+    """
+    problem = _bridge_problem(bridge)
+    if problem:
+        _fail("sl_bridge_name_valid", label or "bridge", bridge, problem)
+    return True
+
+
+def sl_hosts_outside(addresses, cidr, label=None):
+    """The addresses of a list that are not inside the network ``cidr``, in list order.
+
+    ``[]`` means the network holds every address (e.g. an NFS export network and
+    the nodes that mount it). Every item must be an IPv4 address, not a host name.
+    """
+    name = "sl_hosts_outside"
+    _require_netaddr(name)
+    network = _network(cidr, name, _field(label, "cidr"))
+    items = _as_list(addresses, name, _field(label, "addresses"))
+    field = _field(label, "addresses")
+    numbers = [_ipv4(item, name, f"{field}[{index}]") for index, item in enumerate(items)]
+    return [item for item, number in zip(items, numbers) if not network.first <= number <= network.last]
+
+
+def sl_duplicates(items, label=None):
+    """Items that occur more than once, each listed once, in order of first repeat.
+
+    Works for unhashable items (mappings, lists) too; ``[]`` when all are distinct.
+    """
+    seen, repeated = [], []
+    for item in _as_list(items, "sl_duplicates", label or "items"):
+        if item in seen and item not in repeated:
+            repeated.append(item)
+        seen.append(item)
+    return repeated
+
+
+class FilterModule:
+    """StratusLab network filters; see docs/filters.md."""
+
+    def filters(self):
+        return {
+            "sl_address_range": sl_address_range,
+            "sl_ip_to_mac": sl_ip_to_mac,
+            "sl_mac_prefix_valid": sl_mac_prefix_valid,
+            "sl_overlapping_ranges": sl_overlapping_ranges,
+            "sl_ranges_disjoint": sl_ranges_disjoint,
+            "sl_range_fits": sl_range_fits,
+            "sl_bridge_name_valid": sl_bridge_name_valid,
+            "sl_hosts_outside": sl_hosts_outside,
+            "sl_duplicates": sl_duplicates,
+        }
