@@ -1076,6 +1076,11 @@ def run_module(module, body):
         module.fail_json(msg=exc.message, **extra)
         return
     result["api_calls"] = client.calls
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    failed_msg = result.pop("failed_msg", None)
+    if failed_msg:
+        module.fail_json(msg=failed_msg, **result)
     module.exit_json(**result)
 
 

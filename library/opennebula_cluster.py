@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: opennebula_cluster
+short_description: Manage OpenNebula clusters and their hosts, virtual networks and datastores
+description:
+  - Creates or deletes an OpenNebula cluster and manages which hosts, virtual networks and datastores belong to it.
+  - A host belongs to exactly one cluster, so adding it here moves it from its previous cluster.
+    Virtual networks and datastores can belong to several clusters.
+  - Uses the project's own XML-RPC client; no pyone is needed.
+version_added: "1.0.0"
+author: StratusLab site deployer team
+options:
+  name:
+    description:
+      - Name of the cluster. Required to create it.
+      - One of O(name) and O(id) is required.
+    type: str
+  id:
+    description:
+      - ID of an existing cluster. V(0) is the C(default) cluster and is a valid value.
+    type: int
+  state:
+    description:
+      - V(present) creates the cluster if needed and manages the memberships given.
+      - V(absent) deletes it; OpenNebula refuses to delete a cluster that still holds objects,
+        and clusters with an ID below 100.
+    type: str
+    choices: [present, absent]
+    default: present
+  hosts:
+    description:
+      - Hosts (names or IDs) that must be in the cluster. Omit to leave host membership alone.
+    type: list
+    elements: str
+  vnets:
+    description:
+      - Virtual networks (names or IDs) that must be in the cluster. Omit to leave them alone.
+    type: list
+    elements: str
+  datastores:
+    description:
+      - Datastores (names or IDs) that must be in the cluster. Omit to leave them alone.
+    type: list
+    elements: str
+  exclusive:
+    description:
+      - When V(true), members of the kinds listed above that are not listed are removed from the cluster
+        (OpenNebula puts a host removed from its cluster back in the C(default) cluster).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - stratuslab_one
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Cluster of the site with its nodes, network and datastores
+  opennebula_cluster:
+    name: stratuslab
+    hosts: "{{ groups['nodes'] }}"
+    vnets: [public]
+    datastores: [system-shared, images-shared]
+    api_url: http://frontend:2633/RPC2
+    api_username: oneadmin
+    api_password: "{{ oneadmin_password }}"
+
+- name: Make the default cluster (id 0) hold only datastore 0
+  opennebula_cluster:
+    id: 0
+    datastores: ["0"]
+    exclusive: true
+
+- name: Delete a cluster
+  opennebula_cluster:
+    name: old-cluster
+    state: absent
+"""
+
+RETURN = r"""
+cluster:
+  description: The cluster after the change (predicted in check mode); empty when absent.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Cluster ID (null in check mode for a cluster not created yet).
+      type: int
+    name:
+      description: Cluster name.
+      type: str
+    hosts:
+      description: IDs of the hosts in the cluster.
+      type: list
+      elements: int
+    vnets:
+      description: IDs of the virtual networks in the cluster.
+      type: list
+      elements: int
+    datastores:
+      description: IDs of the datastores in the cluster.
+      type: list
+      elements: int
+  sample: {"id": 100, "name": "stratuslab", "hosts": [0, 1], "vnets": [0], "datastores": [100, 101]}
+actions:
+  description: The writes done (or planned in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["allocate cluster stratuslab", "add host 0 to cluster stratuslab"]
+api_calls:
+  description: Number of XML-RPC requests sent to oned.
+  returned: always
+  type: int
+  sample: 4
+one_error:
+  description: OpenNebula's error (message, numeric code, code name, method, object id) when the module fails.
+  returned: failure
+  type: dict
+  sample: {"msg": "[one.cluster.delete] Cannot delete cluster. Cluster 100 is not empty, it contains 1 vnets.",
+           "code": 2048, "code_name": "ACTION", "method": "one.cluster.delete", "resp_id": -1}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
+from ansible.module_utils.stratuslab_one_logic import cluster_run
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        name=dict(type="str"),
+        id=dict(type="int"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        hosts=dict(type="list", elements="str"),
+        vnets=dict(type="list", elements="str"),
+        datastores=dict(type="list", elements="str"),
+        exclusive=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
+                           supports_check_mode=True)
+    run_module(module, lambda client, mod: cluster_run(client, mod.params, mod.check_mode))
+
+
+if __name__ == "__main__":
+    main()

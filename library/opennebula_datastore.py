@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: opennebula_datastore
+short_description: Manage OpenNebula system, image and file datastores
+description:
+  - Creates, updates or deletes an OpenNebula datastore of type system, image or file, with its datastore
+    driver (C(DS_MAD)), transfer driver (C(TM_MAD), for example C(shared), C(ssh) or C(qcow2)), C(BASE_PATH)
+    and cluster membership.
+  - The template is updated (merged) only when an attribute really differs. The type of an existing datastore
+    cannot be changed.
+version_added: "1.0.0"
+author: StratusLab site deployer team
+options:
+  name:
+    description: Name of the datastore. Required to create it. One of O(name) and O(id) is required.
+    type: str
+  id:
+    description: ID of an existing datastore (V(0), the bootstrap system datastore, is valid).
+    type: int
+  state:
+    description: V(present) creates or updates the datastore; V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  type:
+    description: Datastore type.
+    type: str
+    choices: [system, image, file]
+    default: image
+  ds_mad:
+    description:
+      - Datastore driver (for example V(fs)). Required to create image and file datastores; not used for
+        system datastores.
+    type: str
+  tm_mad:
+    description: Transfer driver (for example V(shared), V(ssh), V(qcow2)). Required to create a datastore.
+    type: str
+  base_path:
+    description: C(BASE_PATH) of the datastore on the nodes. OpenNebula picks one when not set.
+    type: str
+  template:
+    description: Other template attributes merged into the datastore template. Keys are upper-cased.
+    type: dict
+  clusters:
+    description:
+      - Clusters (names or IDs) the datastore must be in, exactly. The first one is used at creation.
+        Omit to leave membership alone (a new datastore goes to the C(default) cluster).
+    type: list
+    elements: str
+extends_documentation_fragment:
+  - stratuslab_one
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Shared system datastore
+  opennebula_datastore:
+    name: system-shared
+    type: system
+    tm_mad: shared
+    clusters: [stratuslab]
+
+- name: qcow2 image datastore on the NFS export
+  opennebula_datastore:
+    name: images-qcow2
+    type: image
+    ds_mad: fs
+    tm_mad: qcow2
+    base_path: /var/lib/one/datastores
+    clusters: [stratuslab]
+
+- name: Delete a datastore
+  opennebula_datastore:
+    name: old-images
+    state: absent
+"""
+
+RETURN = r"""
+datastore:
+  description: The datastore after the change (predicted in check mode); empty when absent.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Datastore ID (null in check mode for a datastore not created yet).
+      type: int
+    name:
+      description: Datastore name.
+      type: str
+    type:
+      description: V(system), V(image) or V(file).
+      type: str
+    ds_mad:
+      description: Datastore driver (C(-) for system datastores).
+      type: str
+    tm_mad:
+      description: Transfer driver.
+      type: str
+    base_path:
+      description: Base path on the nodes.
+      type: str
+    clusters:
+      description: IDs of the clusters holding the datastore.
+      type: list
+      elements: int
+    template:
+      description: Template attributes.
+      type: dict
+  sample: {"id": 100, "name": "images-qcow2", "type": "image", "ds_mad": "fs", "tm_mad": "qcow2",
+           "base_path": "/var/lib/one/datastores/100", "clusters": [100], "template": {"TM_MAD": "qcow2"}}
+actions:
+  description: The writes done (or planned in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["allocate datastore images-qcow2"]
+api_calls:
+  description: Number of XML-RPC requests sent to oned.
+  returned: always
+  type: int
+  sample: 3
+one_error:
+  description: OpenNebula's error (message, numeric code, code name, method, object id) when the module fails.
+  returned: failure
+  type: dict
+  sample: {"msg": "[one.datastore.allocate] DS_MAD named \"nope\" is not defined in oned.conf", "code": 8192,
+           "code_name": "INTERNAL", "method": "one.datastore.allocate", "resp_id": -1}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
+from ansible.module_utils.stratuslab_one_logic import datastore_run
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        name=dict(type="str"),
+        id=dict(type="int"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        type=dict(type="str", choices=["system", "image", "file"], default="image"),
+        ds_mad=dict(type="str"),
+        tm_mad=dict(type="str"),
+        base_path=dict(type="str"),
+        template=dict(type="dict"),
+        clusters=dict(type="list", elements="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
+                           supports_check_mode=True)
+    run_module(module, lambda client, mod: datastore_run(client, mod.params, mod.check_mode))
+
+
+if __name__ == "__main__":
+    main()

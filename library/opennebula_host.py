@@ -1,0 +1,169 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: opennebula_host
+short_description: Register one OpenNebula host (hypervisor node) and manage its status
+description:
+  - Registers a host in OpenNebula, sets its cluster, its status (enabled, disabled, offline) and merges
+    attributes into its template; or deletes it.
+  - For many hosts at once use M(opennebula_hosts), which reads the host pool once for the whole list.
+  - OpenNebula cannot change the drivers of a registered host; a different O(im_mad) or O(vmm_mad)
+    gives a warning, not a change.
+version_added: "1.0.0"
+author: StratusLab site deployer team
+options:
+  name:
+    description: Host name as OpenNebula knows it (usually the node's FQDN).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) registers the host if needed and leaves its status alone.
+      - V(enabled), V(disabled) and V(offline) also set the status (a new host starts enabled).
+      - V(absent) deletes the host; OpenNebula refuses while VMs run on it.
+    type: str
+    choices: [present, absent, enabled, disabled, offline]
+    default: present
+  im_mad:
+    description: Information (monitoring) driver used when the host is created.
+    type: str
+    default: kvm
+  vmm_mad:
+    description: Virtualization driver used when the host is created.
+    type: str
+    default: kvm
+    aliases: [vm_mad]
+  cluster:
+    description:
+      - Cluster (name or ID; V(0) is the C(default) cluster) the host must be in.
+      - Omit to leave the cluster alone (a new host goes to the C(default) cluster).
+    type: str
+  template:
+    description:
+      - Attributes merged into the host template (other attributes are kept).
+        Only attributes whose value differs are sent.
+    type: dict
+  wait:
+    description:
+      - After creating or re-enabling the host, wait until OpenNebula has monitored it (state MONITORED).
+        Fails at once if the host goes to ERROR, with OpenNebula's error message.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for O(wait).
+    type: int
+    default: 300
+  poll_interval:
+    description: Longest pause in seconds between two reads while waiting.
+    type: float
+    default: 2.0
+extends_documentation_fragment:
+  - stratuslab_one
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Register a KVM node in the site cluster and wait for its first monitoring
+  opennebula_host:
+    name: node01.example.org
+    cluster: stratuslab
+    template:
+      LABELS: "kvm,rack1"
+    wait: true
+
+- name: Take a node out of scheduling for maintenance
+  opennebula_host:
+    name: node01.example.org
+    state: disabled
+
+- name: Remove a node
+  opennebula_host:
+    name: node01.example.org
+    state: absent
+"""
+
+RETURN = r"""
+host:
+  description: The host after the change (predicted in check mode); empty when absent.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Host ID.
+      type: int
+    name:
+      description: Host name.
+      type: str
+    state:
+      description: OpenNebula host state name (INIT, MONITORED, ERROR, DISABLED, OFFLINE).
+      type: str
+    im_mad:
+      description: Information driver.
+      type: str
+    vm_mad:
+      description: Virtualization driver.
+      type: str
+    cluster_id:
+      description: ID of the host's cluster.
+      type: int
+    cluster:
+      description: Name of the host's cluster.
+      type: str
+    template:
+      description: The host template attributes.
+      type: dict
+  sample: {"id": 3, "name": "node01.example.org", "state": "MONITORED", "im_mad": "kvm", "vm_mad": "kvm",
+           "cluster_id": 100, "cluster": "stratuslab", "template": {"LABELS": "kvm,rack1"}}
+actions:
+  description: The writes done (or planned in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["allocate (im_mad=kvm, vmm_mad=kvm, cluster=100)"]
+api_calls:
+  description: Number of XML-RPC requests sent to oned.
+  returned: always
+  type: int
+  sample: 3
+one_error:
+  description: OpenNebula's error (message, numeric code, code name, method, object id) when the module fails.
+  returned: failure
+  type: dict
+  sample: {"msg": "[one.host.allocate] Error getting cluster [9999].", "code": 1024, "code_name": "NO_EXISTS",
+           "method": "one.host.allocate", "resp_id": 9999}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
+from ansible.module_utils.stratuslab_one_logic import host_run
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present",
+                   choices=["present", "absent", "enabled", "disabled", "offline"]),
+        im_mad=dict(type="str", default="kvm"),
+        vmm_mad=dict(type="str", default="kvm", aliases=["vm_mad"]),
+        cluster=dict(type="str"),
+        template=dict(type="dict"),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+        poll_interval=dict(type="float", default=2.0),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_module(module, lambda client, mod: host_run(client, mod.params, mod.check_mode))
+
+
+if __name__ == "__main__":
+    main()

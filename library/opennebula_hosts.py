@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: opennebula_hosts
+short_description: Register many OpenNebula hosts in one call
+description:
+  - Batch form of M(opennebula_host) for sites with hundreds or thousands of nodes.
+  - Reads the host pool once (and the cluster pool once when a cluster is named), compares every listed host
+    with it, and sends only the writes needed (allocate missing hosts, move cluster, change status, merge
+    template attributes, delete). A site that is already registered costs two XML-RPC calls whatever its size.
+  - Then waits for all the new (or re-enabled) hosts together, reading the host pool once per poll.
+  - A failing host does not stop the others; the module fails at the end and RV(errors) tells which hosts
+    failed and OpenNebula's message for each.
+version_added: "1.0.0"
+author: StratusLab site deployer team
+options:
+  hosts:
+    description:
+      - The hosts. Each entry is a host name, or a dict with C(name) (required) and optionally C(state),
+        C(im_mad), C(vmm_mad), C(cluster) and C(template), which override the module-level defaults below
+        for that host.
+    type: list
+    elements: raw
+    required: true
+  state:
+    description:
+      - Default state of the listed hosts; see M(opennebula_host) for the meaning of each value.
+    type: str
+    choices: [present, absent, enabled, disabled, offline]
+    default: present
+  im_mad:
+    description: Default information driver of new hosts.
+    type: str
+    default: kvm
+  vmm_mad:
+    description: Default virtualization driver of new hosts.
+    type: str
+    default: kvm
+    aliases: [vm_mad]
+  cluster:
+    description: Default cluster (name or ID; V(0) is valid) of the hosts. Omit to leave clusters alone.
+    type: str
+  template:
+    description: Default attributes merged into each host template.
+    type: dict
+  wait:
+    description:
+      - Wait until every new or re-enabled host is MONITORED. Hosts going to ERROR fail the module with
+        OpenNebula's error message for each of them.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for all hosts together.
+    type: int
+    default: 600
+  poll_interval:
+    description: Longest pause in seconds between two host pool reads while waiting.
+    type: float
+    default: 2.0
+extends_documentation_fragment:
+  - stratuslab_one
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Register every node of the inventory in the site cluster
+  opennebula_hosts:
+    hosts: "{{ groups['nodes'] }}"
+    cluster: stratuslab
+    api_url: "http://{{ frontend }}:2633/RPC2"
+    api_password: "{{ oneadmin_password }}"
+  run_once: true
+
+- name: Per-host settings
+  opennebula_hosts:
+    hosts:
+      - node01.example.org
+      - name: node02.example.org
+        state: disabled
+      - name: gpu01.example.org
+        cluster: gpu
+        template:
+          LABELS: gpu
+    cluster: stratuslab
+"""
+
+RETURN = r"""
+hosts:
+  description:
+    - What changed, per host name; hosts that needed no change are not listed (see RV(summary)).
+    - C(id) is the host ID (null in check mode for a new host), C(actions) the writes done or planned,
+      C(state) the state after waiting, C(error) OpenNebula's message when a write failed.
+  returned: always
+  type: dict
+  sample: {"node01.example.org": {"id": 12, "actions": ["allocate (im_mad=kvm, vmm_mad=kvm, cluster=100)"],
+           "state": "MONITORED"}}
+summary:
+  description: Counts of hosts allocated, deleted, moved, with a status change, with a template update, unchanged
+    and failed.
+  returned: always
+  type: dict
+  sample: {"allocated": 10, "deleted": 0, "moved": 0, "status": 0, "updated": 0, "unchanged": 1990, "failed": 0}
+errors:
+  description: OpenNebula's message per failed host name (key C(_wait) for the wait itself).
+  returned: when some host failed
+  type: dict
+  sample: {"node07.example.org": "Error monitoring Host node07.example.org (7): ssh: connection refused"}
+api_calls:
+  description: Number of XML-RPC requests sent to oned.
+  returned: always
+  type: int
+  sample: 2
+one_error:
+  description: OpenNebula's error when the module fails before any per-host work (unreachable oned, bad credentials).
+  returned: failure
+  type: dict
+  sample: {"msg": "[one.hostpool.info] User couldn't be authenticated, aborting call.", "code": 256,
+           "code_name": "AUTHENTICATION", "method": "one.hostpool.info", "resp_id": -1}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
+from ansible.module_utils.stratuslab_one_logic import hosts_run
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        hosts=dict(type="list", elements="raw", required=True),
+        state=dict(type="str", default="present",
+                   choices=["present", "absent", "enabled", "disabled", "offline"]),
+        im_mad=dict(type="str", default="kvm"),
+        vmm_mad=dict(type="str", default="kvm", aliases=["vm_mad"]),
+        cluster=dict(type="str"),
+        template=dict(type="dict"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=600),
+        poll_interval=dict(type="float", default=2.0),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_module(module, lambda client, mod: hosts_run(client, mod.params, mod.check_mode))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,660 @@
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reconciliation logic of the opennebula_* modules.
+
+Each ``*_run(client, params, check_mode)`` reads what it needs, plans the
+writes, performs them unless ``check_mode`` and returns the module result
+(``changed``, ``actions``, ``diff`` and the object summary).  The module
+files only hold documentation and argument specs.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.stratuslab_one import (
+    DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES, HOST_DISABLED, HOST_MONITORED, HOST_OFFLINE,
+    VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY,
+    OneActionError, OneError, OneNotFoundError, OneTimeoutError, Pool, attrs_differ, cluster_membership_changes,
+    ids_of, normalize_attrs, resolve_ref)
+
+
+class Changes:
+    """Records planned writes; runs them unless in check mode."""
+
+    def __init__(self, check_mode):
+        self.check_mode = check_mode
+        self.actions = []
+
+    def do(self, description, func, *args, **kwargs):
+        self.actions.append(description)
+        if self.check_mode:
+            return None
+        return func(*args, **kwargs)
+
+    @property
+    def changed(self):
+        return bool(self.actions)
+
+
+def _find(pool, params, kind):
+    """The object named by params['id'] (0 valid) or params['name']; None if absent."""
+    if params.get("id") is not None:
+        return pool.by_id.get(int(params["id"]))
+    return pool.get(params["name"])
+
+
+def _result(changes, before, after, **extra):
+    result = dict(changed=changes.changed, actions=changes.actions,
+                  diff=dict(before=before or {}, after=after or {}))
+    result.update(extra)
+    return result
+
+
+# --------------------------------------------------------------------------
+# cluster
+# --------------------------------------------------------------------------
+
+_MEMBER_KINDS = (("hosts", "host"), ("vnets", "vnet"), ("datastores", "datastore"))
+
+
+def cluster_run(client, params, check_mode):
+    changes = Changes(check_mode)
+    clusters = client.clusterpool()
+    cluster = _find(clusters, params, "cluster")
+    before = cluster.summary() if cluster else {}
+    if params["state"] == "absent":
+        if cluster is None:
+            return _result(changes, {}, {}, cluster={})
+        changes.do("delete cluster %s (%s)" % (cluster.name, cluster.id), client.cluster_delete, cluster.id)
+        return _result(changes, before, {}, cluster={})
+
+    if cluster is None:
+        if params.get("name") is None:
+            raise OneNotFoundError("cluster %s does not exist (give a name to create it)" % params["id"])
+        new_id = changes.do("allocate cluster %s" % params["name"], client.cluster_allocate, params["name"])
+        after = dict(id=new_id, name=params["name"], hosts=[], datastores=[], vnets=[])
+    else:
+        after = cluster.summary()
+
+    pools = {"hosts": client.hostpool, "vnets": client.vnpool, "datastores": client.datastorepool}
+    for key, kind in _MEMBER_KINDS:
+        if params.get(key) is None:
+            continue
+        wanted = ids_of(pools[key](), params[key], kind)
+        to_add, to_remove = cluster_membership_changes(after[key], wanted, params["exclusive"])
+        for obj_id in to_add:
+            changes.do("add %s %s to cluster %s" % (kind, obj_id, after["name"]),
+                       client.cluster_add, kind, after["id"], obj_id)
+        for obj_id in to_remove:
+            changes.do("remove %s %s from cluster %s" % (kind, obj_id, after["name"]),
+                       client.cluster_del, kind, after["id"], obj_id)
+        after[key] = sorted((set(after[key]) | set(to_add)) - set(to_remove))
+    if changes.changed and not check_mode:
+        after = client.cluster_info(after["id"]).summary()
+    return _result(changes, before, after, cluster=after)
+
+
+# --------------------------------------------------------------------------
+# hosts (single and batch share the per-host planning)
+# --------------------------------------------------------------------------
+
+def _status_for(host_state, wanted):
+    """The one.host.status code needed to reach ``wanted``, or None."""
+    if wanted == "enabled" and host_state in (HOST_DISABLED, HOST_OFFLINE):
+        return "enabled"
+    if wanted == "disabled" and host_state != HOST_DISABLED:
+        return "disabled"
+    if wanted == "offline" and host_state != HOST_OFFLINE:
+        return "offline"
+    return None
+
+
+def _host_view(name, cluster_id, state, template=None, im_mad="", vm_mad=""):
+    view = dict(name=name, cluster_id=cluster_id, state=state, im_mad=im_mad, vm_mad=vm_mad)
+    if template:
+        view["template"] = template
+    return view
+
+
+def plan_host(spec, host, clusters, warnings):
+    """Plan the writes for one host.
+
+    ``spec``: name, state, im_mad, vmm_mad, cluster (name/id or None),
+    template (dict or None).  Returns a list of (action, args) tuples with
+    action in allocate, delete, cluster, status, update.
+    """
+    steps = []
+    if spec["state"] == "absent":
+        if host is not None:
+            steps.append(("delete", (host.id,)))
+        return steps
+    cluster_id = None
+    if spec.get("cluster") is not None:
+        cluster_id = resolve_ref(clusters, spec["cluster"], "cluster").id
+    template = normalize_attrs(spec.get("template"))
+    if host is None:
+        steps.append(("allocate", (spec["name"], spec["im_mad"], spec["vmm_mad"],
+                                   -1 if cluster_id is None else cluster_id)))
+        status = None if spec["state"] in ("present", "enabled") else spec["state"]
+        if status:
+            steps.append(("status", (status,)))
+        if template:
+            steps.append(("update", (template,)))
+        return steps
+    for field_name, current in (("im_mad", host.im_mad), ("vmm_mad", host.vm_mad)):
+        if spec.get(field_name) and spec[field_name] != current:
+            warnings.append("host %s: %s is %r, not %r; OpenNebula cannot change the drivers of a "
+                            "registered host (delete and re-add it)" % (host.name, field_name, current,
+                                                                        spec[field_name]))
+    if cluster_id is not None and host.cluster_id != cluster_id:
+        steps.append(("cluster", (cluster_id,)))
+    status = _status_for(host.state, spec["state"]) if spec["state"] != "present" else None
+    if status:
+        steps.append(("status", (status,)))
+    differ = attrs_differ(template, host.template)
+    if differ:
+        steps.append(("update", ({k: template[k] for k in differ},)))
+    return steps
+
+
+def execute_host_steps(client, steps, host_id):
+    """Run planned steps; return the host id (new one after allocate)."""
+    for action, args in steps:
+        if action == "allocate":
+            host_id = client.host_allocate(*args)
+        elif action == "delete":
+            client.host_delete(args[0])
+        elif action == "cluster":
+            client.cluster_add("host", args[0], host_id)
+        elif action == "status":
+            client.host_status(host_id, args[0])
+        elif action == "update":
+            client.host_update(host_id, args[0], merge=True)
+    return host_id
+
+
+def describe_step(action, args):
+    if action == "allocate":
+        return "allocate (im_mad=%s, vmm_mad=%s, cluster=%s)" % (args[1], args[2], args[3])
+    if action == "delete":
+        return "delete"
+    if action == "cluster":
+        return "move to cluster %s" % args[0]
+    if action == "status":
+        return "set status %s" % args[0]
+    return "merge template %s" % ", ".join(sorted(args[0]))
+
+
+def _predict_host(spec, host, steps, clusters):
+    if spec["state"] == "absent":
+        return {}
+    if host is None:
+        view = _host_view(spec["name"], None, "INIT", im_mad=spec["im_mad"], vm_mad=spec["vmm_mad"])
+        view["cluster_id"] = 0
+    else:
+        view = _host_before(host, spec)
+    for action, args in steps:
+        if action == "allocate":
+            view["cluster_id"] = 0 if args[3] == -1 else args[3]
+        elif action == "cluster":
+            view["cluster_id"] = args[0]
+        elif action == "status":
+            view["state"] = {"enabled": "INIT", "disabled": "DISABLED", "offline": "OFFLINE"}[args[0]]
+        elif action == "update":
+            view["template"] = dict(view.get("template", {}), **args[0])
+    return view
+
+
+def _host_before(host, spec):
+    if host is None:
+        return {}
+    view = _host_view(host.name, host.cluster_id, host.state_name, im_mad=host.im_mad,
+                      vm_mad=host.vm_mad)
+    keys = normalize_attrs(spec.get("template"))
+    if keys:
+        view["template"] = {k: host.template.get(k) for k in keys if k in host.template}
+    return view
+
+
+def _needs_wait(spec, steps):
+    actions = [a for a, _ in steps]
+    if spec["state"] not in ("present", "enabled"):
+        return False
+    return "allocate" in actions or any(a == "status" and args[0] == "enabled" for a, args in steps)
+
+
+def host_run(client, params, check_mode):
+    hosts = client.hostpool()
+    host = hosts.get(params["name"])
+    needs_clusters = params.get("cluster") is not None and params["state"] != "absent"
+    clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
+    warnings = []
+    steps = plan_host(params, host, clusters, warnings)
+    changes = Changes(check_mode)
+    for step in steps:
+        changes.actions.append(describe_step(*step))
+    before = _host_before(host, params)
+    after = _predict_host(params, host, steps, clusters)
+    result_host = after
+    if steps and not check_mode:
+        host_id = execute_host_steps(client, steps, host.id if host else None)
+        if params["state"] != "absent":
+            if params["wait"] and _needs_wait(params, steps):
+                client.wait_hosts([host_id], timeout=params["wait_timeout"],
+                                  interval=params["poll_interval"])
+            fresh = client.host_info(host_id)
+            result_host = dict(fresh.summary(), template=fresh.template)
+    elif host is not None and params["state"] != "absent":
+        result_host = dict(host.summary(), template=host.template)
+    return _result(changes, before, after, host=result_host, warnings=warnings)
+
+
+def normalize_host_specs(params):
+    """Expand the batch module's hosts list (strings or dicts) with defaults."""
+    specs, seen = [], set()
+    defaults = dict(state=params["state"], im_mad=params["im_mad"], vmm_mad=params["vmm_mad"],
+                    cluster=params.get("cluster"), template=params.get("template"))
+    allowed = {"name", "state", "im_mad", "vmm_mad", "cluster", "template"}
+    for item in params["hosts"]:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not item.get("name"):
+            raise OneError("each entry of hosts must be a host name or a dict with a name, got %r" % (item,))
+        unknown = set(item) - allowed
+        if unknown:
+            raise OneError("host %s: unknown keys %s" % (item["name"], ", ".join(sorted(unknown))))
+        spec = dict(defaults)
+        spec.update({k: v for k, v in item.items() if v is not None})
+        spec["name"] = str(spec["name"])
+        if spec["state"] not in ("present", "absent", "enabled", "disabled", "offline"):
+            raise OneError("host %s: invalid state %r" % (spec["name"], spec["state"]))
+        if spec["name"] in seen:
+            raise OneError("host %s is listed twice" % spec["name"])
+        seen.add(spec["name"])
+        specs.append(spec)
+    return specs
+
+
+def hosts_run(client, params, check_mode):
+    """Batch registration: one hostpool read, one clusterpool read, only needed writes."""
+    specs = normalize_host_specs(params)
+    hosts = client.hostpool()
+    needs_clusters = any(s.get("cluster") is not None and s["state"] != "absent" for s in specs)
+    clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
+    warnings, report, errors, to_wait = [], {}, {}, {}
+    before, after = {}, {}
+    summary = dict(allocated=0, deleted=0, moved=0, status=0, updated=0, unchanged=0, failed=0)
+    counters = {"allocate": "allocated", "delete": "deleted", "cluster": "moved",
+                "status": "status", "update": "updated"}
+    planned = []
+    for spec in specs:
+        host = hosts.get(spec["name"])
+        try:
+            steps = plan_host(spec, host, clusters, warnings)
+        except OneError as exc:
+            errors[spec["name"]] = exc.message
+            continue
+        if not steps:
+            summary["unchanged"] += 1
+            continue
+        planned.append((spec, host, steps))
+
+    for spec, host, steps in planned:
+        name = spec["name"]
+        entry = dict(id=host.id if host else None, actions=[describe_step(*s) for s in steps])
+        before[name] = _host_before(host, spec)
+        after[name] = _predict_host(spec, host, steps, clusters)
+        if not check_mode:
+            try:
+                entry["id"] = execute_host_steps(client, steps, host.id if host else None)
+            except OneError as exc:
+                entry["error"] = exc.message
+                errors[name] = exc.message
+                summary["failed"] += 1
+                report[name] = entry
+                continue
+            if _needs_wait(spec, steps):
+                to_wait[entry["id"]] = name
+        for action, _ in steps:
+            summary[counters[action]] += 1
+        report[name] = entry
+
+    changed = any("error" not in e for e in report.values())
+    result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings,
+                  diff=dict(before=before, after=after))
+    if to_wait and params["wait"] and not check_mode:
+        try:
+            monitored = client.wait_hosts(list(to_wait), timeout=params["wait_timeout"],
+                                          interval=params["poll_interval"])
+        except (OneTimeoutError, OneActionError) as exc:
+            errors["_wait"] = exc.message
+            monitored = {}
+            final = client.hostpool()
+            for host_id, name in to_wait.items():
+                host = final.by_id.get(host_id)
+                if host is None:
+                    errors[name] = "host disappeared"
+                    continue
+                report[name]["state"] = host.state_name
+                if host.state != HOST_MONITORED:
+                    errors[name] = host.error or "not MONITORED (state %s)" % host.state_name
+        for host_id, host in monitored.items():
+            report[to_wait[host_id]]["state"] = host.state_name
+    if errors:
+        result["errors"] = errors
+        result["failed_msg"] = "%d host(s) failed: %s" % (
+            len([k for k in errors if k != "_wait"]) or 1,
+            "; ".join("%s: %s" % (k, v) for k, v in sorted(errors.items())[:10]))
+    return result
+
+
+# --------------------------------------------------------------------------
+# virtual networks
+# --------------------------------------------------------------------------
+
+AR_KEY_ATTR = "SL_AR_KEY"
+
+
+def _desired_ars(params):
+    ars = []
+    for spec in params.get("address_ranges") or []:
+        ar_type = (spec.get("type") or "IP4").upper()
+        attrs = normalize_attrs(spec.get("attributes"))
+        for reserved in ("AR_ID", "TYPE", "IP", "MAC", "SIZE", AR_KEY_ATTR):
+            if reserved in attrs:
+                raise OneError("address range attribute %s must be given as its own option" % reserved)
+        start = spec.get("ip") or spec.get("mac") or ""
+        if ar_type != "ETHER" and not spec.get("ip") and ar_type in ("IP4", "IP4_6"):
+            raise OneError("address range of type %s needs ip" % ar_type)
+        key = spec.get("key") or ("%s:%s" % (ar_type, start) if start else None)
+        if key is None:
+            raise OneError("address range of type %s without ip/mac needs a key" % ar_type)
+        ars.append(dict(key=str(key), type=ar_type, ip=spec.get("ip") or "", mac=(spec.get("mac") or "").lower(),
+                        size=int(spec["size"]), attributes=attrs))
+    for ip in params.get("fixed_leases") or []:
+        ars.append(dict(key="IP4:%s" % ip, type="IP4", ip=str(ip), mac="", size=1, attributes={}))
+    keys = [a["key"] for a in ars]
+    dup = sorted(set(k for k in keys if keys.count(k) > 1))
+    if dup:
+        raise OneError("address ranges listed twice: %s" % ", ".join(dup))
+    return ars
+
+
+def _ar_vector(desired, ar_id=None):
+    vec = {}
+    if ar_id is not None:
+        vec["AR_ID"] = ar_id
+    else:
+        vec["TYPE"] = desired["type"]
+        if desired["ip"]:
+            vec["IP"] = desired["ip"]
+        if desired["mac"]:
+            vec["MAC"] = desired["mac"]
+    vec["SIZE"] = desired["size"]
+    vec.update(desired["attributes"])
+    vec[AR_KEY_ATTR] = desired["key"]
+    return vec
+
+
+def _match_ars(existing, desired):
+    """Pair desired ARs with existing ones: by key attribute, then by type+start."""
+    pairs, free = {}, {a.ar_id: a for a in existing}
+    for want in desired:
+        for ar in list(free.values()):
+            if ar.attributes.get(AR_KEY_ATTR) == want["key"]:
+                pairs[want["key"]] = free.pop(ar.ar_id)
+                break
+    for want in desired:
+        if want["key"] in pairs:
+            continue
+        for ar in list(free.values()):
+            if AR_KEY_ATTR in ar.attributes or ar.type != want["type"]:
+                continue
+            if (want["ip"] and ar.ip == want["ip"]) or (not want["ip"] and want["mac"] and ar.mac.lower() == want["mac"]):
+                pairs[want["key"]] = free.pop(ar.ar_id)
+                break
+    return pairs, list(free.values())
+
+
+def plan_ars(vnet_ars, desired, force):
+    """Return [(op, payload)] with op in add, update, rm; raise when leases block a change."""
+    ops = []
+    pairs, leftovers = _match_ars(vnet_ars, desired)
+    blocked = []
+    for ar in leftovers:
+        if ar.used_leases and not force:
+            blocked.append("address range %s (%s %s) has %d lease(s) in use and is no longer wanted"
+                           % (ar.ar_id, ar.type, ar.ip or ar.mac, ar.used_leases))
+        ops.append(("rm", ar.ar_id, None))
+    for want in desired:
+        ar = pairs.get(want["key"])
+        if ar is None:
+            ops.append(("add", None, want))
+            continue
+        start_changed = (ar.type != want["type"] or (want["ip"] and ar.ip != want["ip"])
+                         or (want["mac"] and ar.mac.lower() != want["mac"]))
+        if start_changed:
+            if ar.used_leases and not force:
+                blocked.append("address range %s (%s) would move from %s to %s but has %d lease(s) in use"
+                               % (ar.ar_id, want["key"], ar.ip or ar.mac, want["ip"] or want["mac"],
+                                  ar.used_leases))
+            ops.append(("rm", ar.ar_id, None))
+            ops.append(("add", None, want))
+            continue
+        wanted_attrs = dict(want["attributes"])
+        wanted_attrs[AR_KEY_ATTR] = want["key"]
+        if ar.size != want["size"] or ar.attributes != wanted_attrs:
+            ops.append(("update", ar.ar_id, want))
+    if blocked:
+        raise OneError("; ".join(blocked) + ". Set force=true to remove them anyway.")
+    # removals first: a moved range must free its addresses before the new one is added
+    ops.sort(key=lambda op: {"rm": 0, "update": 1, "add": 2}[op[0]])
+    return ops
+
+
+def _vnet_template(params):
+    tmpl = normalize_attrs(params.get("template"))
+    for key, option in (("VN_MAD", "vn_mad"), ("BRIDGE", "bridge"), ("PHYDEV", "phydev"),
+                        ("VLAN_ID", "vlan_id")):
+        if params.get(option) not in (None, ""):
+            tmpl[key] = str(params[option])
+    if "AR" in tmpl:
+        raise OneError("give address ranges with address_ranges, not template.AR")
+    return tmpl
+
+
+def _vnet_view(vnet):
+    if vnet is None:
+        return {}
+    return dict(name=vnet.name, clusters=vnet.clusters,
+                template={k: v for k, v in vnet.template.items()},
+                address_ranges=sorted(
+                    [dict(key=a.attributes.get(AR_KEY_ATTR, "%s:%s" % (a.type, a.ip or a.mac)),
+                          type=a.type, ip=a.ip, mac=a.mac, size=a.size,
+                          used_leases=a.used_leases) for a in vnet.ars], key=lambda d: d["key"]))
+
+
+def vnet_run(client, params, check_mode):
+    changes = Changes(check_mode)
+    vnets = client.vnpool()
+    vnet = _find(vnets, params, "vnet")
+    before = _vnet_view(vnet)
+    if params["state"] == "absent":
+        if vnet is None or vnet.state == VNET_LOCK_DELETE:
+            return _result(changes, before, before if vnet else {}, vnet={})
+        changes.do("delete vnet %s (%s)" % (vnet.name, vnet.id), client.vn_delete, vnet.id)
+        if params["wait"] and not check_mode:
+            client.wait_vnet_gone(vnet.id, timeout=params["wait_timeout"])
+        return _result(changes, before, {}, vnet={})
+
+    template = _vnet_template(params)
+    desired_ars = _desired_ars(params) if (params.get("address_ranges") is not None
+                                           or params.get("fixed_leases") is not None) else None
+    cluster_ids = None
+    if params.get("clusters") is not None:
+        cluster_ids = ids_of(client.clusterpool(), params["clusters"], "cluster")
+
+    if vnet is None:
+        if params.get("name") is None:
+            raise OneNotFoundError("vnet %s does not exist (give a name to create it)" % params["id"])
+        if "VN_MAD" not in template:
+            template["VN_MAD"] = "bridge"
+        alloc = dict(NAME=params["name"])
+        alloc.update(template)
+        alloc["AR"] = [_ar_vector(a) for a in desired_ars or []]
+        first_cluster = cluster_ids[0] if cluster_ids else -1
+        new_id = changes.do("allocate vnet %s" % params["name"], client.vn_allocate, alloc, first_cluster)
+        after = dict(name=params["name"], clusters=[0 if first_cluster == -1 else first_cluster],
+                     template=template,
+                     address_ranges=sorted([dict(key=a["key"], type=a["type"], ip=a["ip"], mac=a["mac"],
+                                                 size=a["size"], used_leases=0) for a in desired_ars or []],
+                                           key=lambda d: d["key"]))
+        if check_mode:
+            if cluster_ids:
+                for cid in cluster_ids[1:]:
+                    changes.actions.append("add vnet to cluster %s" % cid)
+                after["clusters"] = sorted(cluster_ids)
+            return _result(changes, before, after, vnet=after)
+        vnet = client.wait_vnet_ready(new_id, timeout=params["wait_timeout"])
+    elif vnet.state == VNET_LOCK_CREATE and not check_mode:
+        vnet = client.wait_vnet_ready(vnet.id, timeout=params["wait_timeout"])
+
+    # template: merge only the keys that really differ
+    differ = attrs_differ(template, vnet.template)
+    if differ:
+        changes.do("update template %s" % ", ".join(differ), client.vn_update, vnet.id,
+                   {k: template[k] for k in differ}, merge=True)
+
+    if desired_ars is not None:
+        if vnet.state != VNET_READY and not check_mode:
+            raise OneError("vnet %s is in state %s; address ranges can only change when READY"
+                           % (vnet.name, vnet.state_name))
+        for op, ar_id, want in plan_ars(vnet.ars, desired_ars, params["force"]):
+            if op == "rm":
+                changes.do("remove address range %s" % ar_id, client.vn_rm_ar, vnet.id, ar_id,
+                           force=params["force"])
+            elif op == "add":
+                changes.do("add address range %s" % want["key"], client.vn_add_ar, vnet.id, _ar_vector(want))
+            else:
+                changes.do("update address range %s (%s)" % (ar_id, want["key"]), client.vn_update_ar,
+                           vnet.id, _ar_vector(want, ar_id=ar_id))
+
+    if cluster_ids is not None:
+        to_add, to_remove = cluster_membership_changes(vnet.clusters, cluster_ids, True)
+        for cid in to_add:
+            changes.do("add vnet to cluster %s" % cid, client.cluster_add, "vnet", cid, vnet.id)
+        for cid in to_remove:
+            changes.do("remove vnet from cluster %s" % cid, client.cluster_del, "vnet", cid, vnet.id)
+
+    if changes.changed and not check_mode:
+        vnet = client.vn_info(vnet.id)
+        after = _vnet_view(vnet)
+    else:
+        after = _predict_vnet(before if before else _vnet_view(vnet), template, desired_ars, cluster_ids)
+    return _result(changes, before, after, vnet=vnet.summary() if vnet else after)
+
+
+def _predict_vnet(view, template, desired_ars, cluster_ids):
+    after = dict(view)
+    after["template"] = dict(view.get("template", {}))
+    after["template"].update(template)
+    if desired_ars is not None:
+        used = {a["key"]: a["used_leases"] for a in view.get("address_ranges", [])}
+        after["address_ranges"] = sorted([dict(key=a["key"], type=a["type"], ip=a["ip"], mac=a["mac"],
+                                               size=a["size"], used_leases=used.get(a["key"], 0))
+                                          for a in desired_ars], key=lambda d: d["key"])
+    if cluster_ids is not None:
+        after["clusters"] = sorted(cluster_ids)
+    return after
+
+
+# --------------------------------------------------------------------------
+# datastores
+# --------------------------------------------------------------------------
+
+def _datastore_template(params):
+    tmpl = normalize_attrs(params.get("template"))
+    ds_type = params["type"]
+    tmpl["TYPE"] = DATASTORE_TYPE_TEMPLATE[ds_type]
+    if params.get("tm_mad"):
+        tmpl["TM_MAD"] = params["tm_mad"]
+    if params.get("ds_mad") and ds_type != "system":
+        tmpl["DS_MAD"] = params["ds_mad"]
+    if params.get("base_path"):
+        tmpl["BASE_PATH"] = params["base_path"]
+    return tmpl
+
+
+def _ds_view(ds):
+    if ds is None:
+        return {}
+    view = ds.summary()
+    view["template"] = dict(ds.template)
+    return view
+
+
+def datastore_run(client, params, check_mode):
+    changes = Changes(check_mode)
+    pool = client.datastorepool()
+    ds = _find(pool, params, "datastore")
+    before = _ds_view(ds)
+    if params["state"] == "absent":
+        if ds is None:
+            return _result(changes, {}, {}, datastore={})
+        changes.do("delete datastore %s (%s)" % (ds.name, ds.id), client.datastore_delete, ds.id)
+        return _result(changes, before, {}, datastore={})
+
+    template = _datastore_template(params)
+    cluster_ids = None
+    if params.get("clusters") is not None:
+        cluster_ids = ids_of(client.clusterpool(), params["clusters"], "cluster")
+    if ds is None:
+        if params.get("name") is None:
+            raise OneNotFoundError("datastore %s does not exist (give a name to create it)" % params["id"])
+        if "TM_MAD" not in template:
+            raise OneError("tm_mad is required to create datastore %s" % params["name"])
+        if params["type"] != "system" and "DS_MAD" not in template:
+            raise OneError("ds_mad is required to create %s datastore %s" % (params["type"], params["name"]))
+        alloc = dict(NAME=params["name"])
+        alloc.update(template)
+        first = cluster_ids[0] if cluster_ids else -1
+        new_id = changes.do("allocate datastore %s" % params["name"], client.datastore_allocate, alloc, first)
+        after = dict(id=new_id, name=params["name"], type=params["type"], ds_mad=template.get("DS_MAD", "-"),
+                     tm_mad=template["TM_MAD"], base_path=template.get("BASE_PATH", ""),
+                     clusters=[0 if first == -1 else first], template=template)
+        if check_mode:
+            if cluster_ids:
+                for cid in cluster_ids[1:]:
+                    changes.actions.append("add datastore to cluster %s" % cid)
+                after["clusters"] = sorted(cluster_ids)
+            return _result(changes, before, after, datastore=after)
+        ds = client.datastore_info(new_id)
+    elif DATASTORE_TYPES.get(ds.type, "").lower() != params["type"]:
+        raise OneError("datastore %s is of type %s, not %s; OpenNebula cannot convert it"
+                       % (ds.name, ds.type_name.lower(), params["type"]))
+
+    current = dict(ds.template)
+    current["TYPE"] = DATASTORE_TYPE_TEMPLATE[ds.type_name.lower()]
+    current.setdefault("TM_MAD", ds.tm_mad)
+    if ds.ds_mad and ds.ds_mad != "-":
+        current.setdefault("DS_MAD", ds.ds_mad)
+    current.setdefault("BASE_PATH", ds.base_path)
+    differ = attrs_differ(template, current)
+    if differ:
+        changes.do("update template %s" % ", ".join(differ), client.datastore_update, ds.id,
+                   {k: template[k] for k in differ}, merge=True)
+    if cluster_ids is not None:
+        to_add, to_remove = cluster_membership_changes(ds.clusters, cluster_ids, True)
+        for cid in to_add:
+            changes.do("add datastore to cluster %s" % cid, client.cluster_add, "datastore", cid, ds.id)
+        for cid in to_remove:
+            changes.do("remove datastore from cluster %s" % cid, client.cluster_del, "datastore", cid, ds.id)
+    if changes.changed and not check_mode:
+        ds = client.datastore_info(ds.id)
+        after = _ds_view(ds)
+    else:
+        after = _ds_view(ds)
+        after["template"].update({k: template[k] for k in differ})
+        if cluster_ids is not None:
+            after["clusters"] = sorted(cluster_ids)
+    return _result(changes, before, after, datastore=after)
