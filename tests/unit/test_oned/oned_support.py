@@ -1,0 +1,136 @@
+"""Helpers for the test oned's own tests: start tools/test_oned.py as a
+subprocess on a free loopback port and talk XML-RPC to it."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+TOOL = REPO / "tools" / "test_oned.py"
+SESSION = "oneadmin:opennebula"
+
+
+def shared_dir():
+    """shared/opennebula beside the repository clone, or $STRATUSLAB_SHARED
+    (either the shared/ folder or its opennebula/ subfolder)."""
+    env = os.environ.get("STRATUSLAB_SHARED")
+    if env:
+        base = Path(env)
+        return base / "opennebula" if (base / "opennebula").is_dir() else base
+    return (REPO / ".." / "shared" / "opennebula").resolve()
+
+
+SHARED = shared_dir()
+SAMPLES = SHARED / "samples-7.4.0"
+XSD_DIR = SHARED / "xsd"
+PYTHON3 = shutil.which("python3") or sys.executable
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OnedProcess:
+    """A running test oned subprocess."""
+
+    def __init__(self, state, extra=(), port=None):
+        self.state = Path(state)
+        self.extra = list(extra)
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d/RPC2" % self.port
+        self.proc = None
+        self.stderr_path = self.state.with_suffix(".stderr.%d" % self.port)
+
+    @property
+    def argv(self):
+        # the command line the project relies on, plus optional extras
+        return [PYTHON3, str(TOOL), "--listen", "127.0.0.1:%d" % self.port,
+                "--state", str(self.state)] + self.extra
+
+    def start(self):
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(self.argv, cwd=str(REPO),
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=self._err)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("test oned exited: %s" % self.log())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("test oned did not start: %s" % self.log())
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._err.close()
+        code, self.proc = self.proc.returncode, None
+        return code
+
+    def log(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def proxy(self, session=None):
+        return _Proxy(xmlrpc.client.ServerProxy(self.url), session or SESSION)
+
+    def raw(self, body, path="/RPC2", method="POST",
+            content_type="text/xml"):
+        """POST raw bytes; return (status, content_type, body)."""
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d%s" % (self.port, path), data=body,
+            method=method)
+        if content_type:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.headers.get("Content-Type"), \
+                    resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers.get("Content-Type"), err.read()
+
+
+class _Proxy:
+    """ServerProxy that inserts the session string as first parameter."""
+
+    def __init__(self, proxy, session, name=""):
+        self._proxy, self._session, self._name = proxy, session, name
+
+    def __getattr__(self, attr):
+        name = "%s.%s" % (self._name, attr) if self._name else attr
+        return _Proxy(self._proxy, self._session, name)
+
+    def __call__(self, *args):
+        return getattr(self._proxy, self._name)(self._session, *args)
+
+
+def wait_for(predicate, timeout=5.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met within %.1fs" % timeout)

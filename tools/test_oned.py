@@ -1,0 +1,1760 @@
+#!/usr/bin/env python3
+"""test oned: a small XML-RPC server that answers like OpenNebula's oned 7.4.0.
+
+This is NOT OpenNebula.  It is the project's own test double ("test oned"),
+written from the reference data in shared/opennebula (API.md and the samples
+captured from a real oned 7.4.0), so that the collection's client code and
+modules can be tested on machines where OpenNebula cannot be installed.
+
+It implements only the XML-RPC methods listed in API.md (system, user, host,
+cluster, virtual network, datastore), with oned's response envelope, error
+codes and messages, id numbering, XML shapes and asynchronous states.  See
+docs/test-oned.md for the command line and the known differences.
+
+Standard library only: it must run with a plain ``python3`` on Debian 12.
+
+    python3 tools/test_oned.py --listen 127.0.0.1:2633 --state /tmp/oned.sqlite
+
+Design, for later extension (VMs, templates, groups...):
+
+* every object kind is a ``Kind`` (name, first id, XML renderer, label used in
+  "NAME is already taken by ..." and "Error getting ... [id]." messages);
+* objects are plain JSON-able dicts kept in memory and written through to an
+  SQLite file (table ``objects``: kind, oid, JSON body; table ``counters``);
+* every XML-RPC method is registered with ``@rpc(name, signature)``, where the
+  signature lists the parameter types after the session string, so parameter
+  faults are produced the same way for every method;
+* time-driven transitions (virtual network driver answers, host monitoring)
+  are stored as due times in the objects and applied lazily by ``tick()``
+  before each call, so they survive restarts.
+"""
+
+import argparse
+import datetime
+import fnmatch
+import hashlib
+import http.server
+import ipaddress
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socketserver
+import sqlite3
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+VERSION = "7.4.0"
+
+# --------------------------------------------------------------------------
+# oned error codes (Request::ErrorCode)
+# --------------------------------------------------------------------------
+SUCCESS = 0x0000
+AUTHENTICATION = 0x0100
+AUTHORIZATION = 0x0200
+NO_EXISTS = 0x0400
+ACTION = 0x0800
+RPC_API = 0x1000
+INTERNAL = 0x2000
+ALLOCATE = 0x4000
+LOCKED = 0x8000
+
+# xmlrpc-c fault codes
+FAULT_TYPE = -501
+FAULT_PARSE = -503
+FAULT_NO_SUCH_METHOD = -506
+
+# Host states
+HOST_INIT, HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 0, 2, 3, 4, 8
+# Virtual network states
+VN_STATES = ["INIT", "READY", "LOCK_CREATE", "LOCK_DELETE", "DONE", "ERROR",
+             "UPDATE_FAILURE"]
+VN_INIT, VN_READY, VN_LOCK_CREATE, VN_LOCK_DELETE = 0, 1, 2, 3
+VN_UPDATE_FAILURE = 6
+
+# oned.conf knowledge (a default 7.4.0 oned.conf)
+VN_MAD_CONF = {
+    "bridge": "linux", "fw": "linux", "ebtables": "linux", "802.1Q": "linux",
+    "vxlan": "linux", "ovswitch": "openvswitch",
+    "ovswitch_vxlan": "openvswitch", "vcenter": "vcenter_port_groups",
+    "elastic": "linux", "nodeport": "linux", "dummy": "linux",
+}
+VLAN_VN_MADS = ("802.1Q", "vxlan", "ovswitch_vxlan")
+DS_MAD_CONF = ("dummy", "fs", "ceph", "dev", "iscsi_libvirt", "vcenter",
+               "rsync", "restic", "fs_lvm")
+# name: (LN_TARGET, CLONE_TARGET, SHARED, ALLOW_ORPHANS)
+TM_MAD_CONF = {
+    "dummy": ("NONE", "SYSTEM", "YES", "NO"),
+    "lvm": ("NONE", "SELF", "YES", "NO"),
+    "shared": ("NONE", "SYSTEM", "YES", "YES"),
+    "fs_lvm": ("SYSTEM", "SYSTEM", "YES", "NO"),
+    "fs_lvm_ssh": ("SYSTEM", "SYSTEM", "NO", "NO"),
+    "qcow2": ("NONE", "SYSTEM", "YES", "NO"),
+    "ssh": ("SYSTEM", "SYSTEM", "NO", "YES"),
+    "local": ("SYSTEM", "SYSTEM", "NO", "FORMAT"),
+    "ceph": ("NONE", "SELF", "YES", "MIXED"),
+    "dev": ("NONE", "NONE", "YES", "YES"),
+    "iscsi_libvirt": ("NONE", "SELF", "YES", "YES"),
+    "vcenter": ("NONE", "NONE", "YES", "YES"),
+}
+DS_TYPES = {"IMAGE_DS": 0, "SYSTEM_DS": 1, "FILE_DS": 2, "BACKUP_DS": 3}
+
+
+class RpcFault(Exception):
+    """An XML-RPC fault raised by the XML-RPC layer (xmlrpc-c in real oned)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class OnedError(Exception):
+    """A failure answered with oned's [false, MSG, CODE, RESP_ID, -1] array."""
+
+    def __init__(self, code, message, resp_id=-1):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.resp_id = resp_id
+
+
+# --------------------------------------------------------------------------
+# XML-RPC wire format (request parsing and xmlrpc-c style serialisation)
+# --------------------------------------------------------------------------
+
+class Param:
+    """A decoded XML-RPC value, keeping its wire type ('int', 'i8', ...)."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, ptype, value):
+        self.type = ptype
+        self.value = value
+
+    def __repr__(self):
+        return "%s:%r" % (self.type, self.value)
+
+
+def _decode_value(elem):
+    children = list(elem)
+    if not children:
+        return Param("string", elem.text or "")
+    node = children[0]
+    tag = node.tag
+    text = node.text or ""
+    if tag in ("int", "i4"):
+        return Param("int", int(text.strip()))
+    if tag == "i8":
+        return Param("i8", int(text.strip()))
+    if tag == "boolean":
+        if text.strip() not in ("0", "1"):
+            raise ValueError("bad boolean")
+        return Param("boolean", text.strip() == "1")
+    if tag == "string":
+        return Param("string", text)
+    if tag == "double":
+        return Param("double", float(text.strip()))
+    if tag == "nil":
+        return Param("nil", None)
+    if tag == "array":
+        data = node.find("data")
+        items = [] if data is None else [
+            _decode_value(v) for v in data.findall("value")]
+        return Param("array", items)
+    if tag == "struct":
+        members = {}
+        for member in node.findall("member"):
+            members[member.findtext("name") or ""] = _decode_value(
+                member.find("value"))
+        return Param("struct", members)
+    if tag == "base64":
+        return Param("base64", text)
+    if tag == "dateTime.iso8601":
+        return Param("datetime", text)
+    raise ValueError("unknown value type <%s>" % tag)
+
+
+def parse_call(body):
+    """Return (method_name, [Param]) from a methodCall document."""
+    root = ET.fromstring(body)
+    if root.tag != "methodCall":
+        raise ValueError("root element is not methodCall")
+    name = (root.findtext("methodName") or "").strip()
+    params = []
+    pnode = root.find("params")
+    if pnode is not None:
+        for p in pnode.findall("param"):
+            v = p.find("value")
+            if v is None:
+                raise ValueError("param without value")
+            params.append(_decode_value(v))
+    return name, params
+
+
+def _xml_text(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _encode_value(v):
+    if isinstance(v, bool):
+        return "<value><boolean>%d</boolean></value>" % int(v)
+    if isinstance(v, I8):
+        return "<value><i8>%d</i8></value>" % int(v)
+    if isinstance(v, int):
+        return "<value><i4>%d</i4></value>" % v
+    return "<value><string>%s</string></value>" % _xml_text(str(v))
+
+
+class I8(int):
+    """Marks an integer to be sent as <i8> (oned's replication index)."""
+
+
+CRLF = "\r\n"
+
+
+def encode_response(values):
+    """Serialise a response array the way xmlrpc-c does (CRLF lines)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<methodResponse>",
+             "<params>", "<param><value><array><data>"]
+    lines.extend(_encode_value(v) for v in values)
+    lines.extend(["</data></array></value></param>", "</params>",
+                  "</methodResponse>"])
+    return (CRLF.join(lines) + CRLF).encode("utf-8")
+
+
+def encode_fault(code, message):
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<methodResponse>",
+             "<fault>", "<value><struct>",
+             "<member><name>faultCode</name>",
+             "<value><i4>%d</i4></value></member>" % code,
+             "<member><name>faultString</name>",
+             "<value><string>%s</string></value></member>" % _xml_text(message),
+             "</struct></value>", "</fault>", "</methodResponse>"]
+    return (CRLF.join(lines) + CRLF).encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# OpenNebula templates: parsing ("KEY=value" syntax or XML) and rendering
+# --------------------------------------------------------------------------
+# A template is a list of [KEY, VALUE] where VALUE is a str (single
+# attribute) or a list of [SUBKEY, str] (vector attribute).
+
+class TemplateSyntaxError(Exception):
+    pass
+
+
+_TOKEN_NAMES = {"=": "EQUAL", "[": "OBRACKET", "]": "CBRACKET", ",": "COMMA"}
+
+
+def _lex_template(text):
+    """Tokenise OpenNebula template syntax.
+
+    Yields (kind, value, line, col_start, col_end).  kinds: VARIABLE, EQUAL,
+    EQUAL_EMPTY, STRING, OBRACKET, CBRACKET, COMMA, $undefined, $end.
+    """
+    i, n = 0, len(text)
+    line, col = 1, 1
+    after_equal = False
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            i += 1
+            line += 1
+            col = 1
+            continue
+        if c in " \t\r":
+            i += 1
+            col += 1
+            continue
+        if c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        start_col = col
+        if c == "=":
+            # "KEY =" followed only by blanks up to a newline/end: empty value
+            j = i + 1
+            while j < n and text[j] in " \t\r":
+                j += 1
+            if j >= n or text[j] == "\n":
+                yield ("EQUAL_EMPTY", "", line, start_col, start_col + 1)
+                col += j - i
+                i = j
+                after_equal = False
+                continue
+            yield ("EQUAL", "=", line, start_col, start_col + 1)
+            i += 1
+            col += 1
+            after_equal = True
+            continue
+        if c in "[],":
+            yield (_TOKEN_NAMES[c], c, line, start_col, start_col + 1)
+            i += 1
+            col += 1
+            after_equal = False
+            continue
+        if c == '"':
+            j = i + 1
+            buf = []
+            sline = line
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n and text[j + 1] == '"':
+                    buf.append('"')
+                    j += 2
+                    continue
+                if text[j] == "\n":
+                    line += 1
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                yield ("$undefined", text[i:], sline, start_col, start_col + 1)
+                return
+            col += j + 1 - i
+            i = j + 1
+            after_equal = False
+            yield ("STRING", "".join(buf), sline, start_col, col)
+            continue
+        if after_equal:
+            j = i
+            while j < n and text[j] not in " \t\r\n,]#[=\"":
+                j += 1
+            if j == i:
+                yield ("$undefined", c, line, start_col, start_col + 1)
+                return
+            col += j - i
+            yield ("STRING", text[i:j], line, start_col, col)
+            i = j
+            after_equal = False
+            continue
+        if c.isalnum() or c == "_":
+            j = i
+            while j < n and (text[j].isalnum() or text[j] in "_"):
+                j += 1
+            col += j - i
+            yield ("VARIABLE", text[i:j], line, start_col, col)
+            i = j
+            continue
+        yield ("$undefined", c, line, start_col, start_col + 1)
+        return
+    yield ("$end", "", line, col, col + 1)
+
+
+def parse_template_text(text):
+    tokens = list(_lex_template(text))
+    pos = [0]
+
+    def peek():
+        return tokens[pos[0]]
+
+    def take(*expected):
+        tok = tokens[pos[0]]
+        if tok[0] not in expected:
+            raise TemplateSyntaxError(
+                "syntax error, unexpected %s, expecting %s at line %d, "
+                "columns %d:%d" % (tok[0], " or ".join(expected), tok[2],
+                                   tok[3], tok[4]))
+        pos[0] += 1
+        return tok
+
+    attrs = []
+    if peek()[0] == "$end":
+        return attrs
+    while True:
+        if peek()[0] == "$end":
+            break
+        key = take("VARIABLE")[1].upper()
+        eq = take("EQUAL", "EQUAL_EMPTY")
+        if eq[0] == "EQUAL_EMPTY":
+            attrs.append([key, ""])
+            continue
+        tok = take("STRING", "OBRACKET")
+        if tok[0] == "STRING":
+            attrs.append([key, tok[1]])
+            continue
+        vector = []
+        if peek()[0] == "CBRACKET":
+            take("CBRACKET")
+        else:
+            while True:
+                sub = take("VARIABLE")[1].upper()
+                eq = take("EQUAL", "EQUAL_EMPTY")
+                val = "" if eq[0] == "EQUAL_EMPTY" else take("STRING")[1]
+                _vector_set(vector, sub, val)
+                if take("COMMA", "CBRACKET")[0] == "CBRACKET":
+                    break
+        attrs.append([key, vector])
+    return attrs
+
+
+def _vector_set(vector, key, value):
+    for item in vector:
+        if item[0] == key:
+            item[1] = value
+            return
+    vector.append([key, value])
+
+
+def parse_template_xml(text):
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        raise TemplateSyntaxError("XML Template malformed") from None
+    attrs = []
+    for child in root:
+        if len(child):
+            vector = []
+            for sub in child:
+                _vector_set(vector, sub.tag, sub.text or "")
+            attrs.append([child.tag, vector])
+        else:
+            attrs.append([child.tag, child.text or ""])
+    return attrs
+
+
+def parse_template(text):
+    """Parse 'KEY="v"' syntax or an XML template, as oned's parse_str_or_xml."""
+    if text.lstrip().startswith("<"):
+        return parse_template_xml(text)
+    return parse_template_text(text)
+
+
+def parse_or_fail(text):
+    try:
+        return parse_template(text)
+    except TemplateSyntaxError as exc:
+        raise OnedError(INTERNAL, "Parse error: %s" % exc) from None
+
+
+def tget(tpl, key, default=None):
+    for k, v in tpl:
+        if k == key and isinstance(v, str):
+            return v
+    return default
+
+
+def tvectors(tpl, key):
+    return [v for k, v in tpl if k == key and isinstance(v, list)]
+
+
+def tset(tpl, key, value):
+    terase(tpl, key)
+    tpl.append([key, value])
+
+
+def terase(tpl, key):
+    tpl[:] = [a for a in tpl if a[0] != key]
+
+
+def tmerge(tpl, new):
+    for key in {k for k, _ in new}:
+        terase(tpl, key)
+    for k, v in new:
+        tpl.append([k, v if isinstance(v, str) else [list(x) for x in v]])
+
+
+def cdata(value):
+    return "<![CDATA[%s]]>" % str(value).replace("]]>", "]]]]><![CDATA[>")
+
+
+def _sorted_attrs(attrs):
+    # std::multimap order: by key, insertion order among equal keys
+    return sorted(attrs, key=lambda a: a[0])
+
+
+def template_xml(tpl, tag="TEMPLATE"):
+    out = ["<%s>" % tag]
+    for key, value in _sorted_attrs(tpl):
+        if isinstance(value, str):
+            out.append("<%s>%s</%s>" % (key, cdata(value), key))
+        else:
+            out.append("<%s>" % key)
+            for sk, sv in _sorted_attrs(value):
+                out.append("<%s>%s</%s>" % (sk, cdata(sv), sk))
+            out.append("</%s>" % key)
+    out.append("</%s>" % tag)
+    return "".join(out)
+
+
+def ids_xml(tag, ids):
+    return "<%s>%s</%s>" % (tag, "".join("<ID>%d</ID>" % i for i in sorted(ids)),
+                            tag)
+
+
+def opt_cdata(tag, value):
+    """<TAG/> when empty, <TAG><![CDATA[v]]></TAG> otherwise (oned's VNET)."""
+    value = "" if value is None else str(value)
+    if value == "":
+        return "<%s/>" % tag
+    return "<%s>%s</%s>" % (tag, cdata(value), tag)
+
+
+def perms_xml(bits):
+    names = ["OWNER_U", "OWNER_M", "OWNER_A", "GROUP_U", "GROUP_M", "GROUP_A",
+             "OTHER_U", "OTHER_M", "OTHER_A"]
+    return "<PERMISSIONS>%s</PERMISSIONS>" % "".join(
+        "<%s>%d</%s>" % (n, b, n) for n, b in zip(names, bits))
+
+
+# --------------------------------------------------------------------------
+# Persistent store
+# --------------------------------------------------------------------------
+
+class Kind:
+    """An object kind: pool name, first user id and message labels."""
+
+    def __init__(self, name, first_id, label, noun, pool_tag):
+        self.name = name            # key in the store
+        self.first_id = first_id    # first id given by allocate
+        self.label = label          # "NAME is already taken by <label> 3."
+        self.noun = noun            # "Error getting <noun> [3]."
+        self.pool_tag = pool_tag    # <HOST_POOL>
+
+
+KINDS = {
+    "user": Kind("user", 2, "USER", "user", "USER_POOL"),
+    "group": Kind("group", 100, "GROUP", "group", "GROUP_POOL"),
+    "host": Kind("host", 0, "HOST", "host", "HOST_POOL"),
+    "cluster": Kind("cluster", 100, "CLUSTER", "cluster", "CLUSTER_POOL"),
+    "vnet": Kind("vnet", 0, "NET", "virtual network", "VNET_POOL"),
+    "datastore": Kind("datastore", 100, "DATASTORE", "datastore",
+                      "DATASTORE_POOL"),
+}
+
+
+class Store:
+    """Objects in memory, written through to SQLite at the end of each call."""
+
+    def __init__(self, path):
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS objects (kind TEXT, "
+                        "oid INTEGER, body TEXT, PRIMARY KEY (kind, oid))")
+        self.db.execute("CREATE TABLE IF NOT EXISTS counters (kind TEXT "
+                        "PRIMARY KEY, next_id INTEGER)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY "
+                        "KEY, value TEXT)")
+        self.db.commit()
+        self.objects = {k: {} for k in KINDS}
+        self.counters = {}
+        for kind, oid, body in self.db.execute(
+                "SELECT kind, oid, body FROM objects"):
+            self.objects.setdefault(kind, {})[oid] = json.loads(body)
+        for kind, next_id in self.db.execute(
+                "SELECT kind, next_id FROM counters"):
+            self.counters[kind] = next_id
+        self.dirty = set()
+        self.deleted = set()
+        self.counters_dirty = False
+
+    def meta(self, key, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key=?",
+                              (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, key, value):
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
+                        (key, value))
+        self.db.commit()
+
+    def get(self, kind, oid):
+        return self.objects[kind].get(oid)
+
+    def all(self, kind):
+        return [self.objects[kind][i] for i in sorted(self.objects[kind])]
+
+    def find_name(self, kind, name):
+        for obj in self.objects[kind].values():
+            if obj["name"] == name:
+                return obj
+        return None
+
+    def new_id(self, kind):
+        oid = self.counters.get(kind, KINDS[kind].first_id)
+        self.counters[kind] = oid + 1
+        self.counters_dirty = True
+        return oid
+
+    def put(self, kind, obj):
+        self.objects[kind][obj["id"]] = obj
+        self.dirty.add((kind, obj["id"]))
+        self.deleted.discard((kind, obj["id"]))
+
+    def touch(self, kind, obj):
+        self.dirty.add((kind, obj["id"]))
+
+    def remove(self, kind, oid):
+        self.objects[kind].pop(oid, None)
+        self.dirty.discard((kind, oid))
+        self.deleted.add((kind, oid))
+
+    def flush(self):
+        if not (self.dirty or self.deleted or self.counters_dirty):
+            return
+        with self.db:
+            for kind, oid in self.dirty:
+                obj = self.objects[kind].get(oid)
+                if obj is not None:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO objects (kind, oid, body) "
+                        "VALUES (?,?,?)", (kind, oid, json.dumps(obj)))
+            for kind, oid in self.deleted:
+                self.db.execute("DELETE FROM objects WHERE kind=? AND oid=?",
+                                (kind, oid))
+            if self.counters_dirty:
+                for kind, next_id in self.counters.items():
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO counters (kind, next_id) "
+                        "VALUES (?,?)", (kind, next_id))
+        self.dirty.clear()
+        self.deleted.clear()
+        self.counters_dirty = False
+
+    def close(self):
+        self.flush()
+        self.db.close()
+
+
+# --------------------------------------------------------------------------
+# The simulated oned
+# --------------------------------------------------------------------------
+
+RPC_METHODS = {}
+
+
+def rpc(name, signature=""):
+    """Register a method.  signature: types after the session, e.g. "i,s,?i".
+
+    Letters: i int, s string, b boolean; a leading '?' marks an optional
+    parameter (read only when present, as oned does with paramList.size()).
+    """
+    spec = []
+    for item in filter(None, signature.split(",")):
+        spec.append((item.lstrip("?"), item.startswith("?")))
+
+    def deco(fn):
+        RPC_METHODS[name] = (fn, spec)
+        return fn
+    return deco
+
+
+_TYPE_WORDS = {"i": ("int", "integer"), "s": ("string", "a string"),
+               "b": ("boolean", "boolean")}
+
+
+def check_param(params, index, letter):
+    """Mimic xmlrpc-c's paramList.getInt/getString/getBoolean."""
+    if index >= len(params):
+        raise RpcFault(FAULT_TYPE, "Not enough parameters")
+    wire, word = _TYPE_WORDS[letter]
+    if params[index].type != wire:
+        raise RpcFault(FAULT_TYPE,
+                       "Parameter that is supposed to be %s is not" % word)
+    return params[index].value
+
+
+def now():
+    return time.time()
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ip_to_int(ip):
+    return int(ipaddress.IPv4Address(ip))
+
+
+def int_to_ip(value):
+    return str(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+
+
+def mac_to_int(mac):
+    return int(mac.replace(":", ""), 16)
+
+
+def int_to_mac(value):
+    value &= 0xFFFFFFFFFFFF
+    raw = "%012x" % value
+    return ":".join(raw[i:i + 2] for i in range(0, 12, 2))
+
+
+class Oned:
+    """State and semantics of the test oned."""
+
+    def __init__(self, store, options):
+        self.store = store
+        self.opts = options
+        self.lock = threading.RLock()
+        prefix = options.mac_prefix.lower()
+        if not re.fullmatch(r"[0-9a-f]{2}:[0-9a-f]{2}", prefix):
+            raise ValueError("--mac-prefix must look like 02:00")
+        self.mac_prefix = int(prefix.replace(":", ""), 16)
+        self.rand = random.Random()
+        with self.lock:
+            self.bootstrap()
+            self.store.flush()
+
+    # ---------------------------------------------------------- bootstrap
+    def bootstrap(self):
+        st = self.store
+        user, password = self.opts.admin
+        admin = st.get("user", 0)
+        if admin is None:
+            st.put("group", {"id": 0, "name": "oneadmin", "template": []})
+            st.put("group", {"id": 1, "name": "users", "template": []})
+            st.put("user", {
+                "id": 0, "gid": 0, "groups": [0], "name": user,
+                "password": sha256(password), "auth_driver": "core",
+                "enabled": 1, "tokens": [],
+                "template": [["TOKEN_PASSWORD",
+                              sha256(secrets.token_hex(32))]]})
+            st.put("user", {
+                "id": 1, "gid": 0, "groups": [0], "name": "serveradmin",
+                "password": sha256(secrets.token_hex(32)),
+                "auth_driver": "server_cipher", "enabled": 1, "tokens": [],
+                "template": [["TOKEN_PASSWORD",
+                              sha256(secrets.token_hex(32))]]})
+            st.put("cluster", {"id": 0, "name": "default",
+                               "template": [["RESERVED_CPU", ""],
+                                            ["RESERVED_MEM", ""]]})
+            common = [["ALLOW_ORPHANS", "FORMAT"],
+                      ["PERSISTENT_SNAPSHOTS", "YES"],
+                      ["RESTRICTED_DIRS", "/"], ["SAFE_DIRS", "/var/tmp"],
+                      ["TM_MAD", "local"]]
+            st.put("datastore", self._new_ds(0, "system", "-", "local", 1, [
+                ["DISK_TYPE", "FILE"], ["DS_LIVE_MIGRATE", "YES"],
+                ["DS_MIGRATE", "YES"], ["DS_MIGRATE_SNAP", "YES"],
+                ["SHARED", "NO"], ["TYPE", "SYSTEM_DS"]] + common))
+            st.put("datastore", self._new_ds(1, "default", "fs", "local", 0, [
+                ["CLONE_TARGET", "SYSTEM"], ["DISK_TYPE", "FILE"],
+                ["DS_MAD", "fs"], ["LN_TARGET", "SYSTEM"],
+                ["TYPE", "IMAGE_DS"]] + common))
+            st.put("datastore", self._new_ds(2, "files", "fs", "local", 2, [
+                ["CLONE_TARGET", "SYSTEM"], ["DS_MAD", "fs"],
+                ["LN_TARGET", "SYSTEM"], ["TYPE", "FILE_DS"]] + common))
+        else:
+            # the --auth file (or the default) is authoritative at each start
+            if admin["name"] != user or admin["password"] != sha256(password):
+                admin["name"] = user
+                admin["password"] = sha256(password)
+                st.touch("user", admin)
+
+    def _new_ds(self, oid, name, ds_mad, tm_mad, ds_type, template,
+                cluster_id=0):
+        return {"id": oid, "uid": 0, "gid": 0, "name": name,
+                "ds_mad": ds_mad, "tm_mad": tm_mad,
+                "base_path": "%s/%d" % (self.opts.datastore_location, oid),
+                "type": ds_type, "disk_type": 0, "state": 0,
+                "clusters": [cluster_id], "template": template}
+
+    # -------------------------------------------------------------- ticks
+    def tick(self):
+        """Apply the driver answers and monitoring results that are due."""
+        t = now()
+        st = self.store
+        for vn in list(st.objects["vnet"].values()):
+            due = vn.get("due")
+            if due is None or due > t:
+                continue
+            if vn["state"] == VN_LOCK_CREATE:
+                self._vnet_ready(vn)
+            elif vn["state"] == VN_LOCK_DELETE:
+                st.remove("vnet", vn["id"])
+        for host in list(st.objects["host"].values()):
+            due = host.get("monitor_due")
+            if due is not None and due <= t:
+                self._monitor(host, t)
+
+    def _vnet_ready(self, vn):
+        vn["state"] = VN_READY
+        vn["prev_state"] = VN_READY
+        vn["due"] = None
+        tpl = vn["template"]
+        terase(tpl, "AR")
+        if tget(tpl, "VLAN_ID") is None:
+            tset(tpl, "VLAN_ID", vn["vlan_id"])
+        if tget(tpl, "OUTER_VLAN_ID") is None:
+            tset(tpl, "OUTER_VLAN_ID", vn["outer_vlan_id"])
+        vn["ars"].extend(vn.pop("pending_ars", []))
+        self.store.touch("vnet", vn)
+
+    def _reachable(self, host):
+        if host["im_mad"] == "dummy":
+            return True
+        for pattern in self.opts.unreachable_hosts:
+            if fnmatch.fnmatchcase(host["name"], pattern):
+                return False
+        return True
+
+    def _monitor(self, host, t):
+        """One simulated run of the information (IM) driver probe."""
+        host["monitor_due"] = t + self.opts.monitor_interval
+        if host["state"] == HOST_OFFLINE:
+            host["monitor_due"] = None
+            self.store.touch("host", host)
+            return
+        tpl = host["template"]
+        if self._reachable(host):
+            host["share"] = {"TOTAL_MEM": 16777216, "TOTAL_CPU": 800,
+                             "MAX_MEM": 16777216, "MAX_CPU": 800}
+            host["ds_share"] = {"DISK_USAGE": 0, "FREE_DISK": 20480,
+                                "MAX_DISK": 20480, "USED_DISK": 9720}
+            terase(tpl, "ERROR")
+            hyper = "dummy" if host["im_mad"] == "dummy" else "kvm"
+            for key, value in (
+                    ("ARCH", "x86_64"), ("CPUSPEED", "3200"),
+                    ("HOSTNAME", host["name"]), ("HYPERVISOR", hyper),
+                    ("MODELNAME", "test oned simulated CPU @ 3.2GHz"),
+                    ("TOTALCPU", "800"), ("TOTALMEMORY", "16777216")):
+                tset(tpl, key, value)
+            new_state = HOST_MONITORED
+        else:
+            if host.get("ds_share") is None:
+                host["ds_share"] = {"DISK_USAGE": 0, "FREE_DISK": 0,
+                                    "MAX_DISK": 0, "USED_DISK": 0}
+            stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t))
+            tset(tpl, "ERROR", "%s : Error monitoring Host %s (%d): " % (
+                stamp, host["name"], host["id"]))
+            new_state = HOST_ERROR
+        if host["state"] in (HOST_INIT, HOST_MONITORED, HOST_ERROR):
+            host["state"] = new_state
+            host["prev_state"] = new_state
+        self.store.touch("host", host)
+
+    # ------------------------------------------------------- auth helpers
+    def authenticate(self, session):
+        if ":" not in session:
+            return None
+        name, secret = session.split(":", 1)
+        for user in self.store.all("user"):
+            if user["name"] != name or not user["enabled"]:
+                continue
+            if user["auth_driver"] == "core" and secret and \
+                    sha256(secret) == user["password"]:
+                return user
+            t = now()
+            for tok in user.get("tokens", []):
+                if tok["token"] == secret and (
+                        tok["expiration"] < 0 or tok["expiration"] > t):
+                    return user
+        return None
+
+    # --------------------------------------------------------------- lookups
+    def get(self, kind, oid):
+        obj = self.store.get(kind, oid)
+        if obj is None:
+            noun = KINDS[kind].noun
+            if oid == -1:
+                raise OnedError(NO_EXISTS, "Error getting %s Pool." % noun, -1)
+            raise OnedError(NO_EXISTS, "Error getting %s [%d]." % (noun, oid),
+                            oid)
+        return obj
+
+    def cluster_for_allocate(self, cluster_id):
+        if cluster_id == -1:
+            cluster_id = 0
+        return self.get("cluster", cluster_id)
+
+    def uname(self, uid):
+        user = self.store.get("user", uid)
+        return user["name"] if user else ""
+
+    def gname(self, gid):
+        group = self.store.get("group", gid)
+        return group["name"] if group else ""
+
+    # ------------------------------------------------------------ renderers
+    def user_xml(self, u):
+        tokens = "".join(
+            "<LOGIN_TOKEN><TOKEN>%s</TOKEN><EXPIRATION_TIME>%d"
+            "</EXPIRATION_TIME><EGID>%d</EGID></LOGIN_TOKEN>" % (
+                _xml_text(t["token"]), t["expiration"], t["egid"])
+            for t in u.get("tokens", []))
+        quotas = ("<DATASTORE_QUOTA></DATASTORE_QUOTA><NETWORK_QUOTA>"
+                  "</NETWORK_QUOTA><VM_QUOTA></VM_QUOTA><IMAGE_QUOTA>"
+                  "</IMAGE_QUOTA>")
+        return ("<USER><ID>%d</ID><GID>%d</GID>%s<GNAME>%s</GNAME>"
+                "<NAME>%s</NAME><PASSWORD>%s</PASSWORD><AUTH_DRIVER>%s"
+                "</AUTH_DRIVER><ENABLED>%d</ENABLED>%s%s%s"
+                "<DEFAULT_USER_QUOTAS>%s</DEFAULT_USER_QUOTAS></USER>") % (
+            u["id"], u["gid"], ids_xml("GROUPS", u["groups"]),
+            _xml_text(self.gname(u["gid"])), _xml_text(u["name"]),
+            cdata(u["password"]), cdata(u["auth_driver"]), u["enabled"],
+            tokens, template_xml(u["template"]), quotas, quotas)
+
+    def host_xml(self, h):
+        share = h.get("share") or {}
+        cluster = self.store.get("cluster", h["cluster_id"])
+        parts = ["<HOST><ID>%d</ID><NAME>%s</NAME><STATE>%d</STATE>"
+                 "<PREV_STATE>%d</PREV_STATE><IM_MAD>%s</IM_MAD>"
+                 "<VM_MAD>%s</VM_MAD><CLUSTER_ID>%d</CLUSTER_ID>"
+                 "<CLUSTER>%s</CLUSTER><HOST_SHARE>" % (
+                     h["id"], _xml_text(h["name"]), h["state"],
+                     h["prev_state"], cdata(h["im_mad"]), cdata(h["vm_mad"]),
+                     h["cluster_id"],
+                     _xml_text(cluster["name"] if cluster else ""))]
+        for key in ("MEM_USAGE", "CPU_USAGE", "TOTAL_MEM", "TOTAL_CPU",
+                    "MAX_MEM", "MAX_CPU", "RUNNING_VMS"):
+            parts.append("<%s>%d</%s>" % (key, share.get(key, 0), key))
+        parts.append("<VMS_THREAD>1</VMS_THREAD>")
+        ds = h.get("ds_share")
+        if ds is None:
+            # never monitored: oned answers an empty element (violates XSD)
+            parts.append("<DATASTORES></DATASTORES>")
+        else:
+            parts.append("<DATASTORES>%s</DATASTORES>" % "".join(
+                "<%s>%s</%s>" % (k, cdata(ds[k]), k) for k in
+                ("DISK_USAGE", "FREE_DISK", "MAX_DISK", "USED_DISK")))
+        parts.append("<PCI_DEVICES></PCI_DEVICES><NUMA_NODES></NUMA_NODES>"
+                     "</HOST_SHARE><VMS></VMS>")
+        parts.append(template_xml(h["template"]))
+        parts.append("<MONITORING/></HOST>")
+        return "".join(parts)
+
+    def cluster_xml(self, c):
+        cid = c["id"]
+        hosts = [h["id"] for h in self.store.all("host")
+                 if h["cluster_id"] == cid]
+        dss = [d["id"] for d in self.store.all("datastore")
+               if cid in d["clusters"]]
+        vnets = [v["id"] for v in self.store.all("vnet")
+                 if cid in v["clusters"]]
+        return "<CLUSTER><ID>%d</ID><NAME>%s</NAME>%s%s%s%s</CLUSTER>" % (
+            cid, _xml_text(c["name"]), ids_xml("HOSTS", hosts),
+            ids_xml("DATASTORES", dss), ids_xml("VNETS", vnets),
+            template_xml(c["template"]))
+
+    def datastore_xml(self, d):
+        return ("<DATASTORE><ID>%d</ID><UID>%d</UID><GID>%d</GID>"
+                "<UNAME>%s</UNAME><GNAME>%s</GNAME><NAME>%s</NAME>%s"
+                "<DS_MAD>%s</DS_MAD><TM_MAD>%s</TM_MAD><BASE_PATH>%s"
+                "</BASE_PATH><TYPE>%d</TYPE><DISK_TYPE>%d</DISK_TYPE>"
+                "<STATE>%d</STATE>%s<TOTAL_MB>0</TOTAL_MB><FREE_MB>0"
+                "</FREE_MB><USED_MB>0</USED_MB><IMAGES></IMAGES>%s"
+                "</DATASTORE>") % (
+            d["id"], d["uid"], d["gid"], _xml_text(self.uname(d["uid"])),
+            _xml_text(self.gname(d["gid"])), _xml_text(d["name"]),
+            perms_xml([1, 1, 0, 1, 0, 0, 0, 0, 0]), cdata(d["ds_mad"]),
+            cdata(d["tm_mad"]), cdata(d["base_path"]), d["type"],
+            d["disk_type"], d["state"], ids_xml("CLUSTERS", d["clusters"]),
+            template_xml(d["template"]))
+
+    def ar_xml(self, ar, extended=True):
+        out = ["<AR>"]
+        for key, value in sorted(ar["attrs"].items()):
+            out.append("<%s>%s</%s>" % (key, cdata(value), key))
+        if extended:
+            size = int(ar["attrs"]["SIZE"])
+            mac = mac_to_int(ar["attrs"]["MAC"])
+            out.append("<MAC_END>%s</MAC_END>" % cdata(
+                int_to_mac(mac + size - 1)))
+            if "IP" in ar["attrs"]:
+                out.append("<IP_END>%s</IP_END>" % cdata(int_to_ip(
+                    ip_to_int(ar["attrs"]["IP"]) + size - 1)))
+            out.append("<USED_LEASES>0</USED_LEASES><LEASES/>")
+        out.append("</AR>")
+        return "".join(out)
+
+    def vnet_xml(self, v, extended=True):
+        parts = ["<VNET><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s"
+                 "</UNAME><GNAME>%s</GNAME><NAME>%s</NAME>%s%s" % (
+                     v["id"], v["uid"], v["gid"],
+                     _xml_text(self.uname(v["uid"])),
+                     _xml_text(self.gname(v["gid"])), _xml_text(v["name"]),
+                     perms_xml([1, 1, 0, 0, 0, 0, 0, 0, 0]),
+                     ids_xml("CLUSTERS", v["clusters"]))]
+        parts.append(opt_cdata("BRIDGE", v["bridge"]))
+        parts.append(opt_cdata("BRIDGE_TYPE", v["bridge_type"]))
+        parts.append(opt_cdata("STATE", v["state"]))
+        parts.append(opt_cdata("PREV_STATE", v["prev_state"]))
+        parts.append(opt_cdata("PARENT_NETWORK_ID", ""))
+        parts.append(opt_cdata("TEMPLATE_ID", ""))
+        parts.append(opt_cdata("VN_MAD", v["vn_mad"]))
+        parts.append(opt_cdata("PHYDEV", v["phydev"]))
+        parts.append(opt_cdata("VLAN_ID", v["vlan_id"]))
+        parts.append(opt_cdata("OUTER_VLAN_ID", v["outer_vlan_id"]))
+        parts.append("<VLAN_ID_AUTOMATIC>%d</VLAN_ID_AUTOMATIC>"
+                     "<OUTER_VLAN_ID_AUTOMATIC>%d</OUTER_VLAN_ID_AUTOMATIC>"
+                     "<USED_LEASES>0</USED_LEASES><VROUTERS></VROUTERS>"
+                     "<UPDATED_VMS></UPDATED_VMS><OUTDATED_VMS></OUTDATED_VMS>"
+                     "<UPDATING_VMS></UPDATING_VMS><ERROR_VMS></ERROR_VMS>" % (
+                         v["vlan_auto"], v["outer_vlan_auto"]))
+        parts.append(template_xml(v["template"]))
+        parts.append("<AR_POOL>%s</AR_POOL></VNET>" % "".join(
+            self.ar_xml(ar, extended) for ar in v["ars"]))
+        return "".join(parts)
+
+    def pool_xml(self, kind, render, objs=None):
+        objs = self.store.all(kind) if objs is None else objs
+        objs = sorted(objs, key=lambda o: o["id"], reverse=True)   # DESC
+        tag = KINDS[kind].pool_tag
+        return "<%s>%s</%s>" % (tag, "".join(render(o) for o in objs), tag)
+
+    # ---------------------------------------------------------- AR helpers
+    def build_ar(self, vector, ar_id):
+        attrs = {k: v for k, v in vector}
+        for key in ("AR_ID", "MAC_END", "IP_END", "USED_LEASES", "LEASES",
+                    "NEXT_INDEX", "ALLOCATED"):
+            attrs.pop(key, None)
+        ar_type = attrs.get("TYPE", "").upper()
+        if ar_type not in ("IP4", "IP6", "IP6_STATIC", "IP4_6",
+                           "IP4_6_STATIC", "ETHER"):
+            raise OnedError(INTERNAL, "Unknown or missing address range TYPE.")
+        attrs["TYPE"] = ar_type
+        try:
+            size = int(attrs.get("SIZE", ""))
+        except ValueError:
+            size = 0
+        if size <= 0:
+            raise OnedError(INTERNAL, "Wrong SIZE for address range")
+        attrs["SIZE"] = str(size)
+        ip_int = None
+        if ar_type in ("IP4", "IP4_6", "IP4_6_STATIC"):
+            try:
+                ip_int = ip_to_int(attrs.get("IP", ""))
+            except ValueError:
+                raise OnedError(INTERNAL, "Wrong IP address in address "
+                                          "range") from None
+            attrs["IP"] = int_to_ip(ip_int)
+        if attrs.get("MAC"):
+            if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}",
+                                attrs["MAC"]):
+                raise OnedError(INTERNAL, "Wrong MAC address in address range")
+            attrs["MAC"] = attrs["MAC"].lower()
+        elif ip_int is not None:
+            attrs["MAC"] = int_to_mac((self.mac_prefix << 32) | ip_int)
+        else:
+            attrs["MAC"] = int_to_mac((self.mac_prefix << 32) |
+                                      self.rand.getrandbits(32))
+        attrs["AR_ID"] = str(ar_id)
+        attrs["NEXT_INDEX"] = "0"
+        attrs.setdefault("SHARED", "NO")
+        return {"attrs": attrs}
+
+    def vnet_ready_or_fail(self, vn, method):
+        if vn["state"] not in (VN_READY, VN_UPDATE_FAILURE):
+            raise OnedError(ACTION, "Could not execute %sVirtual Network is "
+                                    "in wrong state: %s" % (
+                                        method, VN_STATES[vn["state"]]))
+
+    def free_vlan(self):
+        used = {v["vlan_id"] for v in self.store.all("vnet")}
+        vlan = 2
+        while str(vlan) in used or vlan in (4095,):
+            vlan += 1
+        return str(vlan)
+
+    def post_update_vnet(self, vn):
+        tpl = vn["template"]
+        for key, field in (("BRIDGE", "bridge"), ("VN_MAD", "vn_mad"),
+                           ("PHYDEV", "phydev"), ("VLAN_ID", "vlan_id"),
+                           ("OUTER_VLAN_ID", "outer_vlan_id"),
+                           ("BRIDGE_TYPE", "bridge_type")):
+            value = tget(tpl, key)
+            if value:
+                vn[field] = value
+        for key, field in (("BRIDGE", "bridge"), ("BRIDGE_TYPE", "bridge_type"),
+                           ("OUTER_VLAN_ID", "outer_vlan_id"),
+                           ("PHYDEV", "phydev"), ("VLAN_ID", "vlan_id"),
+                           ("VN_MAD", "vn_mad")):
+            tset(tpl, key, vn[field])
+
+    def update_template(self, obj, text, utype):
+        if utype not in (0, 1):
+            raise OnedError(RPC_API, "Wrong update type")
+        new = parse_or_fail(text)
+        if utype == 0:
+            obj["template"] = [[k, v if isinstance(v, str) else
+                                [list(x) for x in v]] for k, v in new]
+        else:
+            tmerge(obj["template"], new)
+
+
+# --------------------------------------------------------------------------
+# XML-RPC methods
+# --------------------------------------------------------------------------
+# Each handler: fn(oned, user, method_name, *params) -> result (int or str).
+
+@rpc("one.system.version")
+def system_version(o, user, m):
+    return VERSION
+
+
+@rpc("one.system.config")
+def system_config(o, user, m):
+    conf = [
+        ["DATASTORE_LOCATION", o.opts.datastore_location],
+        ["DEFAULT_CDROM_DEVICE_PREFIX", "hd"],
+        ["DEFAULT_DEVICE_PREFIX", "vd"],
+        ["MAC_PREFIX", o.opts.mac_prefix],
+        ["MONITORING_INTERVAL_HOST", str(int(o.opts.monitor_interval))],
+        ["PORT", str(o.opts.port)],
+        ["VERSION", VERSION],
+    ]
+    for name, btype in sorted(VN_MAD_CONF.items()):
+        conf.append(["VN_MAD_CONF", [["BRIDGE_TYPE", btype], ["NAME", name]]])
+    for name in DS_MAD_CONF:
+        conf.append(["DS_MAD_CONF", [["NAME", name]]])
+    for name, (ln, clone, shared, orphans) in sorted(TM_MAD_CONF.items()):
+        conf.append(["TM_MAD_CONF", [
+            ["ALLOW_ORPHANS", orphans], ["CLONE_TARGET", clone],
+            ["DS_MIGRATE", "YES"], ["LN_TARGET", ln], ["NAME", name],
+            ["SHARED", shared]]])
+    return template_xml(conf, "OPENNEBULA_CONFIGURATION")
+
+
+# ---------------------------------------------------------------- users
+@rpc("one.user.info", "i,?b")
+def user_info(o, user, m, oid, decrypt=False):
+    if oid == -1:
+        oid = user["id"]
+    return o.user_xml(o.get("user", oid))
+
+
+@rpc("one.user.login", "s,s,i,?i")
+def user_login(o, user, m, name, token, valid, egid=-1):
+    target = o.store.find_name("user", name)
+    if target is None:
+        raise OnedError(NO_EXISTS, "Error getting user Pool.", -1)
+    tokens = target.setdefault("tokens", [])
+    if valid == 0:
+        if token:
+            tokens[:] = [t for t in tokens if t["token"] != token]
+        else:
+            tokens[:] = []
+        o.store.touch("user", target)
+        return token
+    if not token:
+        token = sha256(secrets.token_hex(32))
+    expiration = -1 if valid < 0 else int(now()) + valid
+    tokens[:] = [t for t in tokens if t["token"] != token]
+    tokens.append({"token": token, "expiration": expiration, "egid": egid})
+    o.store.touch("user", target)
+    return token
+
+
+# ---------------------------------------------------------------- hosts
+@rpc("one.hostpool.info")
+def hostpool_info(o, user, m):
+    return o.pool_xml("host", o.host_xml)
+
+
+@rpc("one.host.info", "i,?b")
+def host_info(o, user, m, oid, decrypt=False):
+    return o.host_xml(o.get("host", oid))
+
+
+@rpc("one.host.allocate", "s,s,s,i")
+def host_allocate(o, user, m, name, im_mad, vm_mad, cluster_id):
+    cluster = o.cluster_for_allocate(cluster_id)
+    if not name or len(name) > 63:
+        raise OnedError(ALLOCATE, "Error allocating a new host. Invalid "
+                        "HOSTNAME, HOSTNAME length should be greater than 1, "
+                        "but smaller than 64 characters")
+    dup = o.store.find_name("host", name)
+    if dup is not None:
+        raise OnedError(ALLOCATE, "Error allocating a new host. NAME is "
+                        "already taken by HOST %d." % dup["id"])
+    oid = o.store.new_id("host")
+    has_system_ds = any(cluster["id"] in d["clusters"] and d["type"] == 1
+                        for d in o.store.all("datastore"))
+    o.store.put("host", {
+        "id": oid, "name": name, "state": HOST_INIT, "prev_state": HOST_INIT,
+        "im_mad": im_mad, "vm_mad": vm_mad, "cluster_id": cluster["id"],
+        "share": {},
+        "ds_share": ({"DISK_USAGE": 0, "FREE_DISK": 0, "MAX_DISK": 0,
+                      "USED_DISK": 0} if has_system_ds else None),
+        "template": [["IM_MAD", im_mad], ["RESERVED_CPU", ""],
+                     ["RESERVED_MEM", ""], ["VM_MAD", vm_mad]],
+        "monitor_due": now() + o.opts.monitor_interval})
+    return oid
+
+
+@rpc("one.host.delete", "i")
+def host_delete(o, user, m, oid):
+    o.get("host", oid)
+    o.store.remove("host", oid)
+    return oid
+
+
+@rpc("one.host.status", "i,i")
+def host_status(o, user, m, oid, status):
+    if status not in (0, 1, 2):
+        raise OnedError(INTERNAL, "Wrong status code")
+    host = o.get("host", oid)
+    if status == 0:
+        host["state"] = host["prev_state"] = HOST_INIT
+        host["monitor_due"] = now()        # enabling triggers a probe
+    elif status == 1:
+        host["state"] = host["prev_state"] = HOST_DISABLED
+        if host.get("monitor_due") is None:
+            host["monitor_due"] = now() + o.opts.monitor_interval
+    else:
+        host["state"] = host["prev_state"] = HOST_OFFLINE
+        host["monitor_due"] = None
+    o.store.touch("host", host)
+    return oid
+
+
+@rpc("one.host.update", "i,s,?i")
+def host_update(o, user, m, oid, text, utype=0):
+    host = o.get("host", oid)
+    o.update_template(host, text, utype)
+    tset(host["template"], "IM_MAD", host["im_mad"])
+    tset(host["template"], "VM_MAD", host["vm_mad"])
+    o.store.touch("host", host)
+    return oid
+
+
+# ------------------------------------------------------------- clusters
+@rpc("one.clusterpool.info")
+def clusterpool_info(o, user, m):
+    return o.pool_xml("cluster", o.cluster_xml)
+
+
+@rpc("one.cluster.info", "i,?b")
+def cluster_info(o, user, m, oid, decrypt=False):
+    return o.cluster_xml(o.get("cluster", oid))
+
+
+@rpc("one.cluster.allocate", "s")
+def cluster_allocate(o, user, m, name):
+    if not name:
+        raise OnedError(ALLOCATE, "Error allocating a new cluster. Invalid "
+                                  "NAME, it cannot be empty")
+    dup = o.store.find_name("cluster", name)
+    if dup is not None:
+        raise OnedError(ALLOCATE, "Error allocating a new cluster. NAME is "
+                        "already taken by CLUSTER %d." % dup["id"])
+    oid = o.store.new_id("cluster")
+    o.store.put("cluster", {"id": oid, "name": name,
+                            "template": [["RESERVED_CPU", ""],
+                                         ["RESERVED_MEM", ""]]})
+    return oid
+
+
+@rpc("one.cluster.delete", "i")
+def cluster_delete(o, user, m, oid):
+    o.get("cluster", oid)
+    if oid < 100:
+        raise OnedError(ACTION, "Cannot delete cluster. System Clusters "
+                                "(ID < 100) cannot be deleted.")
+    for kind, what in (("host", "hosts"), ("datastore", "datastores"),
+                       ("vnet", "vnets")):
+        if kind == "host":
+            count = sum(1 for h in o.store.all("host")
+                        if h["cluster_id"] == oid)
+        else:
+            count = sum(1 for x in o.store.all(kind) if oid in x["clusters"])
+        if count:
+            raise OnedError(ACTION, "Cannot delete cluster. Cluster %d is not "
+                            "empty, it contains %d %s." % (oid, count, what))
+    o.store.remove("cluster", oid)
+    return oid
+
+
+def _cluster_member(kind, add):
+    def handler(o, user, m, cluster_id, obj_id):
+        o.get("cluster", cluster_id)
+        obj = o.get(kind, obj_id)
+        if kind == "host":
+            obj["cluster_id"] = cluster_id if add else 0
+        elif add:
+            if cluster_id not in obj["clusters"]:
+                obj["clusters"] = sorted(obj["clusters"] + [cluster_id])
+        else:
+            obj["clusters"] = [c for c in obj["clusters"] if c != cluster_id]
+        o.store.touch(kind, obj)
+        return cluster_id
+    return handler
+
+
+for _kind, _suffix in (("host", "host"), ("vnet", "vnet"),
+                       ("datastore", "datastore")):
+    rpc("one.cluster.add" + _suffix, "i,i")(_cluster_member(_kind, True))
+    rpc("one.cluster.del" + _suffix, "i,i")(_cluster_member(_kind, False))
+
+
+# ------------------------------------------------------ virtual networks
+@rpc("one.vnpool.info", "i,i,i")
+def vnpool_info(o, user, m, flt, start, end):
+    if flt < -4:
+        raise OnedError(RPC_API, "Incorrect filter_flag")
+    objs = []
+    for v in o.store.all("vnet"):
+        if flt in (-3,) and v["uid"] != user["id"]:
+            continue
+        if flt == -4 and v["gid"] != user["gid"]:
+            continue
+        if flt == -1 and v["uid"] != user["id"] and v["gid"] != user["gid"]:
+            continue
+        if flt >= 0 and v["uid"] != flt:
+            continue
+        if start >= 0 and v["id"] < start:
+            continue
+        if end >= 0 and v["id"] > end:
+            continue
+        objs.append(v)
+    return o.pool_xml("vnet", lambda v: o.vnet_xml(v, extended=False), objs)
+
+
+@rpc("one.vn.info", "i,?b")
+def vn_info(o, user, m, oid, decrypt=False):
+    return o.vnet_xml(o.get("vnet", oid))
+
+
+@rpc("one.vn.allocate", "s,i")
+def vn_allocate(o, user, m, text, cluster_id):
+    tpl = parse_or_fail(text)
+    cluster = o.cluster_for_allocate(cluster_id)
+    name = tget(tpl, "NAME", "")
+    dup = o.store.find_name("vnet", name) if name else None
+    if dup is not None:
+        raise OnedError(INTERNAL, "NAME is already taken by NET %d." %
+                        dup["id"])
+    if not name:
+        raise OnedError(INTERNAL, "No NAME in template for Virtual Network.")
+    vn_mad = tget(tpl, "VN_MAD", "")
+    if not vn_mad:
+        raise OnedError(INTERNAL, "No VN_MAD in template for Virtual Network.")
+    if vn_mad not in VN_MAD_CONF:
+        raise OnedError(INTERNAL, 'VN_MAD named "%s" is not defined in '
+                                  'oned.conf' % vn_mad)
+    # validate the address ranges now, they enter AR_POOL when READY
+    pending = [o.build_ar(vec, i) for i, vec in enumerate(tvectors(tpl, "AR"))]
+    oid = o.store.new_id("vnet")
+    terase(tpl, "NAME")
+    vlan_id = tget(tpl, "VLAN_ID", "")
+    vlan_auto = 0
+    if not vlan_id and vn_mad in VLAN_VN_MADS and \
+            tget(tpl, "AUTOMATIC_VLAN_ID", "YES").upper() != "NO":
+        vlan_id = o.free_vlan()
+        vlan_auto = 1
+    bridge = tget(tpl, "BRIDGE", "")
+    if not bridge:
+        bridge = ("onebr.%s" % vlan_id) if vn_mad in VLAN_VN_MADS and \
+            vlan_id else "onebr%d" % oid
+    vn = {
+        "id": oid, "uid": user["id"], "gid": user["gid"], "name": name,
+        "clusters": [cluster["id"]], "bridge": bridge,
+        "bridge_type": tget(tpl, "BRIDGE_TYPE", "") or VN_MAD_CONF[vn_mad],
+        "state": VN_LOCK_CREATE, "prev_state": VN_INIT, "vn_mad": vn_mad,
+        "phydev": tget(tpl, "PHYDEV", ""), "vlan_id": vlan_id,
+        "outer_vlan_id": tget(tpl, "OUTER_VLAN_ID", ""),
+        "vlan_auto": vlan_auto, "outer_vlan_auto": 0,
+        "template": tpl, "ars": [], "pending_ars": pending,
+        "next_ar_id": len(pending),
+        "due": now() + o.opts.vnet_driver_delay,
+    }
+    tset(tpl, "BRIDGE", vn["bridge"])
+    tset(tpl, "BRIDGE_TYPE", vn["bridge_type"])
+    tset(tpl, "PHYDEV", vn["phydev"])
+    if tget(tpl, "SECURITY_GROUPS") is None:
+        tset(tpl, "SECURITY_GROUPS", "0")
+    tset(tpl, "VN_MAD", vn_mad)
+    o.store.put("vnet", vn)
+    return oid
+
+
+@rpc("one.vn.update", "i,s,?i")
+def vn_update(o, user, m, oid, text, utype=0):
+    vn = o.get("vnet", oid)
+    o.update_template(vn, text, utype)
+    o.post_update_vnet(vn)
+    o.store.touch("vnet", vn)
+    return oid
+
+
+def _first_ar(text):
+    tpl = parse_or_fail(text)
+    vectors = tvectors(tpl, "AR")
+    return vectors[0] if vectors else None
+
+
+@rpc("one.vn.add_ar", "i,s")
+def vn_add_ar(o, user, m, oid, text):
+    vn = o.get("vnet", oid)
+    o.vnet_ready_or_fail(vn, m)
+    vector = _first_ar(text)
+    if vector is None:
+        raise OnedError(INTERNAL, "Wrong AR definition. AR vector attribute "
+                                  "is missing.")
+    ar = o.build_ar(vector, vn["next_ar_id"])
+    vn["next_ar_id"] += 1
+    vn["ars"].append(ar)
+    o.store.touch("vnet", vn)
+    return oid
+
+
+# attributes update_ar never takes from the request (IP/MAC/TYPE ignored)
+_AR_FIXED = ("AR_ID", "IP", "MAC", "TYPE", "NEXT_INDEX", "SHARED",
+             "GLOBAL_PREFIX", "ULA_PREFIX", "PARENT_NETWORK_AR_ID")
+_AR_COMPUTED = ("MAC_END", "IP_END", "USED_LEASES", "LEASES", "ALLOCATED",
+                "IP6_ULA", "IP6_ULA_END", "IP6_GLOBAL", "IP6_GLOBAL_END")
+
+
+@rpc("one.vn.update_ar", "i,s")
+def vn_update_ar(o, user, m, oid, text):
+    vn = o.get("vnet", oid)
+    o.vnet_ready_or_fail(vn, m)
+    vector = _first_ar(text)
+    values = dict(vector or [])
+    if not values.get("AR_ID"):
+        raise OnedError(INTERNAL, "AR/AR_ID attribute is missing.")
+    target = None
+    for ar in vn["ars"]:
+        if ar["attrs"]["AR_ID"] == values["AR_ID"].strip():
+            target = ar
+    if target is None:
+        raise OnedError(INTERNAL, "Address Range with ID %s was not found." %
+                        values["AR_ID"])
+    old = target["attrs"]
+    new = {k: old[k] for k in _AR_FIXED if k in old}
+    new["SIZE"] = old["SIZE"]
+    if "SIZE" in values:
+        try:
+            size = int(values["SIZE"])
+        except ValueError:
+            size = -1
+        if size < 0:
+            raise OnedError(INTERNAL, "Wrong SIZE for address range")
+        new["SIZE"] = str(size)
+    for key, value in values.items():
+        if key not in _AR_FIXED and key not in _AR_COMPUTED and key != "SIZE":
+            new[key] = value
+    target["attrs"] = new
+    o.store.touch("vnet", vn)
+    return oid
+
+
+@rpc("one.vn.rm_ar", "i,i,?b")
+def vn_rm_ar(o, user, m, oid, ar_id, force=False):
+    vn = o.get("vnet", oid)
+    o.vnet_ready_or_fail(vn, m)
+    kept = [ar for ar in vn["ars"] if ar["attrs"]["AR_ID"] != str(ar_id)]
+    if len(kept) == len(vn["ars"]):
+        raise OnedError(INTERNAL, "Address Range does not exist")
+    vn["ars"] = kept
+    o.store.touch("vnet", vn)
+    return oid
+
+
+@rpc("one.vn.delete", "i")
+def vn_delete(o, user, m, oid):
+    vn = o.get("vnet", oid)
+    if vn["state"] != VN_LOCK_DELETE:
+        vn["state"] = vn["prev_state"] = VN_LOCK_DELETE
+        vn["ars"] = []
+        vn.pop("pending_ars", None)
+        vn["due"] = now() + o.opts.vnet_driver_delay
+        o.store.touch("vnet", vn)
+    return oid
+
+
+# ----------------------------------------------------------- datastores
+@rpc("one.datastorepool.info")
+def datastorepool_info(o, user, m):
+    return o.pool_xml("datastore", o.datastore_xml)
+
+
+@rpc("one.datastore.info", "i,?b")
+def datastore_info(o, user, m, oid, decrypt=False):
+    return o.datastore_xml(o.get("datastore", oid))
+
+
+@rpc("one.datastore.allocate", "s,i")
+def datastore_allocate(o, user, m, text, cluster_id):
+    tpl = parse_or_fail(text)
+    cluster = o.cluster_for_allocate(cluster_id)
+    name = tget(tpl, "NAME", "")
+    dup = o.store.find_name("datastore", name) if name else None
+    if dup is not None:
+        raise OnedError(INTERNAL, "NAME is already taken by DATASTORE %d." %
+                        dup["id"])
+    if not name:
+        raise OnedError(INTERNAL, "No NAME in template.")
+    type_name = (tget(tpl, "TYPE", "") or "IMAGE_DS").upper()
+    if type_name not in DS_TYPES:
+        raise OnedError(INTERNAL, "Invalid DATASTORE TYPE: %s." % type_name)
+    ds_type = DS_TYPES[type_name]
+    ds_mad = "-" if ds_type == 1 else tget(tpl, "DS_MAD", "")
+    tm_mad = tget(tpl, "TM_MAD", "")
+    if not ds_mad:
+        raise OnedError(INTERNAL, "No DS_MAD in template.")
+    if not tm_mad:
+        raise OnedError(INTERNAL, "No TM_MAD in template.")
+    if ds_type != 1 and ds_mad not in DS_MAD_CONF:
+        raise OnedError(INTERNAL, 'DS_MAD named "%s" is not defined in '
+                                  'oned.conf' % ds_mad)
+    if tm_mad not in TM_MAD_CONF:
+        raise OnedError(INTERNAL, 'TM_MAD named "%s" is not defined in '
+                                  'oned.conf' % tm_mad)
+    ln, clone, shared, orphans = TM_MAD_CONF[tm_mad]
+    terase(tpl, "NAME")
+    if ds_type == 1:
+        terase(tpl, "DS_MAD")
+        defaults = [("ALLOW_ORPHANS", orphans), ("DISK_TYPE", "FILE"),
+                    ("DS_LIVE_MIGRATE", "YES"), ("DS_MIGRATE", "YES"),
+                    ("DS_MIGRATE_SNAP", "YES"), ("SHARED", shared)]
+    else:
+        defaults = [("ALLOW_ORPHANS", orphans), ("CLONE_TARGET", clone),
+                    ("LN_TARGET", ln)]
+        if ds_type != 2:
+            defaults.append(("DISK_TYPE", "FILE"))
+    defaults += [("PERSISTENT_SNAPSHOTS", "YES"), ("RESTRICTED_DIRS", "/"),
+                 ("SAFE_DIRS", "/var/tmp")]
+    for key, value in defaults:
+        if tget(tpl, key) is None:
+            tset(tpl, key, value)
+    oid = o.store.new_id("datastore")
+    ds = o._new_ds(oid, name, ds_mad, tm_mad, ds_type, tpl, cluster["id"])
+    ds["uid"], ds["gid"] = user["id"], user["gid"]
+    o.store.put("datastore", ds)
+    return oid
+
+
+@rpc("one.datastore.update", "i,s,?i")
+def datastore_update(o, user, m, oid, text, utype=0):
+    ds = o.get("datastore", oid)
+    o.update_template(ds, text, utype)
+    tpl = ds["template"]
+    if ds["type"] != 1:
+        if tget(tpl, "DS_MAD") in DS_MAD_CONF:
+            ds["ds_mad"] = tget(tpl, "DS_MAD")
+        tset(tpl, "DS_MAD", ds["ds_mad"])
+    if tget(tpl, "TM_MAD") in TM_MAD_CONF:
+        ds["tm_mad"] = tget(tpl, "TM_MAD")
+    tset(tpl, "TM_MAD", ds["tm_mad"])
+    o.store.touch("datastore", ds)
+    return oid
+
+
+@rpc("one.datastore.delete", "i")
+def datastore_delete(o, user, m, oid):
+    o.get("datastore", oid)
+    if oid < 100:
+        raise OnedError(ACTION, "Cannot delete datastore. System Datastores "
+                                "(ID < 100) cannot be deleted.")
+    o.store.remove("datastore", oid)
+    return oid
+
+
+# --------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------
+
+def _redact(method, params):
+    shown = []
+    for i, p in enumerate(params):
+        if i == 0:
+            user = str(p.value).split(":", 1)[0] if p.type == "string" else "?"
+            shown.append("%s:***" % user)
+        elif method == "one.user.login" and i == 2 and p.value:
+            shown.append("'***'")
+        else:
+            text = repr(p.value)
+            shown.append(text if len(text) <= 60 else text[:57] + "...")
+    return "(" + ", ".join(shown) + ")"
+
+
+def dispatch(oned, method, params):
+    """Return the response body (bytes) and a short log summary."""
+    entry = RPC_METHODS.get(method)
+    if entry is None:
+        msg = "Method '%s' not defined" % method
+        return encode_fault(FAULT_NO_SUCH_METHOD, msg), "fault -506"
+    fn, spec = entry
+    try:
+        session = check_param(params, 0, "s")
+        with oned.lock:
+            try:
+                oned.tick()
+                user = oned.authenticate(session)
+                if user is None:
+                    raise OnedError(AUTHENTICATION, "User couldn't be "
+                                    "authenticated, aborting call.")
+                args = []
+                for index, (letter, optional) in enumerate(spec, start=1):
+                    if optional and index >= len(params):
+                        break
+                    args.append(check_param(params, index, letter))
+                result = fn(oned, user, method, *args)
+            finally:
+                oned.store.flush()
+    except RpcFault as fault:
+        return encode_fault(fault.code, fault.message), "fault %d" % fault.code
+    except OnedError as err:
+        body = encode_response([False, "[%s] %s" % (method, err.message),
+                                err.code, err.resp_id, I8(-1)])
+        return body, "error %d" % err.code
+    return encode_response([True, result, 0]), "ok"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "test-oned/1.0"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):   # our own one-line log instead
+        pass
+
+    def _plain(self, code, text):
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        if code == 405:
+            self.send_header("Allow", "POST")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/RPC2":
+            self._plain(405, "Method Not Allowed")
+        else:
+            self._plain(404, "Not Found")
+
+    do_HEAD = do_GET
+    do_PUT = do_GET
+    do_DELETE = do_GET
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        if self.path != "/RPC2":
+            self._plain(404, "Not Found")
+            return
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype and ctype.lower() != "text/xml":
+            self._plain(400, "Content-type header is not text/xml")
+            return
+        started = time.monotonic()
+        method, params = "?", []
+        try:
+            method, params = parse_call(body)
+        except (ET.ParseError, ValueError) as exc:
+            out = encode_fault(FAULT_PARSE, "Call XML not a proper XML-RPC "
+                               "call.  %s" % exc)
+            summary = "fault -503"
+        else:
+            out, summary = dispatch(self.server.oned, method, params)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+        sys.stderr.write("%s test-oned %s %s%s -> %s (%.1f ms)\n" % (
+            datetime.datetime.now(datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"),
+            self.client_address[0], method, _redact(method, params), summary,
+            (time.monotonic() - started) * 1000))
+        sys.stderr.flush()
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def read_auth(path):
+    """Read a ONE_AUTH style file ('user:password').  A missing file is
+    created with a random password, as oned does on its first start."""
+    if path is None:
+        return "oneadmin", "opennebula"
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("oneadmin:%s\n" % secrets.token_hex(16))
+    with open(path) as fh:
+        line = fh.readline().strip()
+    if ":" not in line:
+        raise SystemExit("test oned: %s must hold user:password" % path)
+    user, password = line.split(":", 1)
+    return user, password
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="test_oned.py",
+        description="test oned: an XML-RPC stand-in for OpenNebula oned "
+                    "7.4.0, for tests only (it is not OpenNebula).")
+    p.add_argument("--listen", default="127.0.0.1:2633",
+                   help="HOST:PORT to listen on (default 127.0.0.1:2633)")
+    p.add_argument("--state", required=True,
+                   help="SQLite file holding the objects (created if missing)")
+    p.add_argument("--auth", default=None,
+                   help="ONE_AUTH style file 'user:password' for oneadmin "
+                        "(default oneadmin:opennebula; a missing file is "
+                        "created with a random password)")
+    p.add_argument("--mac-prefix", default="02:00",
+                   help="MAC_PREFIX of oned.conf (default 02:00)")
+    p.add_argument("--monitor-interval", type=float, default=1.0,
+                   help="seconds between simulated host probes; a new host "
+                        "stays INIT this long (default 1.0)")
+    p.add_argument("--vnet-driver-delay", type=float, default=0.1,
+                   help="seconds the simulated vnm driver takes to answer "
+                        "(LOCK_CREATE -> READY, LOCK_DELETE -> gone; "
+                        "default 0.1)")
+    p.add_argument("--unreachable-hosts", action="append", default=[],
+                   metavar="GLOB",
+                   help="host names whose simulated probe fails (state "
+                        "ERROR), like an unreachable KVM node; repeatable")
+    p.add_argument("--datastore-location", default="/var/lib/one//datastores",
+                   help="DATASTORE_LOCATION used for BASE_PATH "
+                        "(default /var/lib/one//datastores)")
+    p.add_argument("--pidfile", default=None, help="write the pid here")
+    opts = p.parse_args(argv)
+    host, sep, port = opts.listen.rpartition(":")
+    if not sep or not port.isdigit():
+        p.error("--listen must be HOST:PORT")
+    opts.host, opts.port = host or "0.0.0.0", int(port)
+    opts.datastore_location = opts.datastore_location.rstrip("/") or "/"
+    opts.admin = read_auth(opts.auth)
+    return opts
+
+
+def main(argv=None):
+    opts = parse_args(argv)
+    store = Store(opts.state)
+    oned = Oned(store, opts)
+    server = Server((opts.host, opts.port), Handler)
+    server.oned = oned
+    if opts.pidfile:
+        with open(opts.pidfile, "w") as fh:
+            fh.write("%d\n" % os.getpid())
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sys.stderr.write("test oned (not OpenNebula) answering as oned %s on "
+                     "%s:%d, state in %s\n" % (VERSION, opts.host,
+                                              server.server_address[1],
+                                              opts.state))
+    sys.stderr.flush()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        with oned.lock:
+            store.close()
+        if opts.pidfile:
+            try:
+                os.unlink(opts.pidfile)
+            except OSError:
+                pass
+        sys.stderr.write("test oned stopped\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
