@@ -54,11 +54,69 @@ vm_ssh() {
     ssh "${VM_SSH_OPTS[@]}" -p "$port" root@127.0.0.1 "$@"
 }
 
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+    local state
+    state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+any_alive() {
+    local pid
+    for pid in "$@"; do pid_alive "$pid" && return 0; done
+    return 1
+}
+
 # pid_is_ours PIDFILE: true when the pid in PIDFILE is a live qemu of this set
 # (its command line names this set's run dir), so a recycled pid is never hit.
 pid_is_ours() {
     local pid
     pid=$(cat "$1" 2>/dev/null) || return 1
-    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
     tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$VM_RUN/"
+}
+
+netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$VM_NETNS"; }
+
+# teardown [TIMEOUT]: stop every VM of this set (ssh poweroff, then SIGTERM
+# and SIGKILL after TIMEOUT seconds), then remove its overlays, pidfiles and
+# network namespace (its bridge goes with it; the taps vanish with qemu).
+# Console logs are kept for post-mortems. Safe on a stale or partial run.
+teardown() {
+    local timeout=${1:-60} pidfile name port live=() pid deadline
+    if [[ -d $VM_RUN ]]; then
+        for pidfile in "$VM_RUN"/*.pid; do
+            [[ -e $pidfile ]] || continue
+            name=$(basename "$pidfile" .pid)
+            if pid_is_ours "$pidfile"; then
+                live+=("$(cat "$pidfile")")
+                port=$(cat "$VM_RUN/$name.port" 2>/dev/null || true)
+                # poweroff makes sshd drop the connection: ignore its status.
+                if [[ -n $port ]]; then
+                    (timeout 15 ssh "${VM_SSH_OPTS[@]}" -p "$port" root@127.0.0.1 \
+                        'systemctl --no-block poweroff' >/dev/null 2>&1 || true) &
+                fi
+            else
+                log "removing stale pidfile of $name"
+            fi
+        done
+        wait
+        if ((${#live[@]})); then
+            deadline=$((SECONDS + timeout))
+            while ((SECONDS < deadline)) && any_alive "${live[@]}"; do sleep 1; done
+            for pid in "${live[@]}"; do
+                if pid_alive "$pid"; then
+                    log "VM pid $pid did not power off within ${timeout}s: killing it"
+                    kill -TERM "$pid" 2>/dev/null || true
+                fi
+            done
+            sleep 1
+            for pid in "${live[@]}"; do
+                if pid_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+            done
+        fi
+        find "$VM_RUN" -mindepth 1 -maxdepth 1 ! -name '*.console.log' -exec rm -rf {} +
+    fi
+    if netns_exists; then
+        ip netns delete "$VM_NETNS"
+    fi
 }
