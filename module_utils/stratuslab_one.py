@@ -582,11 +582,19 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
 
 
 def quote_value(value):
-    """Quote a scalar for OpenNebula's template syntax: backslash and " escaped."""
+    """Quote a scalar for OpenNebula's template syntax.
+
+    oned's lexer knows a single escape, ``\\"`` for a double quote; every
+    other backslash is literal.  So only quotes are escaped, and a value
+    ending with a backslash cannot be written (it would escape the closing
+    quote) and is refused.
+    """
     if isinstance(value, bool):
         value = "YES" if value else "NO"
     text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if text.endswith("\\"):
+        raise OneError("OpenNebula template values cannot end with a backslash: %r" % text)
+    return '"' + text.replace('"', '\\"') + '"'
 
 
 def _check_key(key):
@@ -665,7 +673,7 @@ class _TemplateParser:
                 if self.pos >= len(self.text):
                     self.error("unterminated string")
                 char = self.text[self.pos]
-                if char == "\\" and self.pos + 1 < len(self.text) and self.text[self.pos + 1] in '"\\':
+                if char == "\\" and self.pos + 1 < len(self.text) and self.text[self.pos + 1] == '"':
                     out.append(self.text[self.pos + 1])
                     self.pos += 2
                 elif char == '"':

@@ -366,11 +366,14 @@ def test_render_template():
     assert text == ('NAME="pub"\nVN_MAD="bridge"\nSECURE="YES"\n'
                     'AR=[TYPE="IP4",IP="10.0.0.1",SIZE="5"]\nAR=[TYPE="ETHER",SIZE="2"]\n')
     assert one.render_template({}) == ""
+    assert one.render_template({"P": 'C:\\dir "x"'}) == 'P="C:\\dir \\"x\\""\n'
+    with pytest.raises(one.OneError):
+        one.render_template({"P": "ends\\"})
     with pytest.raises(one.OneError):
         one.render_template({"bad key": "x"})
 
 
-@pytest.mark.parametrize("value", ['plain', 'with "quotes"', 'back\\slash', 'trailing\\', 'multi\nline',
+@pytest.mark.parametrize("value", ['plain', 'with "quotes"', 'back\\slash', 'back\\"quote', 'multi\nline',
                                    'comma, ] and [ = #hash', '', 'ünïcode'])
 def test_template_round_trip(value):
     attrs = {"A": value, "V": {"X": value, "Y": "2"}, "L": ["1", value]}

@@ -1,0 +1,74 @@
+"""Run a list of tasks with ansible-playbook on localhost and return the results.
+
+The tasks run with the repository's ansible.cfg (library/ and module_utils/
+of the checkout), connection local and the venv's python; the json stdout
+callback gives every task result to the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+PYTHON = REPO / ".venv" / "bin" / "python"
+
+
+class PlaybookRun:
+    def __init__(self, proc, data):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.data = data
+        self.results = []
+        for play in data.get("plays", []):
+            for task in play["tasks"]:
+                res = task["hosts"].get("localhost", {})
+                res["_task"] = task["task"]["name"]
+                self.results.append(res)
+
+    def __getitem__(self, index):
+        return self.results[index]
+
+    def __len__(self):
+        return len(self.results)
+
+    @property
+    def stats(self):
+        return self.data.get("stats", {}).get("localhost", {})
+
+
+def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
+    """Run ``tasks`` (list of dicts); every task not failing is expected unless ignore_errors."""
+    play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
+    if oned is not None and connection:
+        play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
+                                          "api_password": oned.password}
+                                   for name in ("opennebula_cluster", "opennebula_host", "opennebula_hosts",
+                                                "opennebula_vnet", "opennebula_datastore")}
+    book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
+    book.write_text(yaml.safe_dump([play], sort_keys=False))
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    full_env = dict(os.environ)
+    full_env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+                     "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
+                     "ANSIBLE_HOME": str(tmp_path / "ansible-home")})
+    full_env.pop("ONE_XMLRPC", None)
+    full_env.pop("ONE_AUTH", None)
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True, text=True, timeout=300)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
+                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    return PlaybookRun(proc, data)
