@@ -377,9 +377,9 @@ def parse_template_text(text):
             attrs.append([key, tok[1]])
             continue
         vector = []
-        if peek()[0] == "CBRACKET":
-            take("CBRACKET")
-        else:
+        first = take("CBRACKET", "VARIABLE")
+        if first[0] == "VARIABLE":
+            pos[0] -= 1
             while True:
                 sub = take("VARIABLE")[1].upper()
                 eq = take("EQUAL", "EQUAL_EMPTY")
@@ -1600,6 +1600,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "test-oned/1.0"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):   # our own one-line log instead
         pass

@@ -197,3 +197,14 @@ def assert_valid_payload(xml_text, xsd_dir=None):
     errors = xsd_errors(xml_text, xsd_dir)
     assert not errors, "%s\n%s" % (errors[:3], xml_text[:400])
     return True
+
+
+def load_tool():
+    """Import tools/test_oned.py under a private name (for unit tests of its
+    template parser); the server itself is always run as a subprocess."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("stratuslab_test_oned_tool",
+                                                  str(TOOL))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
