@@ -1,0 +1,82 @@
+"""State survives a restart of the test oned on the same --state file, and
+the process behaves as a service (pidfile, clean SIGTERM)."""
+
+import os
+import re
+import signal
+
+from oned_support import wait_for
+
+
+def snapshot(one):
+    return [one.one.hostpool.info(), one.one.clusterpool.info(),
+            one.one.datastorepool.info(), one.one.vnpool.info(-2, -1, -1),
+            one.one.user.info(0)]
+
+
+def test_restart_keeps_objects_and_id_sequences(oned_factory, tmp_path):
+    state = tmp_path / "persist.sqlite"
+    slow_monitor = ["--monitor-interval", "60"]
+    first = oned_factory(slow_monitor, state=state)
+    one = first.proxy()
+    cid = one.one.cluster.allocate("c1")[1]
+    hosts = [one.one.host.allocate("h%d" % i, "kvm", "kvm", cid)[1]
+             for i in range(3)]
+    one.one.host.update(hosts[0], 'LABELS="x"', 1)
+    vid = one.one.vn.allocate('NAME="n"\nVN_MAD="bridge"', cid)[1]
+    wait_for(lambda: "<STATE><![CDATA[1]]>" in one.one.vn.info(vid)[1])
+    one.one.vn.add_ar(vid, 'AR=[TYPE="ETHER",SIZE="3"]')
+    did = one.one.datastore.allocate('NAME="d"\nTYPE="SYSTEM_DS"\n'
+                                     'TM_MAD="ssh"', cid)[1]
+    assert one.one.host.delete(hosts[2])[0]            # id 2 is burnt
+    one.one.vn.delete(vid)                            # pending driver answer
+    token = one.one.user.login("oneadmin", "", 600)[1]
+    before = snapshot(one)
+    assert first.stop() == 0
+
+    second = oned_factory(slow_monitor, state=state)
+    again = second.proxy()
+    after = snapshot(again)
+    # the vnet delete finished while the server was down
+    assert after[0] == before[0] and after[2] == before[2]
+    assert after[4] == before[4]
+    assert after[1][1] == before[1][1].replace(
+        "<VNETS><ID>%d</ID></VNETS>" % vid, "<VNETS></VNETS>")
+    assert "<VNET>" in before[3][1] and after[3][1] == "<VNET_POOL></VNET_POOL>"
+    # same random MAC, same token, ids continue after the burnt ones
+    assert second.proxy("oneadmin:" + token).one.system.version()[0]
+    assert again.one.host.allocate("h9", "kvm", "kvm", -1)[1] == 3
+    assert again.one.cluster.allocate("c2")[1] == cid + 1
+    assert again.one.vn.allocate('NAME="n2"\nVN_MAD="bridge"', -1)[1] == vid + 1
+    assert again.one.datastore.allocate('NAME="d2"\nTYPE="SYSTEM_DS"\n'
+                                        'TM_MAD="ssh"', -1)[1] == did + 1
+    assert again.one.cluster.allocate("c1")[1].endswith(
+        "NAME is already taken by CLUSTER %d." % cid)
+
+
+def test_pidfile_and_sigterm(oned_factory, tmp_path):
+    pidfile = tmp_path / "test-oned.pid"
+    server = oned_factory(["--pidfile", str(pidfile)])
+    assert int(pidfile.read_text()) == server.proc.pid
+    os.kill(server.proc.pid, signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    assert not pidfile.exists()
+    assert "test oned stopped" in server.log()
+
+
+def test_one_log_line_per_call_without_secrets(oned_factory, tmp_path):
+    auth = tmp_path / "auth"
+    auth.write_text("oneadmin:hunter2-secret\n")
+    server = oned_factory(["--auth", str(auth)])
+    one = server.proxy("oneadmin:hunter2-secret")
+    token = one.one.user.login("oneadmin", "", 60)[1]
+    server.proxy("oneadmin:" + token).one.host.info(7)
+    one.one.user.login("oneadmin", token, 0)
+    server.proxy("oneadmin:wrong-guess").one.system.version()
+    server.stop()
+    log = server.log()
+    calls = [l for l in log.splitlines() if re.search(r" one\.\S+\(", l)]
+    assert len(calls) == 4
+    for secret in ("hunter2-secret", token, "wrong-guess"):
+        assert secret not in log
+    assert "one.host.info(oneadmin:***, 7) -> error 1024" in log
