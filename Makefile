@@ -1,0 +1,84 @@
+# StratusLab site deployer: the two commands and their parts.
+#   make site   build local test hosts and deploy the demo site into them
+#   make test   lint, unit tests, molecule scenarios (what CI runs)
+# Both start from a fresh Debian 12 machine as root: every tool they need is
+# installed by the targets below (apt packages, .venv, the host image).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= /usr/bin/python3
+VENV := $(CURDIR)/.venv
+STAMP := $(VENV)/.installed
+
+# Podman runs with the project's own settings (runc, no default ulimits);
+# see tools/container/containers.conf. Nothing in /etc is changed.
+export CONTAINERS_CONF := $(CURDIR)/tools/container/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(VENV)/bin:$(PATH)
+
+# Debian packages the machine needs: Python's venv and headers (python-ldap
+# builds from source), podman with runc, debootstrap for the host image,
+# qemu for the VM test hosts.
+APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
+	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils
+
+# Molecule scenarios run by `make test`, in this order.
+SCENARIOS ?= base
+
+.PHONY: help deps venv image lint unit molecule test site site-down clean
+
+help:
+	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
+	@echo "make test       lint, unit tests and molecule scenarios ($(SCENARIOS))"
+	@echo "make site-down  remove the demo site's containers"
+	@echo "parts: deps venv image lint unit molecule"
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing" $$missing; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): requirements.txt | deps
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: deps $(STAMP)
+
+image: deps
+	tools/container/build-image
+
+lint: venv
+	yamllint --strict .
+	ansible-lint
+
+unit: venv
+	pytest tests/unit
+
+molecule: venv image
+	@for s in $(SCENARIOS); do \
+		echo "=== molecule test -s $$s"; \
+		start=$$(date +%s); \
+		molecule test -s $$s; \
+		echo "=== molecule $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+test: lint unit molecule
+	@echo "make test: all checks passed"
+
+site: venv image
+	ansible-playbook -i inventories/demo tools/demo/up.yml
+	ansible-playbook -i inventories/demo site.yml
+	ansible-playbook -i inventories/demo tools/demo/summary.yml
+
+site-down: venv
+	ansible-playbook -i inventories/demo tools/demo/down.yml
+
+clean:
+	rm -rf $(VENV) .pytest_cache

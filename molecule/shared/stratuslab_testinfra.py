@@ -1,0 +1,64 @@
+"""Shared testinfra plugin for every molecule scenario of the project.
+
+Loaded by pytest as ``-p stratuslab_testinfra`` (see .config/molecule/config.yml).
+When a test fails, it prints what a site administrator would look at first:
+the failed systemd units of the host under test and the tail of their journal.
+"""
+
+import pytest
+
+
+def _failed_units(host):
+    cmd = host.run("systemctl --failed --no-legend --plain")
+    return [line.split()[0] for line in cmd.stdout.splitlines() if line.strip()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    host = item.funcargs.get("host") if hasattr(item, "funcargs") else None
+    if host is None:
+        return
+    sections = []
+    try:
+        units = _failed_units(host)
+        sections.append("failed units: " + (", ".join(units) or "none"))
+        for unit in units:
+            journal = host.run("journalctl -u %s -n 40 --no-pager" % unit)
+            sections.append("--- journal of %s ---\n%s" % (unit, journal.stdout))
+    except Exception as exc:  # diagnostics must never hide the real failure
+        sections.append("could not read the journal: %s" % exc)
+    report.sections.append(("systemd on the host under test", "\n".join(sections)))
+
+
+PODMAN_CONNECTIONS = ("podman", "containers.podman.podman")
+
+
+def hosts(pattern="all"):
+    """testinfra host specs for the molecule hosts matching ``pattern``.
+
+    Containers are reached with testinfra's own podman backend (``podman
+    exec``), which is several times faster than running every check through
+    Ansible's podman connection; other hosts (the VM scenario's SSH hosts) go
+    through testinfra's Ansible backend, which maps SSH to its native one.
+
+    Use in a test module: ``testinfra_hosts = stratuslab_testinfra.hosts("nodes")``.
+    """
+    import os
+
+    from testinfra.utils.ansible_runner import AnsibleRunner
+
+    runner = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+    specs = []
+    for name in runner.get_hosts(pattern):
+        hostvars = runner.get_variables(name)
+        if hostvars.get("ansible_connection") in PODMAN_CONNECTIONS:
+            specs.append("podman://%s" % hostvars.get("ansible_host", name))
+        else:
+            specs.append("ansible://%s" % name)
+    if not specs:
+        raise RuntimeError("no molecule host matches %r" % pattern)
+    return specs
