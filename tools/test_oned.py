@@ -37,6 +37,7 @@ import http.server
 import ipaddress
 import json
 import os
+import queue
 import random
 import re
 import secrets
@@ -1651,12 +1652,53 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
-        sys.stderr.write("%s test-oned %s %s%s -> %s (%.1f ms)\n" % (
+        LOG.emit("%s test-oned %s %s%s -> %s (%.1f ms)" % (
             datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"),
             self.client_address[0], method, _redact(method, params), summary,
             (time.monotonic() - started) * 1000))
-        sys.stderr.flush()
+
+
+class CallLog:
+    """One line per call on stderr, written by a background thread so that a
+    slow or never-read stderr pipe can not stall the XML-RPC answers (lines
+    are dropped, and counted, when the queue is full)."""
+
+    def __init__(self, stream=None, size=10000):
+        self.stream = stream or sys.stderr
+        self.queue = queue.Queue(size)
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def emit(self, line):
+        try:
+            self.queue.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self):
+        while True:
+            line = self.queue.get()
+            if line is None:
+                return
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def close(self, timeout=2.0):
+        if self.dropped:
+            self.emit("test-oned: %d log lines dropped" % self.dropped)
+        try:
+            self.queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self.thread.join(timeout)
+
+
+LOG = None
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -1723,7 +1765,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    global LOG
     opts = parse_args(argv)
+    LOG = CallLog()
     store = Store(opts.state)
     oned = Oned(store, opts)
     server = Server((opts.host, opts.port), Handler)
@@ -1737,11 +1781,9 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    sys.stderr.write("test oned (not OpenNebula) answering as oned %s on "
-                     "%s:%d, state in %s\n" % (VERSION, opts.host,
-                                              server.server_address[1],
-                                              opts.state))
-    sys.stderr.flush()
+    LOG.emit("test oned (not OpenNebula) answering as oned %s on %s:%d, "
+             "state in %s" % (VERSION, opts.host, server.server_address[1],
+                              opts.state))
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
@@ -1753,7 +1795,8 @@ def main(argv=None):
                 os.unlink(opts.pidfile)
             except OSError:
                 pass
-        sys.stderr.write("test oned stopped\n")
+        LOG.emit("test oned stopped")
+        LOG.close()
     return 0
 
 

@@ -57,21 +57,35 @@ class OnedProcess:
         return [PYTHON3, str(TOOL), "--listen", "127.0.0.1:%d" % self.port,
                 "--state", str(self.state)] + self.extra
 
-    def start(self):
-        self._err = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(self.argv, cwd=str(REPO),
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=self._err)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("test oned exited: %s" % self.log())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+    def start(self, attempts=3):
+        """Start and wait until THIS process announces it is listening.
+
+        Connecting to the port is not enough: between free_port() and the
+        bind another process (a parallel test run) may take the port, and we
+        would then talk to someone else's server.  On a bind failure the
+        start is retried on a new port."""
+        for attempt in range(attempts):
+            if attempt:
+                self.port = free_port()
+                self.url = "http://127.0.0.1:%d/RPC2" % self.port
+            self._err = open(self.stderr_path, "ab")
+            offset = self._err.tell()
+            self.proc = subprocess.Popen(self.argv, cwd=str(REPO),
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=self._err)
+            banner = "answering as oned"
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if banner in self.log()[offset:] and \
+                        ":%d," % self.port in self.log()[offset:]:
                     return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("test oned did not start: %s" % self.log())
+                time.sleep(0.03)
+            else:
+                raise RuntimeError("test oned did not start: %s" % self.log())
+            self._err.close()
+        raise RuntimeError("test oned exited: %s" % self.log())
 
     def stop(self):
         if self.proc is None:
