@@ -80,3 +80,24 @@ def test_one_log_line_per_call_without_secrets(oned_factory, tmp_path):
     for secret in ("hunter2-secret", token, "wrong-guess"):
         assert secret not in log
     assert "one.host.info(oneadmin:***, 7) -> error 1024" in log
+
+
+def test_systemd_unit_runs_the_documented_command_line(tmp_path):
+    """tools/test-oned.service starts the tool with the relied-on command
+    line (listen 0.0.0.0:2633, state under /var/lib/one), which the tool's
+    own option parser accepts."""
+    import shlex
+    from oned_support import REPO, load_tool
+    unit = (REPO / "tools" / "test-oned.service").read_text()
+    exec_start = [l for l in unit.splitlines() if l.startswith("ExecStart=")]
+    assert len(exec_start) == 1
+    argv = shlex.split(exec_start[0][len("ExecStart="):])
+    assert argv[0] == "/usr/bin/python3" and argv[1].endswith("/test_oned.py")
+    assert argv[2:6] == ["--listen", "0.0.0.0:2633", "--state",
+                         "/var/lib/one/test-oned.sqlite"]
+    pid = argv[argv.index("--pidfile") + 1]
+    assert "PIDFile=%s" % pid in unit
+    args = argv[2:]
+    args[args.index("--auth") + 1] = str(tmp_path / "one_auth")
+    opts = load_tool().parse_args(args)
+    assert (opts.host, opts.port) == ("0.0.0.0", 2633)
