@@ -996,15 +996,18 @@ class OneClient:
                    fail_states=(HOST_ERROR,)):
         """Wait for many hosts together, reading the host pool once per poll.
 
-        Returns {id: Host} when every host is in ok_states.  Raises
-        OneActionError at once when some host is in fail_states (message
-        lists them with oned's TEMPLATE/ERROR text), OneTimeoutError with
-        ``pending`` = {id: state name} when time runs out.
+        Waits until every host is in ok_states or fail_states.  Returns
+        {id: Host} when all are in ok_states; raises OneActionError when
+        some ended in fail_states (message lists them with oned's
+        TEMPLATE/ERROR text) and OneTimeoutError when time runs out (its
+        ``pending`` = {"hosts": {id: state name}}).  Both exceptions carry
+        ``hosts``, the last {id: Host} read, so callers need no extra read.
         """
         wanted = set(int(h) for h in host_ids)
         state = {"hosts": {}}
         if not wanted:
             return {}
+        settled = set(ok_states) | set(fail_states)
 
         def check():
             pool = self.hostpool()
@@ -1013,24 +1016,30 @@ class OneClient:
             missing = sorted(i for i, h in found.items() if h is None)
             if missing:
                 raise OneNotFoundError("Hosts %s disappeared while waiting" % missing, code=NO_EXISTS)
-            failed = [h for h in found.values() if h.state in fail_states]
+            if not all(h.state in settled for h in found.values()):
+                return None
+            failed = sorted((h for h in found.values() if h.state in fail_states), key=lambda h: h.id)
             if failed:
-                failed.sort(key=lambda h: h.id)
-                raise OneActionError(
-                    "%d host(s) in state ERROR: %s" % (len(failed), "; ".join(
-                        "%s (%s): %s" % (h.name, h.id, h.error or h.state_name) for h in failed[:20])),
+                exc = OneActionError(
+                    "%d host(s) in state %s: %s" % (len(failed), "/".join(HOST_STATES[s] for s in fail_states),
+                                                    "; ".join("%s (%s): %s" % (h.name, h.id, h.error or h.state_name)
+                                                              for h in failed[:20])),
                     code=ACTION, method="one.hostpool.info")
-            if all(h.state in ok_states for h in found.values()):
-                return found
-            return None
+                exc.hosts = found
+                raise exc
+            return found
 
         def describe():
             pending = {h.id: h.state_name for h in state["hosts"].values()
-                       if h is not None and h.state not in ok_states}
+                       if h is not None and h.state not in settled}
             return {"what": "%d host(s) to be %s" % (len(pending), "/".join(
                 HOST_STATES[s] for s in ok_states)), "hosts": pending}
 
-        return self._poll(check, timeout, interval, describe)
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            exc.hosts = state["hosts"]
+            raise
 
 
 # --------------------------------------------------------------------------

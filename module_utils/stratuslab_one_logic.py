@@ -14,8 +14,8 @@ from __future__ import annotations
 from ansible.module_utils.stratuslab_one import (
     DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES, HOST_DISABLED, HOST_MONITORED, HOST_OFFLINE,
     VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY,
-    OneActionError, OneError, OneNotFoundError, OneTimeoutError, Pool, attrs_differ, cluster_membership_changes,
-    ids_of, normalize_attrs, resolve_ref)
+    OneActionError, OneError, OneNotFoundError, OneTimeoutError, Pool, attrs_differ,
+    cluster_membership_changes, ids_of, normalize_attrs, resolve_ref)
 
 
 class Changes:
@@ -244,7 +244,7 @@ def host_run(client, params, check_mode):
                                   interval=params["poll_interval"])
             fresh = client.host_info(host_id)
             result_host = dict(fresh.summary(), template=fresh.template)
-    elif host is not None and params["state"] != "absent":
+    elif host is not None and params["state"] != "absent" and not check_mode:
         result_host = dict(host.summary(), template=host.template)
     return _result(changes, before, after, host=result_host, warnings=warnings)
 
@@ -293,6 +293,7 @@ def hosts_run(client, params, check_mode):
             steps = plan_host(spec, host, clusters, warnings)
         except OneError as exc:
             errors[spec["name"]] = exc.message
+            summary["failed"] += 1
             continue
         if not steps:
             summary["unchanged"] += 1
@@ -329,15 +330,15 @@ def hosts_run(client, params, check_mode):
         except (OneTimeoutError, OneActionError) as exc:
             errors["_wait"] = exc.message
             monitored = {}
-            final = client.hostpool()
             for host_id, name in to_wait.items():
-                host = final.by_id.get(host_id)
+                host = getattr(exc, "hosts", {}).get(host_id)
                 if host is None:
-                    errors[name] = "host disappeared"
+                    errors[name] = "host not found while waiting"
                     continue
                 report[name]["state"] = host.state_name
                 if host.state != HOST_MONITORED:
                     errors[name] = host.error or "not MONITORED (state %s)" % host.state_name
+                    summary["failed"] += 1
         for host_id, host in monitored.items():
             report[to_wait[host_id]]["state"] = host.state_name
     if errors:
@@ -466,7 +467,7 @@ def _vnet_template(params):
 def _vnet_view(vnet):
     if vnet is None:
         return {}
-    return dict(name=vnet.name, clusters=vnet.clusters,
+    return dict(id=vnet.id, name=vnet.name, clusters=vnet.clusters,
                 template={k: v for k, v in vnet.template.items()},
                 address_ranges=sorted(
                     [dict(key=a.attributes.get(AR_KEY_ATTR, "%s:%s" % (a.type, a.ip or a.mac)),
@@ -504,7 +505,7 @@ def vnet_run(client, params, check_mode):
         alloc["AR"] = [_ar_vector(a) for a in desired_ars or []]
         first_cluster = cluster_ids[0] if cluster_ids else -1
         new_id = changes.do("allocate vnet %s" % params["name"], client.vn_allocate, alloc, first_cluster)
-        after = dict(name=params["name"], clusters=[0 if first_cluster == -1 else first_cluster],
+        after = dict(id=new_id, name=params["name"], clusters=[0 if first_cluster == -1 else first_cluster],
                      template=template,
                      address_ranges=sorted([dict(key=a["key"], type=a["type"], ip=a["ip"], mac=a["mac"],
                                                  size=a["size"], used_leases=0) for a in desired_ars or []],
@@ -551,7 +552,7 @@ def vnet_run(client, params, check_mode):
         after = _vnet_view(vnet)
     else:
         after = _predict_vnet(before if before else _vnet_view(vnet), template, desired_ars, cluster_ids)
-    return _result(changes, before, after, vnet=vnet.summary() if vnet else after)
+    return _result(changes, before, after, vnet=after if check_mode else vnet.summary())
 
 
 def _predict_vnet(view, template, desired_ars, cluster_ids):

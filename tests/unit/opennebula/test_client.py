@@ -434,13 +434,14 @@ def test_wait_hosts_reads_the_pool_once_per_poll():
     assert client.calls == 3 and client.calls_by_method == {"one.hostpool.info": 3}
 
 
-def test_wait_hosts_fails_fast_on_error_state():
+def test_wait_hosts_waits_for_all_then_reports_error_hosts():
     clock = Clock()
-    client = one.OneClient(send=FakeSend(host_pool_xml({0: 0, 1: 0}), host_pool_xml({0: 2, 1: 3})),
+    client = one.OneClient(send=FakeSend(host_pool_xml({0: 0, 1: 3}), host_pool_xml({0: 2, 1: 3})),
                            sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneActionError) as info:
         client.wait_hosts([0, 1], timeout=60, interval=1)
     assert "n1 (1): ssh failed" in info.value.message and client.calls == 2
+    assert info.value.hosts[0].state_name == "MONITORED"  # host 0 was still waited for
 
 
 def test_wait_hosts_timeout_lists_pending():
@@ -449,6 +450,7 @@ def test_wait_hosts_timeout_lists_pending():
     with pytest.raises(one.OneTimeoutError) as info:
         client.wait_hosts([0, 1], timeout=10, interval=2)
     assert info.value.pending["hosts"] == {1: "INIT"}
+    assert info.value.hosts[0].state_name == "MONITORED"
     assert clock.now == pytest.approx(10)
     assert client.calls <= 12  # backoff from 0.05 s up to the 2 s interval, not a busy loop
 

@@ -1,0 +1,111 @@
+"""Unit tests of the planning parts of module_utils/stratuslab_one_logic.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import LOGIC as logic, ONE as one
+
+
+def ar(ar_id, ip, size, used=0, key=None, ar_type="IP4", **attrs):
+    if key:
+        attrs[logic.AR_KEY_ATTR] = key
+    return one.AddressRange(ar_id=ar_id, type=ar_type, size=size, ip=ip, used_leases=used, attributes=attrs)
+
+
+def want(**spec):
+    params = {"address_ranges": [spec], "fixed_leases": None}
+    return logic._desired_ars(params)
+
+
+def test_unchanged_range_needs_nothing():
+    assert logic.plan_ars([ar(0, "10.0.0.1", 10, key="pool")], want(key="pool", ip="10.0.0.1", size=10),
+                          force=False) == []
+
+
+def test_size_and_attributes_are_updated_in_place():
+    ops = logic.plan_ars([ar(3, "10.0.0.1", 10, key="pool")],
+                         want(key="pool", ip="10.0.0.1", size=20, attributes={"gateway": "10.0.0.254"}), False)
+    assert [(op, ar_id) for op, ar_id, _ in ops] == [("update", 3)]
+    vector = logic._ar_vector(ops[0][2], ar_id=3)
+    # update_ar replaces custom attributes: all of them are resent, with the key
+    assert vector == {"AR_ID": 3, "SIZE": 20, "GATEWAY": "10.0.0.254", logic.AR_KEY_ATTR: "pool"}
+
+
+def test_moved_start_address_is_removed_then_added():
+    ops = logic.plan_ars([ar(0, "10.0.0.1", 10, key="pool")], want(key="pool", ip="10.0.1.1", size=10), False)
+    assert [(op, ar_id) for op, ar_id, _ in ops] == [("rm", 0), ("add", None)]
+
+
+def test_moving_a_range_with_leases_is_refused_unless_forced():
+    existing = [ar(0, "10.0.0.1", 10, used=2, key="pool")]
+    with pytest.raises(one.OneError) as info:
+        logic.plan_ars(existing, want(key="pool", ip="10.0.1.1", size=10), False)
+    assert "2 lease(s) in use" in info.value.message and "force=true" in info.value.message
+    assert [op for op, _, _ in logic.plan_ars(existing, want(key="pool", ip="10.0.1.1", size=10), True)] == \
+        ["rm", "add"]
+
+
+def test_unlisted_range_with_leases_is_protected():
+    existing = [ar(0, "10.0.0.1", 10, key="pool"), ar(1, "10.9.0.1", 5, used=1)]
+    with pytest.raises(one.OneError) as info:
+        logic.plan_ars(existing, want(key="pool", ip="10.0.0.1", size=10), False)
+    assert "address range 1" in info.value.message
+    existing[1].used_leases = 0
+    assert logic.plan_ars(existing, want(key="pool", ip="10.0.0.1", size=10), False) == [("rm", 1, None)]
+
+
+def test_unkeyed_range_is_adopted_by_type_and_start():
+    ops = logic.plan_ars([ar(5, "10.0.0.1", 10)], want(ip="10.0.0.1", size=10), False)
+    assert [(op, ar_id) for op, ar_id, _ in ops] == [("update", 5)]  # only to store the key
+
+
+def test_desired_ranges_validation():
+    with pytest.raises(one.OneError):
+        want(type="ETHER", size=4)  # no ip/mac: needs a key
+    with pytest.raises(one.OneError):
+        want(type="IP4", size=4)  # no ip
+    with pytest.raises(one.OneError):
+        want(ip="10.0.0.1", size=4, attributes={"IP": "x"})
+    with pytest.raises(one.OneError):
+        logic._desired_ars({"address_ranges": [{"ip": "10.0.0.1", "size": 1}], "fixed_leases": ["10.0.0.1"]})
+    fixed = logic._desired_ars({"address_ranges": None, "fixed_leases": ["10.0.0.5"]})
+    assert fixed == [dict(key="IP4:10.0.0.5", type="IP4", ip="10.0.0.5", mac="", size=1, attributes={})]
+
+
+def host(state=one.HOST_MONITORED, cluster_id=0, **template):
+    return one.Host(id=0, name="n", state=state, im_mad="kvm", vm_mad="kvm", cluster_id=cluster_id,
+                    template=template)
+
+
+SPEC = dict(name="n", state="present", im_mad="kvm", vmm_mad="kvm", cluster=None, template=None)
+CLUSTERS = one.Pool("cluster", [one.Cluster(id=0, name="default"), one.Cluster(id=100, name="site")])
+
+
+@pytest.mark.parametrize("current,wanted,expected", [
+    (one.HOST_MONITORED, "enabled", None), (one.HOST_ERROR, "enabled", None), (one.HOST_INIT, "enabled", None),
+    (one.HOST_DISABLED, "enabled", "enabled"), (one.HOST_OFFLINE, "enabled", "enabled"),
+    (one.HOST_MONITORED, "disabled", "disabled"), (one.HOST_DISABLED, "disabled", None),
+    (one.HOST_DISABLED, "offline", "offline"), (one.HOST_OFFLINE, "offline", None)])
+def test_host_status_transitions(current, wanted, expected):
+    steps = logic.plan_host(dict(SPEC, state=wanted), host(state=current), CLUSTERS, [])
+    assert steps == ([("status", (expected,))] if expected else [])
+
+
+def test_host_plan_cluster_by_id_zero_and_template_merge():
+    warnings = []
+    steps = logic.plan_host(dict(SPEC, cluster="0", template={"labels": "a", "note": 1}),
+                            host(cluster_id=100, LABELS="a"), CLUSTERS, warnings)
+    assert steps == [("cluster", (0,)), ("update", ({"NOTE": "1"},))]
+    assert warnings == []
+    steps = logic.plan_host(dict(SPEC, state="disabled", cluster="site"), None, CLUSTERS, [])
+    assert steps == [("allocate", ("n", "kvm", "kvm", 100)), ("status", ("disabled",))]
+
+
+def test_batch_specs_validation():
+    base = dict(state="present", im_mad="kvm", vmm_mad="kvm", cluster="0", template=None)
+    specs = logic.normalize_host_specs(dict(base, hosts=["a", {"name": "b", "state": "offline", "cluster": None}]))
+    assert [(s["name"], s["state"], s["cluster"]) for s in specs] == [("a", "present", "0"), ("b", "offline", "0")]
+    for bad in (["a", "a"], [{"state": "present"}], [{"name": "a", "colour": "red"}], [{"name": "a", "state": "on"}]):
+        with pytest.raises(one.OneError):
+            logic.normalize_host_specs(dict(base, hosts=bad))
