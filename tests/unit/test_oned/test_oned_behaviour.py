@@ -58,8 +58,14 @@ def test_xmlrpc_faults_worded_like_xmlrpc_c(oned):
         -501, "Parameter that is supposed to be integer is not")
     assert fault_of(oned, call_xml("one.host.info", session, 0, 1)) == (
         -501, "Parameter that is supposed to be boolean is not")
-    assert fault_of(oned, call_xml("one.cluster.allocate", session, 5))[0] \
-        == -501
+    # wording of xmlrpc-c's param_list::getString
+    assert fault_of(oned, call_xml("one.cluster.allocate", session, 5)) == (
+        -501, "Parameter that is supposed to be a string is not")
+    # <i8> is not <int> for xmlrpc-c
+    i8_call = call_xml("one.host.info", session, 0).replace(
+        b"<int>0</int>", b"<i8>0</i8>")
+    assert fault_of(oned, i8_call) == (
+        -501, "Parameter that is supposed to be integer is not")
     assert fault_of(oned, b"<methodCall><oops")[0] == -503
 
 
