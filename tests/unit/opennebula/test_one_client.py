@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ONE as one, SAMPLES
+from one_testlib import ONE as one, SAMPLES
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="samples-7.4.0 not found (STRATUSLAB_SHARED)")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import OnedProcess
-from playbook import run_tasks
+from one_testlib import OnedProcess
+from one_playbook import run_tasks
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import REPO
+from one_testlib import REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("opennebula_*.py"))
 FRAGMENT = REPO / "module_utils" / "doc_fragments" / "stratuslab_one.py"

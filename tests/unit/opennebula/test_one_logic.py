@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LOGIC as logic, ONE as one
+from one_testlib import LOGIC as logic, ONE as one
 
 
 def ar(ar_id, ip, size, used=0, key=None, ar_type="IP4", **attrs):

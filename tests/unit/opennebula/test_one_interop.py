@@ -9,8 +9,8 @@ import importlib.util
 
 import pytest
 
-from conftest import OnedProcess
-from playbook import run_tasks
+from one_testlib import OnedProcess
+from one_playbook import run_tasks
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("pyone") is None, reason="pyone is not installed")
 

@@ -1,0 +1,121 @@
+"""Shared helpers and fixtures of the OpenNebula API layer tests (imported by conftest.py).
+
+* ``shared_dir``: /work/shared-like reference data, found beside the repository
+  (``<repo>/../shared``) or through STRATUSLAB_SHARED.
+* ``one``: the project's module_utils/stratuslab_one.py, importable without
+  an installed collection; ``logic`` the same for stratuslab_one_logic.py.
+* ``test_oned``: tools/test_oned.py started on a free port with a temporary
+  state file, stopped after the test module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+
+
+def shared_path():
+    env = os.environ.get("STRATUSLAB_SHARED")
+    return Path(env) if env else (REPO / ".." / "shared").resolve()
+
+
+SAMPLES = shared_path() / "opennebula" / "samples-7.4.0"
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# The modules import their helpers as ansible.module_utils.<name>: register
+# the repository's files under those names (ansible.module_utils must exist).
+import ansible.module_utils  # noqa: E402  (the venv's ansible-core)
+
+ONE = _load("ansible.module_utils.stratuslab_one", REPO / "module_utils" / "stratuslab_one.py")
+LOGIC = _load("ansible.module_utils.stratuslab_one_logic", REPO / "module_utils" / "stratuslab_one_logic.py")
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    path = shared_path()
+    if not (path / "opennebula").is_dir():
+        pytest.skip("shared reference data not found at %s (set STRATUSLAB_SHARED)" % path)
+    return path
+
+
+@pytest.fixture
+def one():
+    return ONE
+
+
+@pytest.fixture
+def logic():
+    return LOGIC
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port, proc, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("test oned exited with %s: %s" % (proc.returncode, proc.stderr.read()))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("test oned did not listen on %d" % port)
+
+
+class OnedProcess:
+    def __init__(self, tmp_path, extra_args=()):
+        self.port = free_port()
+        self.state = tmp_path / "oned-state.json"
+        self.url = "http://127.0.0.1:%d/RPC2" % self.port
+        self.username, self.password = "oneadmin", "opennebula"
+        script = REPO / "tools" / "test_oned.py"
+        if not script.exists():
+            pytest.skip("tools/test_oned.py is not there yet")
+        cmd = [str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable), str(script),
+               "--listen", "127.0.0.1:%d" % self.port, "--state", str(self.state)] + list(extra_args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _wait_port(self.port, self.proc)
+
+    def client(self, **kwargs):
+        return ONE.OneClient(url=self.url, username=self.username, password=self.password, **kwargs)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def test_oned(tmp_path_factory):
+    oned = OnedProcess(tmp_path_factory.mktemp("oned"))
+    yield oned
+    oned.stop()
