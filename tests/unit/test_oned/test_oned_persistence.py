@@ -101,3 +101,28 @@ def test_systemd_unit_runs_the_documented_command_line(tmp_path):
     args[args.index("--auth") + 1] = str(tmp_path / "one_auth")
     opts = load_tool().parse_args(args)
     assert (opts.host, opts.port) == ("0.0.0.0", 2633)
+
+
+def test_unread_stderr_pipe_does_not_stall_answers(tmp_path):
+    """Callers that pipe stderr and never read it (a 64 KiB pipe fills after
+    a few hundred calls) must still get answers: logging is asynchronous."""
+    import subprocess
+    import xmlrpc.client
+    from oned_support import PYTHON3, TOOL, free_port
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON3, str(TOOL), "--listen", "127.0.0.1:%d" % port,
+         "--state", str(tmp_path / "s.sqlite")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert b"answering as oned" in proc.stderr.readline()
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1:%d/RPC2" % port)
+        for i in range(1500):      # ~100 bytes of log each: > 64 KiB
+            assert proxy.one.host.info("oneadmin:opennebula", i)[0] is False
+        assert proxy.one.system.version("oneadmin:opennebula")[0] is True
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        finally:
+            proc.stderr.close()
