@@ -19,11 +19,12 @@ options:
   name:
     description:
       - Name of the cluster. Required to create it.
-      - One of O(name) and O(id) is required.
+      - Exactly one of O(name) and O(id) is required.
     type: str
   id:
     description:
       - ID of an existing cluster. V(0) is the C(default) cluster and is a valid value.
+      - A cluster cannot be created by ID (OpenNebula chooses IDs); use O(name) for that.
     type: int
   state:
     description:
@@ -147,6 +148,7 @@ def main():
         exclusive=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
+                           mutually_exclusive=[("name", "id")],
                            supports_check_mode=True)
     run_module(module, lambda client, mod: cluster_run(client, mod.params, mod.check_mode))
 

@@ -18,7 +18,7 @@ version_added: "1.0.0"
 author: StratusLab site deployer team
 options:
   name:
-    description: Name of the datastore. Required to create it. One of O(name) and O(id) is required.
+    description: Name of the datastore. Required to create it. Exactly one of O(name) and O(id) is required.
     type: str
   id:
     description: ID of an existing datastore (V(0), the bootstrap system datastore, is valid).
@@ -156,6 +156,7 @@ def main():
         clusters=dict(type="list", elements="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
+                           mutually_exclusive=[("name", "id")],
                            supports_check_mode=True)
     run_module(module, lambda client, mod: datastore_run(client, mod.params, mod.check_mode))
 

@@ -27,7 +27,7 @@ author: StratusLab site deployer team
 options:
   name:
     description:
-      - Name of the virtual network. Required to create it. One of O(name) and O(id) is required.
+      - Name of the virtual network. Required to create it. Exactly one of O(name) and O(id) is required.
     type: str
   id:
     description: ID of an existing virtual network (V(0) is valid).
@@ -156,7 +156,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 vnet:
-  description: The virtual network after the change (predicted in check mode); empty when absent.
+  description:
+    - The virtual network after the change; empty when absent.
+    - In check mode, the predicted network in the same form as C(diff.after) (address ranges by key).
   returned: always
   type: dict
   contains:
@@ -242,6 +244,7 @@ def main():
         wait_timeout=dict(type="int", default=120),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
+                           mutually_exclusive=[("name", "id")],
                            required_if=[("vn_mad", "802.1Q", ("phydev",))],
                            supports_check_mode=True)
     run_module(module, lambda client, mod: vnet_run(client, mod.params, mod.check_mode))

@@ -157,8 +157,14 @@ def plan_host(spec, host, clusters, warnings):
     return steps
 
 
-def execute_host_steps(client, steps, host_id):
-    """Run planned steps; return the host id (new one after allocate)."""
+def execute_host_steps(client, steps, host_id, progress=None):
+    """Run planned steps; return the host id (new one after allocate).
+
+    ``progress`` (a dict) receives ``id`` and ``done`` (steps completed), so
+    a caller still knows what was written when a later step fails.
+    """
+    progress = {} if progress is None else progress
+    progress.update(id=host_id, done=0)
     for action, args in steps:
         if action == "allocate":
             host_id = client.host_allocate(*args)
@@ -170,6 +176,7 @@ def execute_host_steps(client, steps, host_id):
             client.host_status(host_id, args[0])
         elif action == "update":
             client.host_update(host_id, args[0], merge=True)
+        progress.update(id=host_id, done=progress["done"] + 1)
     return host_id
 
 
@@ -306,9 +313,12 @@ def hosts_run(client, params, check_mode):
         before[name] = _host_before(host, spec)
         after[name] = _predict_host(spec, host, steps, clusters)
         if not check_mode:
+            progress = {}
             try:
-                entry["id"] = execute_host_steps(client, steps, host.id if host else None)
+                entry["id"] = execute_host_steps(client, steps, host.id if host else None, progress)
             except OneError as exc:
+                entry["id"] = progress.get("id")
+                entry["done"] = progress.get("done", 0)
                 entry["error"] = exc.message
                 errors[name] = exc.message
                 summary["failed"] += 1
@@ -320,7 +330,7 @@ def hosts_run(client, params, check_mode):
             summary[counters[action]] += 1
         report[name] = entry
 
-    changed = any("error" not in e for e in report.values())
+    changed = any("error" not in e or e.get("done") for e in report.values())
     result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings,
                   diff=dict(before=before, after=after))
     if to_wait and params["wait"] and not check_mode:

@@ -109,3 +109,32 @@ def test_batch_specs_validation():
     for bad in (["a", "a"], [{"state": "present"}], [{"name": "a", "colour": "red"}], [{"name": "a", "state": "on"}]):
         with pytest.raises(one.OneError):
             logic.normalize_host_specs(dict(base, hosts=bad))
+
+
+class StubClient:
+    """Just enough of OneClient for hosts_run: the status write fails."""
+
+    calls = 0
+
+    def hostpool(self):
+        return one.Pool("host", [])
+
+    def clusterpool(self):
+        return CLUSTERS
+
+    def host_allocate(self, name, im_mad, vmm_mad, cluster_id):
+        return 7
+
+    def host_status(self, host_id, status):
+        raise one.OneInternalError("[one.host.status] Wrong status code", code=one.INTERNAL)
+
+
+def test_batch_reports_partial_writes_as_changed():
+    params = dict(hosts=[{"name": "n", "state": "disabled"}], state="present", im_mad="kvm", vmm_mad="kvm",
+                  cluster=None, template=None, wait=True, wait_timeout=1, poll_interval=0.1)
+    result = logic.hosts_run(StubClient(), params, check_mode=False)
+    entry = result["hosts"]["n"]
+    assert entry["id"] == 7 and entry["done"] == 1 and "Wrong status code" in entry["error"]
+    assert result["changed"] is True  # the allocation happened
+    assert result["failed_msg"].startswith("1 host(s) failed: n: [one.host.status]")
+    assert result["summary"]["failed"] == 1
