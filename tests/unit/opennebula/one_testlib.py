@@ -72,11 +72,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def _wait_port(port, proc, timeout=15):
+def _wait_port(port, proc, log, timeout=15):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("test oned exited with %s: %s" % (proc.returncode, proc.stderr.read()))
+            raise RuntimeError("test oned exited with %s: %s" % (proc.returncode, log.read_text()[-2000:]))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -96,8 +96,11 @@ class OnedProcess:
             pytest.skip("tools/test_oned.py is not there yet")
         cmd = [str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable), str(script),
                "--listen", "127.0.0.1:%d" % self.port, "--state", str(self.state)] + list(extra_args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_port(self.port, self.proc)
+        # oned's per-call log goes to a file: an unread pipe would fill up and stall the server
+        self.log = tmp_path / "oned.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, self.log)
 
     def client(self, **kwargs):
         return ONE.OneClient(url=self.url, username=self.username, password=self.password, **kwargs)
@@ -110,8 +113,6 @@ class OnedProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")

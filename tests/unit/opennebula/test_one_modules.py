@@ -157,25 +157,26 @@ def test_hosts_batch_wait_reports_error_hosts(oned, tmp_path):
     assert res["hosts"]["unreachable-2"]["state"] == "ERROR"
 
 
-def test_hosts_batch_registered_site_is_checked_with_two_reads(tmp_path_factory, tmp_path):
-    """2,000 registered nodes: one hostpool and one clusterpool read, in seconds."""
+def test_hosts_batch_2000_nodes(tmp_path_factory, tmp_path):
+    """2,000 new nodes registered and MONITORED in one call; then checked with two pool reads."""
     import time
-    oned = OnedProcess(tmp_path_factory.mktemp("oned-2000"), extra_args=["--monitor-interval", "30"])
+    oned = OnedProcess(tmp_path_factory.mktemp("oned-2000"), extra_args=["--monitor-interval", "0.5"])
     try:
-        client = oned.client()
-        cid = client.cluster_allocate("big")
+        oned.client().cluster_allocate("big")
         names = ["node%04d.example.org" % i for i in range(2000)]
-        for name in names:
-            client.host_allocate(name, "kvm", "kvm", cid)
+        task = T("opennebula_hosts", hosts=names, cluster="big", poll_interval=0.5)
         start = time.monotonic()
-        run = run_tasks(tmp_path, [T("opennebula_hosts", hosts=names, cluster="big")], oned)
+        run = run_tasks(tmp_path, [task, dict(task, name="again")], oned)
         elapsed = time.monotonic() - start
     finally:
         oned.stop()
-    res = run[0]
-    assert not res["changed"] and res["summary"]["unchanged"] == 2000
-    assert res["api_calls"] == 2
-    assert elapsed < 20, "ansible-playbook run took %.1fs" % elapsed
+    first, second = run[0], run[1]
+    assert first["changed"] and first["summary"]["allocated"] == 2000
+    assert {h["state"] for h in first["hosts"].values()} == {"MONITORED"}
+    assert first["api_calls"] < 2 + 2000 + 30  # pool reads + allocations + one hostpool read per poll
+    assert not second["changed"] and second["summary"]["unchanged"] == 2000
+    assert second["api_calls"] == 2
+    assert elapsed < 60, "ansible-playbook run took %.1fs" % elapsed
 
 
 # --------------------------------------------------------------------------
