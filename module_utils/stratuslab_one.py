@@ -567,6 +567,14 @@ class Pool:
                            % (len(matches), self.kind, ref, ", ".join(str(m.id) for m in matches)))
         return matches[0] if matches else None
 
+    def named(self, name):
+        """Find by name only (a host called "1234" is not host id 1234); None if absent."""
+        matches = self.by_name.get(str(name), [])
+        if len(matches) > 1:
+            raise OneError("%d %ss are named %r (ids %s); use the id"
+                           % (len(matches), self.kind, name, ", ".join(str(m.id) for m in matches)))
+        return matches[0] if matches else None
+
     def require(self, ref):
         obj = self.get(ref)
         if obj is None:

@@ -40,7 +40,7 @@ def _find(pool, params, kind):
     """The object named by params['id'] (0 valid) or params['name']; None if absent."""
     if params.get("id") is not None:
         return pool.by_id.get(int(params["id"]))
-    return pool.get(params["name"])
+    return pool.named(params["name"])
 
 
 def _result(changes, before, after, **extra):
@@ -232,7 +232,7 @@ def _needs_wait(spec, steps):
 
 def host_run(client, params, check_mode):
     hosts = client.hostpool()
-    host = hosts.get(params["name"])
+    host = hosts.named(params["name"])
     needs_clusters = params.get("cluster") is not None and params["state"] != "absent"
     clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
     warnings = []
@@ -263,8 +263,8 @@ def normalize_host_specs(params):
                     cluster=params.get("cluster"), template=params.get("template"))
     allowed = {"name", "state", "im_mad", "vmm_mad", "cluster", "template"}
     for item in params["hosts"]:
-        if isinstance(item, str):
-            item = {"name": item}
+        if isinstance(item, (str, int)) and not isinstance(item, bool):
+            item = {"name": str(item)}
         if not isinstance(item, dict) or not item.get("name"):
             raise OneError("each entry of hosts must be a host name or a dict with a name, got %r" % (item,))
         unknown = set(item) - allowed
@@ -295,7 +295,7 @@ def hosts_run(client, params, check_mode):
                 "status": "status", "update": "updated"}
     planned = []
     for spec in specs:
-        host = hosts.get(spec["name"])
+        host = hosts.named(spec["name"])
         try:
             steps = plan_host(spec, host, clusters, warnings)
         except OneError as exc:

@@ -342,6 +342,7 @@ def test_pool_lookup_by_id_and_name():
     assert pool.get("100").name == "cl-201450"
     assert pool.get("default").id == 0
     assert pool.get("nope") is None and pool.get(5) is None
+    assert pool.named("0") is None and pool.named("default").id == 0  # names only
     with pytest.raises(one.OneNotFoundError):
         pool.require("nope")
     dup = one.Pool("vnet", [one.Vnet(id=1, name="x", state=1), one.Vnet(id=2, name="x", state=1)])
