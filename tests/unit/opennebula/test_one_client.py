@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from one_testlib import ONE as one, SAMPLES
+from one_testlib import ONE as one, SAMPLES, OnedProcess
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="samples-7.4.0 not found (STRATUSLAB_SHARED)")
 
@@ -242,24 +242,26 @@ def test_tls_verification_option():
     assert plain._ServerProxy__transport._timeout == 7
 
 
-def test_real_http_round_trip():
-    from fake_oned import serve
-    server, _, url = serve()
+def test_real_http_round_trip(tmp_path):
+    """Over HTTP against tools/test_oned.py: success, auth error, fault, timeout option, call counter."""
+    oned = OnedProcess(tmp_path)
     try:
-        client = one.OneClient(url=url, username="oneadmin", password="opennebula")
+        client = one.OneClient(url=oned.url, username="oneadmin", password="opennebula", timeout=5)
         assert client.version() == "7.4.0"
         assert client.clusterpool().get(0).name == "default"
-        bad = one.OneClient(url=url, username="oneadmin", password="wrong")
+        bad = one.OneClient(url=oned.url, username="oneadmin", password="wrong")
         with pytest.raises(one.OneAuthenticationError) as info:
             bad.version()
-        assert "authenticated" in info.value.message
+        assert info.value.message == "[one.system.version] User couldn't be authenticated, aborting call."
         with pytest.raises(one.OneFaultError) as info:
             client.call("one.no.such.method")
         assert info.value.code == -506
-        assert client.calls == 3
+        with pytest.raises(one.OneFaultError) as info:
+            client.call("one.host.info", "notanint")
+        assert info.value.code == -501
+        assert client.calls == 4 and client.calls_by_method["one.system.version"] == 1
     finally:
-        server.shutdown()
-        server.server_close()
+        oned.stop()
 
 
 # --------------------------------------------------------------------------
