@@ -1,5 +1,6 @@
 # Shared settings and helpers of the tools/vm scripts (sourced, not run).
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts sourcing this
 
 # Cache of the built image and the tests' SSH key.
 VM_CACHE=${STRATUSLAB_CACHE:-/var/cache/stratuslab-test}/vm
