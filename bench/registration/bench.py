@@ -1,0 +1,547 @@
+#!/usr/bin/env python3
+"""Registration benchmark: N hosts and V vnets against the test oned.
+
+Variants, each against its own fresh test oned (tools/test_oned.py, not
+OpenNebula) on a free 127.0.0.1 port, each with a first run and a no-change
+rerun:
+
+  batch      opennebula_hosts (one task, N hosts) + opennebula_vnet in a loop (V)
+  single     opennebula_host in a loop (M = --loop-hosts hosts)
+  community  community.general.one_host in a loop (M hosts; needs pyone)
+  floor      floor.py: plain xmlrpc.client, one pool read then one allocate per
+             host (N), and allocate + add_ar per vnet (V)
+
+The modules run the way a site runs them: ansible-playbook on localhost,
+connection local, the venv's python as interpreter, the repository's
+ansible.cfg. The XML-RPC calls are counted from the test oned's own per-call
+log (one line per call), not from the modules' counters: the benchmark sends
+a marker call (an unknown method ``bench.mark.<phase>``, answered with fault
+-506 and logged) between phases and counts the lines in between. Pool reads
+are the ``one.*pool.info`` calls.
+
+The last line is
+  registration: batch_vs_community=<x> batch_vs_floor=<y> rerun_s=<z> rerun_pool_reads=<n>
+x = community per-host rerun wall / batch per-host rerun wall (hosts only),
+y = batch first-run wall / floor first-run wall (N hosts + V vnets each),
+z = batch rerun wall (N hosts + V vnets), n = pool reads of that rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xmlrpc.client
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+VENV_BIN = REPO / ".venv" / "bin"
+TEST_ONED = REPO / "tools" / "test_oned.py"
+FLOOR = HERE / "floor.py"
+USER, PASSWORD = "oneadmin", "opennebula"
+SESSION = "%s:%s" % (USER, PASSWORD)
+
+# "<time> test-oned <client> <method>(<params>) -> <outcome> (<ms> ms)"
+LOG_CALL = re.compile(r"^\S+ test-oned \S+ ([A-Za-z0-9_.]+)\(")
+LOG_MS = re.compile(r"\(([0-9.]+) ms\)$")
+MARK = "bench.mark."
+VARIANTS = ("batch", "single", "community", "floor")
+
+
+def is_pool_read(method):
+    return method.startswith("one.") and method.endswith("pool.info")
+
+
+# --------------------------------------------------------------------------
+# test oned
+# --------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TestOned:
+    """One fresh test oned on a free loopback port, its calls logged to a file."""
+
+    def __init__(self, workdir, monitor_interval, vnet_driver_delay):
+        self.workdir = workdir
+        self.log_path = workdir / "test-oned.log"
+        for _attempt in range(5):
+            self.port = free_port()
+            self.url = "http://127.0.0.1:%d/RPC2" % self.port
+            cmd = [sys.executable, str(TEST_ONED), "--listen", "127.0.0.1:%d" % self.port,
+                   "--state", str(workdir / "state.sqlite"),
+                   "--monitor-interval", str(monitor_interval),
+                   "--vnet-driver-delay", str(vnet_driver_delay)]
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=self.log)
+            if self._wait_ready():
+                break
+            self.log.close()
+        else:
+            raise RuntimeError("test oned did not start: %s" % self.log_path.read_text()[-2000:])
+        self.phases = []
+
+    def _wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False    # e.g. the port was taken meanwhile: try another one
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+    def call(self, method, *params):
+        answer = getattr(xmlrpc.client.ServerProxy(self.url), method)(SESSION, *params)
+        if not answer[0]:
+            raise RuntimeError("%s: %s" % (method, answer[1]))
+        return answer[1]
+
+    def mark(self, phase):
+        """Log a marker line: calls after it (until the next one) belong to ``phase``."""
+        try:
+            getattr(xmlrpc.client.ServerProxy(self.url), MARK + phase)(SESSION)
+        except xmlrpc.client.Fault:
+            pass
+        self.phases.append(phase)
+
+    def stop(self):
+        """Stop the server (SIGTERM flushes the log); return the calls per phase
+        ({phase: Counter of methods}) and the test oned's busy seconds per phase
+        (the sum of the per-call times it logs)."""
+        self.mark("end")
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        text = self.log_path.read_text()
+        if "log lines dropped" in text:
+            raise RuntimeError("the test oned dropped log lines; the call counts would be wrong")
+        counts, busy, current = {}, {}, None
+        for line in text.splitlines():
+            found = LOG_CALL.match(line)
+            if not found:
+                continue
+            method = found.group(1)
+            if method.startswith(MARK):
+                current = method[len(MARK):]
+                counts.setdefault(current, collections.Counter())
+                busy.setdefault(current, 0.0)
+            elif current is not None:
+                counts[current][method] += 1
+                took = LOG_MS.search(line)
+                busy[current] += float(took.group(1)) / 1000 if took else 0.0
+        missing = [p for p in self.phases if p not in counts]
+        if missing:
+            raise RuntimeError("marker lines missing from the test oned log: %s" % missing)
+        return counts, busy
+
+
+# --------------------------------------------------------------------------
+# ansible-playbook
+# --------------------------------------------------------------------------
+
+class Playbooks:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.count = 0
+        self.env = dict(os.environ)
+        for var in ("ONE_XMLRPC", "ONE_AUTH", "ONE_URL", "ONE_USERNAME", "ONE_PASSWORD"):
+            self.env.pop(var, None)
+        self.env.update({
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_HOME": str(workdir / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-local"),
+            "ANSIBLE_REMOTE_TEMP": str(workdir / "ansible-remote"),
+        })
+
+    def run(self, name, tasks, play_vars):
+        """Run one play on localhost; return (wall seconds, list of module results)."""
+        self.count += 1
+        play = {"name": name, "hosts": "localhost", "connection": "local", "gather_facts": False,
+                "vars": play_vars, "tasks": tasks}
+        book = self.workdir / ("%02d-%s.yml" % (self.count, name))
+        book.write_text(json.dumps([play], indent=1))   # JSON is YAML
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,",
+               "-e", "ansible_python_interpreter=%s" % (VENV_BIN / "python"), str(book)]
+        start = time.monotonic()
+        proc = subprocess.run(cmd, cwd=str(REPO), env=self.env, capture_output=True, text=True,
+                              timeout=3600)
+        wall = time.monotonic() - start
+        try:
+            data = json.loads(proc.stdout)
+        except ValueError:
+            raise RuntimeError("%s: ansible-playbook output is not JSON (rc %s)\n%s\n%s"
+                               % (name, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        results = []
+        for task in data["plays"][0]["tasks"]:
+            res = task["hosts"].get("localhost", {})
+            results.extend(res["results"] if "results" in res else [res])
+        failed = [r for r in results if r.get("failed")]
+        if proc.returncode != 0 or failed:
+            detail = json.dumps(failed[0] if failed else {}, indent=1)[-3000:]
+            raise RuntimeError("%s: ansible-playbook failed (rc %s)\n%s\n%s"
+                               % (name, proc.returncode, detail, proc.stderr[-2000:]))
+        return wall, results
+
+
+# --------------------------------------------------------------------------
+# variants
+# --------------------------------------------------------------------------
+
+def host_names(n):
+    return ["node%05d.bench.example.org" % i for i in range(n)]
+
+
+def vnet_specs(v):
+    return [{"name": "bench-net-%03d" % i, "bridge": "brbench%d" % i,
+             "ip": "10.%d.%d.10" % (i // 256, i % 256), "size": 200} for i in range(v)]
+
+
+class Row:
+    """One line of the table: a first run and a rerun of one variant part."""
+
+    def __init__(self, variant, what, n):
+        self.variant, self.what, self.n = variant, what, n
+        self.wall = {}          # phase ("first" / "rerun") -> seconds
+        self.calls = {}         # phase -> Counter of methods (counted from the test oned log)
+        self.module_calls = {}  # phase -> sum of the modules' api_calls, when they return it
+        self.changed = {}       # phase -> any task/item reported changed
+        self.busy = {}          # phase -> seconds the test oned spent answering (from its log)
+
+    def total(self, phase):
+        return sum(self.calls[phase].values())
+
+    def pool_reads(self, phase):
+        return sum(c for m, c in self.calls[phase].items() if is_pool_read(m))
+
+
+def _record(row, phase, wall, results=None):
+    row.wall[phase] = wall
+    if results is not None:
+        row.changed[phase] = any(r.get("changed") for r in results)
+        api = [r["api_calls"] for r in results if "api_calls" in r]
+        if api:
+            row.module_calls[phase] = sum(api)
+
+
+def _setup(oned):
+    # community.general's one_host tests one.host.status's return value (the
+    # host id) for truth, so it fails on host id 0. Every variant starts with
+    # the same placeholder host taking id 0, before the first marker.
+    oned.call("one.host.allocate", "bench-placeholder-id0", "dummy", "dummy", -1)
+
+
+def connection(oned):
+    return {"api_url": oned.url, "api_username": USER, "api_password": PASSWORD}
+
+
+def run_ansible_variant(name, parts, opts, workdir):
+    """parts: list of (Row, tasks, play vars); each part is one ansible-playbook run per phase."""
+    vdir = workdir / name
+    vdir.mkdir()
+    oned = TestOned(vdir, opts.monitor_interval, opts.vnet_driver_delay)
+    books = Playbooks(vdir)
+    try:
+        _setup(oned)
+        for phase in ("first", "rerun"):
+            for row, tasks_of, play_vars in parts:
+                oned.mark("%s.%s" % (row.what, phase))
+                wall, results = books.run("%s-%s-%s" % (name, row.what, phase), tasks_of(oned), play_vars)
+                _record(row, phase, wall, results)
+    finally:
+        counts, busy = oned.stop()
+    for row, _tasks, _vars in parts:
+        for phase in ("first", "rerun"):
+            row.calls[phase] = counts["%s.%s" % (row.what, phase)]
+            row.busy[phase] = busy["%s.%s" % (row.what, phase)]
+    return [row for row, _t, _v in parts]
+
+
+def variant_batch(opts, workdir):
+    hosts = Row("batch", "hosts", opts.hosts)
+    vnets = Row("batch", "vnets", opts.vnets)
+
+    def host_tasks(oned):
+        return [{"name": "register the hosts (batch)",
+                 "opennebula_hosts": dict(connection(oned), hosts="{{ bench_hosts }}")}]
+
+    def vnet_tasks(oned):
+        return [{"name": "virtual networks",
+                 "opennebula_vnet": dict(connection(oned), name="{{ item.name }}", vn_mad="bridge",
+                                         bridge="{{ item.bridge }}",
+                                         address_ranges=[{"ip": "{{ item.ip }}", "size": "{{ item.size }}"}]),
+                 "loop": "{{ bench_vnets }}", "loop_control": {"label": "{{ item.name }}"}}]
+
+    parts = [(hosts, host_tasks, {"bench_hosts": host_names(opts.hosts)})]
+    if opts.vnets:
+        parts.append((vnets, vnet_tasks, {"bench_vnets": vnet_specs(opts.vnets)}))
+    return run_ansible_variant("batch", parts, opts, workdir)
+
+
+def _loop_variant(name, module, args, opts, workdir):
+    row = Row(name, "hosts", opts.loop_hosts)
+
+    def tasks(oned):
+        return [{"name": "register the hosts one by one", module: dict(connection(oned), name="{{ item }}", **args),
+                 "loop": "{{ bench_hosts }}"}]
+
+    return run_ansible_variant(name, [(row, tasks, {"bench_hosts": host_names(opts.loop_hosts)})], opts, workdir)
+
+
+def variant_single(opts, workdir):
+    # opennebula_host does not wait by default (wait: false); the batch module
+    # and community.general's one_host both wait for MONITORED: compare alike.
+    return _loop_variant("single", "opennebula_host", {"wait": True}, opts, workdir)
+
+
+def variant_community(opts, workdir):
+    return _loop_variant("community", "community.general.one_host",
+                         {"im_mad_name": "kvm", "vmm_mad_name": "kvm"}, opts, workdir)
+
+
+def variant_floor(opts, workdir):
+    vdir = workdir / "floor"
+    vdir.mkdir()
+    spec = vdir / "spec.json"
+    spec.write_text(json.dumps({"hosts": host_names(opts.hosts), "vnets": vnet_specs(opts.vnets)}))
+    rows = [Row("floor", "hosts", opts.hosts)] + ([Row("floor", "vnets", opts.vnets)] if opts.vnets else [])
+    oned = TestOned(vdir, opts.monitor_interval, opts.vnet_driver_delay)
+    try:
+        _setup(oned)
+        for phase in ("first", "rerun"):
+            for row in rows:
+                oned.mark("%s.%s" % (row.what, phase))
+                cmd = [sys.executable, str(FLOOR), "--url", oned.url, "--session", SESSION,
+                       "--spec", str(spec), "--what", row.what]
+                start = time.monotonic()
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+                wall = time.monotonic() - start
+                if proc.returncode != 0:
+                    raise RuntimeError("floor %s failed: %s" % (row.what, proc.stderr[-2000:]))
+                _record(row, phase, wall)
+                row.module_calls[phase] = json.loads(proc.stdout)["calls"]
+    finally:
+        counts, busy = oned.stop()
+    for row in rows:
+        for phase in ("first", "rerun"):
+            row.calls[phase] = counts["%s.%s" % (row.what, phase)]
+            row.busy[phase] = busy["%s.%s" % (row.what, phase)]
+    return rows
+
+
+RUNNERS = {"batch": variant_batch, "single": variant_single, "community": variant_community,
+           "floor": variant_floor}
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+def _find(rows, variant, what):
+    for row in rows:
+        if row.variant == variant and row.what == what:
+            return row
+    return None
+
+
+def _sum_wall(rows, phase):
+    return sum(r.wall[phase] for r in rows) if rows else None
+
+
+def figures(rows):
+    batch_hosts, community = _find(rows, "batch", "hosts"), _find(rows, "community", "hosts")
+    batch = [r for r in rows if r.variant == "batch"]
+    floor = [r for r in rows if r.variant == "floor"]
+    out = {"batch_vs_community": None, "batch_vs_floor": None, "rerun_s": None, "rerun_pool_reads": None}
+    if batch_hosts and community:
+        out["batch_vs_community"] = ((community.wall["rerun"] / community.n)
+                                     / (batch_hosts.wall["rerun"] / batch_hosts.n))
+    if batch and floor:
+        out["batch_vs_floor"] = _sum_wall(batch, "first") / _sum_wall(floor, "first")
+    if batch:
+        out["rerun_s"] = _sum_wall(batch, "rerun")
+        out["rerun_pool_reads"] = sum(r.pool_reads("rerun") for r in batch)
+    return out
+
+
+def _fmt(value, spec):
+    return "n/a" if value is None else spec % value
+
+
+def last_line(fig):
+    return ("registration: batch_vs_community=%s batch_vs_floor=%s rerun_s=%s rerun_pool_reads=%s"
+            % (_fmt(fig["batch_vs_community"], "%.0f"), _fmt(fig["batch_vs_floor"], "%.2f"),
+               _fmt(fig["rerun_s"], "%.1f"), _fmt(fig["rerun_pool_reads"], "%d")))
+
+
+LABELS = {("batch", "hosts"): "(a) batch opennebula_hosts",
+          ("batch", "vnets"): "(a) opennebula_vnet loop",
+          ("single", "hosts"): "(b) opennebula_host loop",
+          ("community", "hosts"): "(c) c.g. one_host loop",
+          ("floor", "hosts"): "(d) floor hosts",
+          ("floor", "vnets"): "(d) floor vnets"}
+
+
+def report(rows, opts, elapsed):
+    print("registration benchmark against tools/test_oned.py (the project's test oned, not OpenNebula);"
+          " test oned --monitor-interval %gs --vnet-driver-delay %gs; each variant on its own fresh test oned"
+          % (opts.monitor_interval, opts.vnet_driver_delay))
+    print("calls counted from the test oned's per-call log; pool reads = one.*pool.info;"
+          " ansible-playbook on localhost (connection local, %s)" % (VENV_BIN / "python"))
+    print()
+    head = ("variant", "N", "first s", "first calls", "rerun s", "rerun calls", "rerun pool reads", "per host rerun ms")
+    lines = []
+    for row in rows:
+        per_host = "%.2f" % (1000 * row.wall["rerun"] / row.n) if row.what == "hosts" and row.n else "-"
+        lines.append((LABELS[(row.variant, row.what)], str(row.n), "%.2f" % row.wall["first"],
+                      str(row.total("first")), "%.2f" % row.wall["rerun"], str(row.total("rerun")),
+                      str(row.pool_reads("rerun")), per_host))
+    for variant in ("batch", "floor"):
+        part = [r for r in rows if r.variant == variant]
+        if len(part) > 1:
+            lines.append(("    %s total" % variant, "+".join(str(r.n) for r in part),
+                          "%.2f" % _sum_wall(part, "first"), str(sum(r.total("first") for r in part)),
+                          "%.2f" % _sum_wall(part, "rerun"), str(sum(r.total("rerun") for r in part)),
+                          str(sum(r.pool_reads("rerun") for r in part)), "-"))
+    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
+    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(head)))
+    for line in [head] + lines:
+        print(fmt % tuple(v for pair in zip(widths, line) for v in pair))
+    print()
+    notes = []
+    for row in rows:
+        if row.variant != "floor" and row.changed.get("rerun"):
+            notes.append("NOT IDEMPOTENT: %s reported changed on the no-change rerun" % LABELS[(row.variant, row.what)])
+        if row.variant != "floor" and not row.changed.get("first"):
+            notes.append("%s reported no change on the first run" % LABELS[(row.variant, row.what)])
+        for phase in ("first", "rerun"):
+            own = row.module_calls.get(phase)
+            if own is not None and own != row.total(phase):
+                notes.append("call count mismatch: %s %s run: the test oned logged %d calls, the module(s) reported %d"
+                             % (LABELS[(row.variant, row.what)], phase, row.total(phase), own))
+    for row in rows:
+        if row.variant == "batch":
+            notes.append("%s first-run calls by method: %s" % (
+                LABELS[(row.variant, row.what)],
+                ", ".join("%s=%d" % kv for kv in sorted(row.calls["first"].items()))))
+    notes.append("test oned busy time (sum of its logged per-call times; grows when the machine is loaded),"
+                 " first run: " + ", ".join("%s %.2f s" % (LABELS[(r.variant, r.what)], r.busy["first"])
+                                            for r in rows if r.variant in ("batch", "floor")))
+    notes.append("the module variants' walls include ansible-playbook start-up (one per row and run);"
+                 " (a), (b) (wait: true) and (c) wait for MONITORED, the floor does not")
+    fig = figures(rows)
+    b, c = _find(rows, "batch", "hosts"), _find(rows, "community", "hosts")
+    if b and c:
+        notes.append("x = (c) %.1f ms/host (rerun, N=%d) / (a) %.3f ms/host (rerun, N=%d)"
+                     % (1000 * c.wall["rerun"] / c.n, c.n, 1000 * b.wall["rerun"] / b.n, b.n))
+    batch = [r for r in rows if r.variant == "batch"]
+    floor = [r for r in rows if r.variant == "floor"]
+    if batch and floor:
+        notes.append("y = (a) first run %.2f s / (d) first run %.2f s, N=%d hosts + %d vnets each;"
+                     " hosts only: %.2f"
+                     % (_sum_wall(batch, "first"), _sum_wall(floor, "first"), opts.hosts, opts.vnets,
+                        batch[0].wall["first"] / floor[0].wall["first"]))
+    if batch:
+        notes.append("z and n = the (a) no-change rerun, N=%d hosts + %d vnets (hosts alone: %.2f s, %d pool reads)"
+                     % (opts.hosts, opts.vnets, batch[0].wall["rerun"], batch[0].pool_reads("rerun")))
+    notes.append("total benchmark time %.1f s" % elapsed)
+    for note in notes:
+        print("note: " + note)
+    line = last_line(fig)
+    print(line)
+    return fig, line
+
+
+def to_json(rows, fig, line, opts, elapsed):
+    return {"options": {"hosts": opts.hosts, "loop_hosts": opts.loop_hosts, "vnets": opts.vnets,
+                        "monitor_interval": opts.monitor_interval,
+                        "vnet_driver_delay": opts.vnet_driver_delay},
+            "elapsed_s": elapsed, "figures": fig, "last_line": line,
+            "rows": [{"variant": r.variant, "what": r.what, "n": r.n, "wall": r.wall,
+                      "calls": {p: dict(c) for p, c in r.calls.items()},
+                      "pool_reads": {p: r.pool_reads(p) for p in r.calls},
+                      "oned_busy": r.busy, "module_calls": r.module_calls, "changed": r.changed}
+                     for r in rows]}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Registration benchmark against the project's test oned.")
+    parser.add_argument("--hosts", type=int, help="N hosts for the batch and the floor (default 2000)")
+    parser.add_argument("--loop-hosts", type=int, help="M hosts for the per-host loops (default 50)")
+    parser.add_argument("--vnets", type=int, help="V vnets with an address range each (default 50)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes for a test: N=20, M=3, V=2 (explicit sizes win)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of %s (default: all)" % ",".join(VARIANTS))
+    parser.add_argument("--monitor-interval", type=float, default=0.2,
+                        help="test oned --monitor-interval in seconds (default 0.2)")
+    parser.add_argument("--vnet-driver-delay", type=float, default=0.1,
+                        help="test oned --vnet-driver-delay in seconds (default 0.1, its own default)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, playbooks)")
+    opts = parser.parse_args(argv)
+    defaults = (20, 3, 2) if opts.quick else (2000, 50, 50)
+    for attr, default in zip(("hosts", "loop_hosts", "vnets"), defaults):
+        if getattr(opts, attr) is None:
+            setattr(opts, attr, default)
+    if opts.hosts < 1 or opts.loop_hosts < 1 or opts.vnets < 0:
+        parser.error("--hosts and --loop-hosts must be >= 1, --vnets >= 0")
+    opts.variants = [v.strip() for v in opts.variants.split(",") if v.strip()]
+    unknown = set(opts.variants) - set(VARIANTS)
+    if unknown:
+        parser.error("unknown variants: %s" % ", ".join(sorted(unknown)))
+    return opts
+
+
+def main(argv=None):
+    opts = parse_args(argv)
+    if not (VENV_BIN / "ansible-playbook").exists():
+        raise SystemExit("bench: %s not found (the project venv is needed)" % (VENV_BIN / "ansible-playbook"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-registration-"))
+    start = time.monotonic()
+    rows = []
+    try:
+        for variant in VARIANTS:
+            if variant in opts.variants:
+                print("bench: running %s ..." % variant, file=sys.stderr, flush=True)
+                rows.extend(RUNNERS[variant](opts, workdir))
+    except RuntimeError as exc:
+        print("bench: %s\n(work directory kept: %s)" % (exc, workdir), file=sys.stderr)
+        return 1
+    elapsed = time.monotonic() - start
+    fig, line = report(rows, opts, elapsed)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(to_json(rows, fig, line, opts, elapsed), indent=1))
+    if opts.keep:
+        print("bench: work directory kept: %s" % workdir, file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
