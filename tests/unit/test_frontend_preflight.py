@@ -1,0 +1,127 @@
+"""The frontend role's preflight refuses bad site files, naming the variable.
+
+ansible-playbook runs on this machine (connection local, no container) the
+role's set_vars.yml and preflight.yml, as playbooks/preflight.yml does, with
+the demo site file plus one bad value per case, and each case must fail with
+a message naming the site-file variable to fix.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+PLAYBOOK = """\
+- name: Preflight of the frontend role on bad input
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Load the frontend role's OS data
+      ansible.builtin.include_role:
+        name: frontend
+        tasks_from: set_vars.yml
+    - name: Run the frontend role's preflight
+      ansible.builtin.include_role:
+        name: frontend
+        tasks_from: preflight.yml
+"""
+
+PUBLIC = {"name": "public", "bridge": "brpublic", "interface": "eth0", "cidr": "10.89.7.0/24",
+          "gateway": "10.89.7.1", "range": {"first": "10.89.7.100", "last": "10.89.7.199"}}
+PRIVATE = {"name": "private", "bridge": "brprivate", "interface": "eth1", "cidr": "10.89.8.0/24",
+           "leases": ["10.89.8.100", "10.89.8.101"]}
+
+
+def net(base, **changes):
+    return dict(base, **changes)
+
+
+CASES = {
+    "unknown install mode": ({"site_one_install": "from_source"}, "site_one_install"),
+    "unknown database": ({"site_one_database": "postgresql"}, "site_one_database"),
+    "mysql without its settings": ({"site_one_database": "mysql", "site_one_mysql": {"host": "db.example.org"}},
+                                   "site_one_mysql"),
+    "malformed MAC prefix": ({"site_mac_prefix": "02-00"}, "site_mac_prefix"),
+    "multicast MAC prefix": ({"site_mac_prefix": "01:00"}, "site_mac_prefix"),
+    "overlapping address ranges": (
+        {"site_networks": [PUBLIC, net(PRIVATE, cidr="10.89.7.0/24", leases=["10.89.7.150"])]},
+        "site_networks"),
+    "range outside its network": (
+        {"site_networks": [net(PUBLIC, range={"first": "10.89.9.100", "last": "10.89.9.199"}), PRIVATE]},
+        "site_networks[public].range"),
+    "lease outside its network": (
+        {"site_networks": [PUBLIC, net(PRIVATE, leases=["10.89.8.100", "10.89.9.7"])]},
+        "site_networks[private].leases"),
+    "bridge name over 15 characters": (
+        {"site_networks": [net(PUBLIC, bridge="brpublic-network"), PRIVATE]},
+        "site_networks[public].bridge"),
+    "duplicate network names": (
+        {"site_networks": [PUBLIC, net(PRIVATE, name="public")]},
+        "site_networks"),
+    "unknown image sharing mode": ({"site_image_sharing": "ceph"}, "site_image_sharing"),
+    "empty oneadmin password": ({"site_oneadmin_password": ""}, "site_oneadmin_password"),
+}
+
+
+def host_name(case):
+    return "case_" + "".join(c if c.isalnum() else "_" for c in case)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Run every case in ONE ansible-playbook run: one local host per case.
+
+    The site file is the inventory's group vars, each case's bad values its
+    host vars (host vars win), so the hosts fail independently and the run
+    takes a few seconds. Returns {host: (failed, text of its failed results)}.
+    """
+    import yaml
+
+    work = tmp_path_factory.mktemp("frontend_preflight")
+    (work / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
+    hosts = {"case_demo_site": {}}
+    hosts.update({host_name(case): overrides for case, (overrides, _) in CASES.items()})
+    for overrides in hosts.values():
+        overrides.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
+    inventory = {"all": {"vars": site, "hosts": hosts}}
+    (work / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORKS="20")
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(work / "hosts.yml"), str(work / "preflight.yml")]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(result.stdout)
+    outcomes = {}
+    for host in hosts:
+        failures = [
+            json.dumps(task["hosts"][host])
+            for play in report["plays"] for task in play["tasks"]
+            if task["hosts"].get(host, {}).get("failed")
+        ]
+        outcomes[host] = (bool(failures), "\n".join(failures))
+    outcomes["_raw"] = result.stdout + result.stderr
+    return outcomes
+
+
+def test_demo_site_passes(outcomes):
+    failed, text = outcomes["case_demo_site"]
+    assert not failed, text
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_site_file_is_refused_naming_the_variable(outcomes, case):
+    _, variable = CASES[case]
+    failed, text = outcomes[host_name(case)]
+    assert failed, "%s was accepted" % case
+    assert variable in text, "%s: the failure does not name %s:\n%s" % (case, variable, text)
+
+
+def test_password_never_shows(outcomes):
+    assert "demo-oneadmin-secret" not in outcomes["_raw"]
