@@ -44,7 +44,9 @@ import secrets
 import signal
 import socketserver
 import sqlite3
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -685,6 +687,92 @@ def int_to_mac(value):
     return ":".join(raw[i:i + 2] for i in range(0, 12, 2))
 
 
+# ------------------------------------------------------------------ LDAP auth
+# What OpenNebula's ldap auth driver does, for tests of a site's LDAP: a user
+# oned does not know (or one whose AUTH_DRIVER is ldap) is authenticated by
+# an LDAP simple bind as uid=<name>,ou=people,<base DN>, and a user created
+# that way gets AUTH_DRIVER "ldap" and its DN as PASSWORD, as the real driver
+# leaves it. python-ldap is not in the standard library, so the bind is made
+# by OpenLDAP's `ldapwhoami` (package ldap-utils), the password passed in a
+# 0600 temporary file (-y), never on its command line.
+LDAP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+LDAP_INVALID_CREDENTIALS = 49
+
+
+class LdapAuth:
+    """Simple binds against one LDAP server through `ldapwhoami`."""
+
+    def __init__(self, uri, base_dn, ca_file=None, timeout=10.0):
+        if not re.fullmatch(r"ldaps?://[^\s]+", uri):
+            raise ValueError("--ldap-uri must be ldap://HOST[:PORT] or "
+                             "ldaps://HOST[:PORT]")
+        self.uri = uri
+        self.base_dn = base_dn
+        self.ca_file = ca_file
+        self.timeout = timeout
+
+    def user_dn(self, name):
+        return "uid=%s,ou=people,%s" % (name, self.base_dn)
+
+    def bind(self, name, password):
+        """The user's DN when a simple bind with ``password`` succeeds."""
+        # An empty password would be an unauthenticated bind, which LDAP
+        # servers accept: never a login.
+        if not password or not LDAP_NAME_RE.fullmatch(name):
+            return None
+        dn = self.user_dn(name)
+        cmd = ["ldapwhoami", "-x", "-H", self.uri, "-D", dn,
+               "-o", "nettimeout=%d" % max(1, int(self.timeout))]
+        if self.uri.startswith("ldap://"):
+            cmd.append("-ZZ")       # StartTLS, and fail without it
+        env = dict(os.environ, LDAPTLS_REQCERT="demand")
+        if self.ca_file:
+            env["LDAPTLS_CACERT"] = self.ca_file
+        fd, pwfile = tempfile.mkstemp(prefix="test-oned-ldap-")
+        try:
+            with os.fdopen(fd, "w") as fh:   # mkstemp makes it 0600
+                fh.write(password)
+            proc = subprocess.run(cmd + ["-y", pwfile], env=env,
+                                  capture_output=True, text=True,
+                                  timeout=self.timeout + 5)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            LOG.emit("ldap: bind as %s could not run: %s" % (dn, exc))
+            return None
+        finally:
+            os.unlink(pwfile)
+        if proc.returncode == 0:
+            return dn
+        if proc.returncode != LDAP_INVALID_CREDENTIALS:
+            LOG.emit("ldap: bind as %s failed (%d): %s" % (
+                dn, proc.returncode, proc.stderr.strip()[:200]))
+        return None
+
+
+def ldap_login(oned, name, secret):
+    """The user ``name`` authenticated through LDAP, created on first login."""
+    ldap_auth = getattr(oned, "ldap", None)
+    if ldap_auth is None:
+        return None
+    user = oned.store.find_name("user", name)
+    if user is not None and (user["auth_driver"] != "ldap" or
+                             not user["enabled"]):
+        return None
+    dn = ldap_auth.bind(name, secret)
+    if dn is None:
+        return None
+    if user is None:
+        # As oned does for a user its auth driver accepted: primary group
+        # users (1), AUTH_DRIVER ldap, and the driver's answer (the DN) as
+        # the stored password.
+        user = {"id": oned.store.new_id("user"), "gid": 1, "groups": [1],
+                "name": name, "password": dn, "auth_driver": "ldap",
+                "enabled": 1, "tokens": [],
+                "template": [["TOKEN_PASSWORD",
+                              sha256(secrets.token_hex(32))]]}
+        oned.store.put("user", user)
+    return user
+
+
 class Oned:
     """State and semantics of the test oned."""
 
@@ -697,6 +785,10 @@ class Oned:
             raise ValueError("--mac-prefix must look like 02:00")
         self.mac_prefix = int(prefix.replace(":", ""), 16)
         self.rand = random.Random()
+        self.ldap = None
+        if getattr(options, "ldap_uri", None):
+            self.ldap = LdapAuth(options.ldap_uri, options.ldap_base_dn,
+                                 getattr(options, "ldap_ca", None))
         with self.lock:
             self.bootstrap()
             self.store.flush()
@@ -844,7 +936,7 @@ class Oned:
                 if tok["token"] == secret and (
                         tok["expiration"] < 0 or tok["expiration"] > t):
                     return user
-        return None
+        return ldap_login(self, name, secret)
 
     # --------------------------------------------------------------- lookups
     def get(self, kind, oid):
@@ -1754,7 +1846,17 @@ def parse_args(argv=None):
                    help="DATASTORE_LOCATION used for BASE_PATH "
                         "(default /var/lib/one//datastores)")
     p.add_argument("--pidfile", default=None, help="write the pid here")
+    p.add_argument("--ldap-uri", default=None, metavar="URI",
+                   help="authenticate unknown users (and AUTH_DRIVER ldap "
+                        "users) by an LDAP simple bind here, ldaps:// or "
+                        "ldap:// with StartTLS, as OpenNebula's ldap driver")
+    p.add_argument("--ldap-base-dn", default=None, metavar="DN",
+                   help="base DN; users are uid=NAME,ou=people,DN")
+    p.add_argument("--ldap-ca", default=None, metavar="FILE",
+                   help="CA certificate that signed the LDAP server's")
     opts = p.parse_args(argv)
+    if opts.ldap_uri and not opts.ldap_base_dn:
+        p.error("--ldap-uri needs --ldap-base-dn")
     host, sep, port = opts.listen.rpartition(":")
     if not sep or not port.isdigit():
         p.error("--listen must be HOST:PORT")

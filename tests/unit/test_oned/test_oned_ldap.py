@@ -1,0 +1,274 @@
+"""The test oned's LDAP authentication, against a real slapd.
+
+The test starts OpenLDAP's slapd (Debian package slapd; installed with
+apt-get when missing and we are root, otherwise the tests are skipped with
+the reason) as a subprocess on loopback ports, with its configuration and
+database in a temporary directory: TLS with a throw-away CA, simple binds
+refused without TLS (olcSecurity simple_bind=128), users under
+ou=people,dc=oned,dc=test. The test oned is started with --ldap-uri,
+--ldap-base-dn and --ldap-ca, and must behave like oned with the ldap auth
+driver: unknown users authenticated by a bind and created with AUTH_DRIVER
+ldap on first login.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import xmlrpc.client
+
+import pytest
+
+from oned_support import free_port, wait_for
+
+BASE_DN = "dc=oned,dc=test"
+USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
+         # an LDAP entry named like oned's core admin: must never log in
+         "oneadmin": "ldap-oneadmin-pw"}
+AUTH_ERROR = 256
+NO_EXISTS = 1024
+TOOLS = ("slapd", "slapadd", "slappasswd", "ldapwhoami", "openssl")
+SBIN = ("/usr/sbin", "/usr/bin")
+
+
+def _which(tool):
+    return shutil.which(tool) or next(
+        (os.path.join(d, tool) for d in SBIN if os.access(os.path.join(d, tool), os.X_OK)), None)
+
+
+def _ensure_tools():
+    """Install slapd and ldap-utils if missing; the reason when impossible."""
+    if all(_which(t) for t in TOOLS):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "slapd/ldap-utils missing and apt-get unusable (not root or not Debian)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends",
+                           "slapd", "ldap-utils", "openssl"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not all(_which(t) for t in TOOLS):
+        return "could not install slapd: %s" % proc.stderr.strip()[-300:]
+    return None
+
+
+def _run(argv, **kwargs):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)
+    assert proc.returncode == 0, "%s: %s%s" % (argv, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def _make_tls(tmp):
+    """A CA and a server certificate for 127.0.0.1 (and localhost).
+
+    The URIs name 127.0.0.1: for "localhost" libldap checks the certificate
+    against the machine's own host name instead."""
+    ssl = _which("openssl")
+    ca_key, ca_crt = tmp / "ca.key", tmp / "ca.crt"
+    key, csr, crt = tmp / "server.key", tmp / "server.csr", tmp / "server.crt"
+    _run([ssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+          "-subj", "/CN=test oned LDAP CA", "-keyout", str(ca_key), "-out", str(ca_crt),
+          "-addext", "basicConstraints=critical,CA:TRUE",
+          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    _run([ssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+          "-keyout", str(key), "-out", str(csr)])
+    ext = tmp / "server.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                   "extendedKeyUsage=serverAuth\n")
+    _run([ssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+          "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt)])
+    return ca_crt, crt, key
+
+
+CONFIG_LDIF = """\
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {tmp}/slapd.pid
+olcTLSCACertificateFile: {ca}
+olcTLSCertificateFile: {crt}
+olcTLSCertificateKeyFile: {key}
+olcSecurity: simple_bind=128
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+include: file:///etc/ldap/schema/cosine.ldif
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcDbDirectory: {tmp}/db
+olcSuffix: {base}
+olcRootDN: cn=admin,{base}
+olcAccess: {{0}}to attrs=userPassword by anonymous auth by * none
+olcAccess: {{1}}to * by * read
+"""
+
+
+def _data_ldif(slappasswd):
+    entries = ["dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: oned\no: test oned\n" % BASE_DN,
+               "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n" % BASE_DN]
+    for uid, password in USERS.items():
+        hashed = _run([slappasswd, "-h", "{SSHA}", "-s", password]).strip()
+        entries.append("dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\n"
+                       "userPassword: %s\n" % (uid, BASE_DN, uid, uid, uid, hashed))
+    return "\n".join(entries)
+
+
+def _listening(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory):
+    reason = _ensure_tools()
+    if reason:
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("slapd")
+    (tmp / "db").mkdir()
+    (tmp / "slapd.d").mkdir()
+    ca, crt, key = _make_tls(tmp)
+    (tmp / "config.ldif").write_text(CONFIG_LDIF.format(tmp=tmp, ca=ca, crt=crt, key=key, base=BASE_DN))
+    (tmp / "data.ldif").write_text(_data_ldif(_which("slappasswd")))
+    _run([_which("slapadd"), "-n0", "-F", str(tmp / "slapd.d"), "-l", str(tmp / "config.ldif")])
+    _run([_which("slapadd"), "-n1", "-F", str(tmp / "slapd.d"), "-l", str(tmp / "data.ldif")])
+    ldaps_port, ldap_port = free_port(), free_port()
+    log = open(tmp / "slapd.log", "wb")
+    proc = subprocess.Popen(
+        [_which("slapd"), "-d", "0", "-F", str(tmp / "slapd.d"),
+         "-h", "ldaps://127.0.0.1:%d/ ldap://127.0.0.1:%d/" % (ldaps_port, ldap_port)],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for(lambda: _listening(ldaps_port) and _listening(ldap_port), timeout=20):
+            pytest.fail("slapd did not start: %s" % (tmp / "slapd.log").read_text(errors="replace"))
+        yield {"ldaps": "ldaps://127.0.0.1:%d" % ldaps_port,
+               "ldap": "ldap://127.0.0.1:%d" % ldap_port, "ca": str(ca), "log": tmp / "slapd.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+@pytest.fixture
+def ldap_oned(oned_factory, slapd):
+    return oned_factory(["--ldap-uri", slapd["ldaps"], "--ldap-base-dn", BASE_DN, "--ldap-ca", slapd["ca"]])
+
+
+def _user(server, session, oid=-1):
+    answer = server.proxy(session).one.user.info(oid)
+    assert answer[0] is True, answer
+    return answer[1]
+
+
+def test_the_server_refuses_a_plain_text_bind(slapd):
+    # The premise of the site's LDAP: no password crosses the wire in clear.
+    proc = subprocess.run([_which("ldapwhoami"), "-x", "-H", slapd["ldap"],
+                           "-D", "uid=alice,ou=people," + BASE_DN, "-w", USERS["alice"]],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 13, proc.stdout + proc.stderr   # confidentialityRequired
+
+
+def test_unknown_user_is_authenticated_by_ldap_and_created_with_driver_ldap(ldap_oned):
+    xml = _user(ldap_oned, "alice:" + USERS["alice"])
+    assert "<NAME>alice</NAME>" in xml
+    assert "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in xml
+    assert "<PASSWORD><![CDATA[uid=alice,ou=people,%s]]></PASSWORD>" % BASE_DN in xml
+    assert "<GID>1</GID><GROUPS><ID>1</ID></GROUPS><GNAME>users</GNAME>" in xml
+    assert "<ID>2</ID>" in xml          # first id oned gives to a user
+    assert "<TOKEN_PASSWORD>" in xml
+
+
+def test_second_login_reuses_the_user(ldap_oned):
+    first = _user(ldap_oned, "alice:" + USERS["alice"])
+    second = _user(ldap_oned, "alice:" + USERS["alice"])
+    assert first.split("<GID>")[0] == second.split("<GID>")[0]
+    bob = _user(ldap_oned, "bob:" + USERS["bob"])
+    assert "<ID>3</ID>" in bob
+    # and oneadmin sees both, with the driver that created them
+    assert "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in _user(ldap_oned, None, 2)
+
+
+def test_wrong_or_empty_password_is_refused_and_creates_nothing(ldap_oned):
+    for session in ("alice:wrong", "alice:", "nobody:whatever", "bad name:x"):
+        answer = ldap_oned.proxy(session).one.user.info(-1)
+        assert answer[0] is False and answer[2] == AUTH_ERROR, (session, answer)
+    missing = ldap_oned.proxy().one.user.info(2)
+    assert missing[0] is False and missing[2] == NO_EXISTS
+
+
+def test_an_ldap_user_keeps_ldap_after_creation(ldap_oned):
+    _user(ldap_oned, "alice:" + USERS["alice"])
+    answer = ldap_oned.proxy("alice:wrong").one.user.info(-1)
+    assert answer[0] is False and answer[2] == AUTH_ERROR
+
+
+def test_core_users_never_fall_back_to_ldap(ldap_oned):
+    # uid=oneadmin exists in LDAP with another password: oned's core
+    # oneadmin must still only accept its own.
+    answer = ldap_oned.proxy("oneadmin:" + USERS["oneadmin"]).one.user.info(-1)
+    assert answer[0] is False and answer[2] == AUTH_ERROR
+
+
+def test_starttls_uri(oned_factory, slapd):
+    server = oned_factory(["--ldap-uri", slapd["ldap"], "--ldap-base-dn", BASE_DN, "--ldap-ca", slapd["ca"]])
+    assert "<NAME>bob</NAME>" in _user(server, "bob:" + USERS["bob"])
+
+
+def test_an_untrusted_server_certificate_is_refused(oned_factory, slapd):
+    # Without the site CA the certificate does not check out: no login.
+    server = oned_factory(["--ldap-uri", slapd["ldaps"], "--ldap-base-dn", BASE_DN,
+                           "--ldap-ca", "/etc/ssl/certs/ca-certificates.crt"])
+    answer = server.proxy("alice:" + USERS["alice"]).one.user.info(-1)
+    assert answer[0] is False and answer[2] == AUTH_ERROR
+
+
+def test_without_ldap_options_unknown_users_are_refused(oned):
+    answer = oned.proxy("alice:" + USERS["alice"]).one.user.info(-1)
+    assert answer[0] is False and answer[2] == AUTH_ERROR
+
+
+def test_passwords_are_not_logged(ldap_oned):
+    _user(ldap_oned, "alice:" + USERS["alice"])
+    ldap_oned.proxy("alice:not-this-one").one.user.info(-1)
+    time.sleep(0.3)                      # the log is written by a queue
+    log = ldap_oned.log()
+    assert USERS["alice"] not in log and "not-this-one" not in log
+
+
+def test_ldap_users_survive_a_restart(oned_factory, slapd, tmp_path):
+    argv = ["--ldap-uri", slapd["ldaps"], "--ldap-base-dn", BASE_DN, "--ldap-ca", slapd["ca"]]
+    state = tmp_path / "restart.sqlite"
+    first = oned_factory(argv, state=state)
+    _user(first, "alice:" + USERS["alice"])
+    first.stop()
+    second = oned_factory(argv, state=state)
+    assert "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in _user(second, None, 2)
+    with pytest.raises(xmlrpc.client.Fault):
+        second.proxy().one.user.info("not an int")
