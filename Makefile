@@ -27,13 +27,14 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # Molecule scenarios run by `make test`, in this order.
 SCENARIOS ?= base
 
-.PHONY: help deps venv image lint unit molecule test site site-down clean
+.PHONY: help deps venv image vm-image vm-up vm-down lint unit molecule test site site-down clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
 	@echo "make test       lint, unit tests and molecule scenarios ($(SCENARIOS))"
 	@echo "make site-down  remove the demo site's containers"
-	@echo "parts: deps venv image lint unit molecule"
+	@echo "make vm-up      boot VMS=$(VMS) qemu VM test hosts (make vm-down stops them)"
+	@echo "parts: deps venv image vm-image lint unit molecule"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -53,6 +54,18 @@ venv: deps $(STAMP)
 
 image: deps
 	tools/container/build-image
+
+# VM test hosts (tools/vm, docs/vm-test-hosts.md): for what needs a kernel
+# of its own, such as NFS. VMS sets how many `make vm-up` boots.
+VMS ?= 2
+vm-image: deps
+	tools/vm/build-image
+
+vm-up: vm-image
+	tools/vm/up $(VMS)
+
+vm-down:
+	tools/vm/down
 
 lint: venv
 	yamllint --strict .
