@@ -1,0 +1,206 @@
+"""What users of the appliance repository observe, from the client host.
+
+Everything goes over the network from ar-client to ar-repo, as a publisher
+and the site's hosts would: curl for the HTTP codes, tools/sl-publish for
+publishing, and the appliance_verify module (run through ansible-playbook
+against the client) for verification.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+import stratuslab_testinfra
+import testinfra
+import yaml
+
+testinfra_hosts = stratuslab_testinfra.hosts("clients")
+
+REPO_HOST = "ar-repo.demo.stratuslab.test"
+HTTPS = "https://%s/" % REPO_HOST
+HTTP = "http://%s/" % REPO_HOST
+# inventories/demo: site_ldap_users and site_ldap_groups (appliance-writers: alice, bob).
+WRITER = ("alice", "demo-alice-password")
+READER = ("carol", "demo-carol-password")  # a valid user outside the writers group
+TEST_DIR = "/opt/stratuslab-test"
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+
+def curl(host, method, url, user=None, data=None, extra=""):
+    """HTTP status code of one request from the client (curl checks TLS against the system store)."""
+    cmd = "curl -sS -o /dev/null -w '%%{http_code}' -X %s %s" % (method, extra)
+    if user:
+        cmd += " -u '%s:%s'" % user
+    if data is not None:
+        cmd += " --data-binary '%s' -H 'Content-Type: application/octet-stream'" % data
+    out = host.run(cmd + " '%s'" % url)
+    assert out.rc == 0, out.stderr
+    return int(out.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def uploaded(host):
+    """A file alice uploaded (a fresh collection and file per test run)."""
+    collection = "images/test-%s/" % uuid.uuid4().hex[:8]
+    assert curl(host, "MKCOL", HTTPS + collection, user=WRITER) == 201
+    path = collection + "hello.txt"
+    assert curl(host, "PUT", HTTPS + path, user=WRITER, data="hello appliance") == 201
+    return path
+
+
+def test_anonymous_read_over_https_and_http(host, uploaded):
+    assert curl(host, "GET", HTTPS + uploaded) == 200
+    assert curl(host, "HEAD", HTTPS + uploaded, extra="-I") == 200
+    assert curl(host, "GET", HTTP + uploaded) == 200
+    assert host.run("curl -sS '%s'", HTTPS + uploaded).stdout == "hello appliance"
+
+
+def test_anonymous_write_asks_for_credentials(host):
+    assert curl(host, "PUT", HTTPS + "images/anon.txt", data="x") == 401
+    assert curl(host, "MKCOL", HTTPS + "images/anon/") == 401
+    assert curl(host, "DELETE", HTTPS + "images/") == 401
+
+
+def test_wrong_password_is_refused(host):
+    assert curl(host, "PUT", HTTPS + "images/wrong.txt", user=("alice", "not-her-password"), data="x") == 401
+
+
+def test_user_outside_the_writers_group_is_forbidden(host, uploaded):
+    assert curl(host, "PUT", HTTPS + "images/carol.txt", user=READER, data="x") == 403
+    assert curl(host, "DELETE", HTTPS + uploaded, user=READER) == 403
+    assert curl(host, "GET", HTTPS + uploaded) == 200
+
+
+def test_writes_over_plain_http_are_refused(host):
+    # No password is ever asked for over http: writes are refused outright.
+    assert curl(host, "PUT", HTTP + "images/plain.txt", data="x") == 403
+    assert curl(host, "PUT", HTTP + "images/plain.txt", user=WRITER, data="x") == 403
+    assert curl(host, "MKCOL", HTTP + "images/plain/", user=WRITER) == 403
+
+
+def test_writer_uploads_then_everyone_reads(host):
+    path = "images/test-%s.txt" % uuid.uuid4().hex[:8]
+    assert curl(host, "PUT", HTTPS + path, user=WRITER, data="uploaded by alice") == 201
+    assert host.run("curl -sS '%s'", HTTP + path).stdout == "uploaded by alice"
+    assert curl(host, "DELETE", HTTPS + path, user=WRITER) == 204
+    assert curl(host, "GET", HTTPS + path) == 404
+
+
+def test_repository_certificate_is_signed_by_the_site_ca(host):
+    # No -k anywhere: the client trusts the site CA from the ldap role.
+    out = host.run("curl -sS -o /dev/null -w '%%{ssl_verify_result}' '%s'", HTTPS)
+    assert out.rc == 0 and out.stdout == "0", out.stderr
+
+
+def test_cache_headers(host, uploaded):
+    out = host.run("curl -sSI '%s'", HTTP + uploaded)
+    assert out.rc == 0
+    # Only images and manifests get the cache policy; a plain file has none.
+    assert "immutable" not in out.stdout
+
+
+# --- publishing and verification ------------------------------------------------
+
+
+def publish(host, name, signer, version="1.0"):
+    cmd = (
+        "SL_PUBLISH_PASSWORD='%s' %s/tools/sl-publish --repository %s --user alice "
+        "--key %s/signers/%s.key --cert %s/signers/%s.crt --type base --name %s --version %s "
+        "--os ttylinux --osversion 9.7 %s/ttylinux.img"
+        % (WRITER[1], TEST_DIR, HTTPS, TEST_DIR, signer, TEST_DIR, signer, name, version, TEST_DIR)
+    )
+    return host.run(cmd)
+
+
+def verify(name, dest, version="1.0", check=False):
+    """Run appliance_verify on ar-client through ansible-playbook; its task result."""
+    manifest = "%simages/base/%s/%s-%s.img.manifest.xml" % (HTTP, name, name, version)
+    play = [{
+        "name": "Verify an appliance on the client",
+        "hosts": "ar-client",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Read the trusted signers' CA",
+             "ansible.builtin.slurp": {"src": TEST_DIR + "/signers/ca.crt"},
+             "register": "ca"},
+            {"name": "Verify",
+             "appliance_verify": {"manifest_url": manifest, "dest": dest,
+                                  "trusted_signers": ["{{ ca.content | b64decode }}"]}},
+        ],
+    }]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as book:
+        yaml.safe_dump(play, book)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_LIBRARY": os.path.join(PROJECT, "library"),
+        "ANSIBLE_MODULE_UTILS": os.path.join(PROJECT, "module_utils"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_NOCOLOR": "1",
+    })
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], book.name]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    os.unlink(book.name)
+    data = json.loads(proc.stdout)
+    return data["plays"][0]["tasks"][-1]["hosts"]["ar-client"]
+
+
+def test_published_appliance_verifies_on_the_client(host):
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    out = publish(host, name, "alice")
+    assert out.rc == 0, out.stderr
+    assert WRITER[1] not in out.stdout + out.stderr
+    dest = "/var/tmp/%s.img.gz" % name
+    result = verify(name, dest)
+    assert result.get("changed") is True and not result.get("failed"), result
+    assert result["signer"]["subject"] == "CN=alice"
+    assert host.file(dest).exists
+    assert host.run("sha256sum %s", dest).stdout.split()[0] == result["manifest"]["sha256"]
+    assert host.run("gzip -dc %s | cmp - %s/ttylinux.img", dest, TEST_DIR).rc == 0
+    again = verify(name, dest)
+    assert again.get("changed") is False, again
+
+
+def test_tampered_image_is_refused_and_nothing_is_written(host):
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "alice").rc == 0
+    repo = testinfra.get_host("podman://ar-repo")
+    stored = "/srv/stratuslab/appliances/images/base/%s/%s-1.0.img.gz" % (name, name)
+    flip = repo.run(
+        "python3 -c \"import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[1000]^=1; "
+        "open(p,'wb').write(bytes(b))\" %s", stored)
+    assert flip.rc == 0, flip.stderr
+    dest = "/var/tmp/%s.img.gz" % name
+    result = verify(name, dest)
+    assert result.get("failed") is True and result["reason"] == "content", result
+    assert not host.file(dest).exists
+    assert host.run("ls -A /var/tmp | grep -c %s", name).stdout.strip() == "0"
+
+
+def test_untrusted_signer_is_refused(host):
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "mallory").rc == 0
+    dest = "/var/tmp/%s.img.gz" % name
+    result = verify(name, dest)
+    assert result.get("failed") is True and result["reason"] == "trust", result
+    assert "CN=mallory" in result["msg"]
+    assert not host.file(dest).exists
+
+
+def test_repository_configuration_checks(host):
+    repo = testinfra.get_host("podman://ar-repo")
+    assert repo.run("apache2ctl -t").rc == 0
+    check = repo.run("/usr/local/sbin/stratuslab-apache-site-check "
+                     "/etc/apache2/sites-available/stratuslab-appliances.conf stratuslab-appliances.conf")
+    assert check.rc == 0, check.stderr
+    assert repo.service("apache2").is_running
+    assert repo.service("apache2").is_enabled
+
+
+def test_no_unit_failed(host):
+    for target in (host, testinfra.get_host("podman://ar-repo")):
+        assert target.run("systemctl --failed --no-legend --plain").stdout.strip() == ""
