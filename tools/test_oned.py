@@ -33,6 +33,7 @@ import argparse
 import datetime
 import fnmatch
 import hashlib
+import heapq
 import http.server
 import ipaddress
 import json
@@ -785,6 +786,11 @@ class Oned:
             raise ValueError("--mac-prefix must look like 02:00")
         self.mac_prefix = int(prefix.replace(":", ""), 16)
         self.rand = random.Random()
+        # (due, host id) of the probes to run; see schedule_monitor()
+        self.monitor_heap = [(h["monitor_due"], h["id"])
+                             for h in store.objects["host"].values()
+                             if h.get("monitor_due") is not None]
+        heapq.heapify(self.monitor_heap)
         self.ldap = None
         if getattr(options, "ldap_uri", None):
             self.ldap = LdapAuth(options.ldap_uri, options.ldap_base_dn,
@@ -859,10 +865,29 @@ class Oned:
                 self._vnet_ready(vn)
             elif vn["state"] == VN_LOCK_DELETE:
                 st.remove("vnet", vn["id"])
-        for host in list(st.objects["host"].values()):
-            due = host.get("monitor_due")
-            if due is not None and due <= t:
+        # only the hosts whose probe is due: O(changed hosts), not O(pool)
+        heap = self.monitor_heap
+        while heap and heap[0][0] <= t:
+            due, oid = heapq.heappop(heap)
+            host = st.objects["host"].get(oid)
+            if host is not None and host.get("monitor_due") == due:
                 self._monitor(host, t)
+
+    def schedule_monitor(self, host, due):
+        """Set the host's next probe time (None: never) and queue it."""
+        host["monitor_due"] = due
+        if due is not None:
+            heapq.heappush(self.monitor_heap, (due, host["id"]))
+
+    def rearm_monitor(self, host):
+        """Queue the next periodic probe of a steady host (see _monitor)."""
+        due = host.get("monitor_due")
+        if due is None:
+            return
+        t, step = now(), self.opts.monitor_interval
+        if due < t and step > 0:
+            due += step * (int((t - due) / step) + 1)
+        self.schedule_monitor(host, due)
 
     def _vnet_ready(self, vn):
         vn["state"] = VN_READY
@@ -886,7 +911,13 @@ class Oned:
         return True
 
     def _monitor(self, host, t):
-        """One simulated run of the information (IM) driver probe."""
+        """One simulated run of the information (IM) driver probe.
+
+        A probe that succeeded leaves the host steady: probing it again
+        would change nothing, so the next one is only queued (rearm_monitor)
+        when something changes the host (status, template update).  The
+        stored monitor_due keeps the periodic time all the same.
+        """
         host["monitor_due"] = t + self.opts.monitor_interval
         if host["state"] == HOST_OFFLINE:
             host["monitor_due"] = None
@@ -908,6 +939,8 @@ class Oned:
                 tset(tpl, key, value)
             new_state = HOST_MONITORED
         else:
+            # the ERROR text carries the probe time: keep probing
+            self.schedule_monitor(host, host["monitor_due"])
             if host.get("ds_share") is None:
                 host["ds_share"] = {"DISK_USAGE": 0, "FREE_DISK": 0,
                                     "MAX_DISK": 0, "USED_DISK": 0}
@@ -1265,7 +1298,8 @@ def host_allocate(o, user, m, name, im_mad, vm_mad, cluster_id):
                       "USED_DISK": 0} if has_system_ds else None),
         "template": [["IM_MAD", im_mad], ["RESERVED_CPU", ""],
                      ["RESERVED_MEM", ""], ["VM_MAD", vm_mad]],
-        "monitor_due": now() + o.opts.monitor_interval})
+        "monitor_due": None})
+    o.schedule_monitor(o.store.get("host", oid), now() + o.opts.monitor_interval)
     return oid
 
 
@@ -1283,14 +1317,14 @@ def host_status(o, user, m, oid, status):
     host = o.get("host", oid)
     if status == 0:
         host["state"] = host["prev_state"] = HOST_INIT
-        host["monitor_due"] = now()        # enabling triggers a probe
+        o.schedule_monitor(host, now())    # enabling triggers a probe
     elif status == 1:
         host["state"] = host["prev_state"] = HOST_DISABLED
         if host.get("monitor_due") is None:
-            host["monitor_due"] = now() + o.opts.monitor_interval
+            o.schedule_monitor(host, now() + o.opts.monitor_interval)
     else:
         host["state"] = host["prev_state"] = HOST_OFFLINE
-        host["monitor_due"] = None
+        o.schedule_monitor(host, None)
     o.store.touch("host", host)
     return oid
 
@@ -1301,6 +1335,7 @@ def host_update(o, user, m, oid, text, utype=0):
     o.update_template(host, text, utype)
     tset(host["template"], "IM_MAD", host["im_mad"])
     tset(host["template"], "VM_MAD", host["vm_mad"])
+    o.rearm_monitor(host)       # the next probe rewrites what it owns
     o.store.touch("host", host)
     return oid
 
