@@ -29,8 +29,24 @@ sys.path.insert(0, str(REPO / "module_utils"))
 import stratuslab_manifest as sm  # noqa: E402
 import ansible.module_utils  # noqa: E402,F401  (the venv's ansible-core)
 
-# The modules import it as ansible.module_utils.stratuslab_manifest.
+# The modules import their helpers as ansible.module_utils.<name>.
 sys.modules.setdefault("ansible.module_utils.stratuslab_manifest", sm)
+
+
+def _register(name):
+    import importlib.util
+
+    full = "ansible.module_utils." + name
+    if full not in sys.modules:
+        spec = importlib.util.spec_from_file_location(full, REPO / "module_utils" / (name + ".py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[full] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[full]
+
+
+_register("stratuslab_one")
+_register("stratuslab_image")
 
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 PYTHON = REPO / ".venv" / "bin" / "python"
