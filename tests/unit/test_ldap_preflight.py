@@ -1,0 +1,157 @@
+"""The ldap role refuses bad site files before any change, naming the variable.
+
+Each case runs the role's set_vars and preflight with ansible-playbook on
+localhost (nothing is changed there: preflight only reads) and a site file
+that is the demo's LDAP section with one mistake. A second group of tests
+reads roles/ldap/tasks/*.yml: every task that touches a password must have
+no_log: true.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "ldap"
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+
+PLAY = """\
+- name: Run the ldap role's preflight
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Load the ldap role's data
+      ansible.builtin.include_role:
+        name: ldap
+        tasks_from: set_vars.yml
+    - name: Run the ldap role's preflight
+      ansible.builtin.include_role:
+        name: ldap
+        tasks_from: preflight.yml
+"""
+
+GOOD = {
+    "site_name": "unit",
+    "site_domain": "unit.test",
+    "site_ldap_deploy": True,
+    "site_ldap_uri": "ldaps://ldap.unit.test",
+    "site_ldap_base_dn": "dc=unit,dc=test",
+    "site_ldap_admin_password": "unit-admin-password",
+    "site_ldap_users": [
+        {"uid": "alice", "cn": "Alice A", "mail": "alice@unit.test", "password": "pw-alice-1"},
+        {"uid": "bob", "cn": "Bob B", "password": "pw-bob-1"},
+    ],
+    "site_ldap_groups": [{"name": "writers", "members": ["alice", "bob"]}],
+    "site_ldap_tls_cert": "",
+    "site_ldap_tls_key": "",
+    "site_ldap_tls_ca": "",
+}
+
+
+def run_preflight(tmp_path, site):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    extra = tmp_path / "site.json"
+    extra.write_text(json.dumps(dict(site, ansible_python_interpreter=sys.executable)))
+    env = dict(os.environ, ANSIBLE_INJECT_FACT_VARS="false", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(play), "-e", "@%s" % extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def with_changes(**changes):
+    site = copy.deepcopy(GOOD)
+    site.update(changes)
+    return site
+
+
+def test_good_site_passes(tmp_path):
+    rc, out = run_preflight(tmp_path, GOOD)
+    assert rc == 0, out
+    for user in GOOD["site_ldap_users"]:
+        assert user["password"] not in out
+
+
+def _users_with_duplicate():
+    users = copy.deepcopy(GOOD["site_ldap_users"])
+    users.append({"uid": "alice", "cn": "Alice Again", "password": "pw-alice-2"})
+    return users
+
+
+BAD = [
+    pytest.param(with_changes(site_ldap_uri="http://ldap.unit.test"), ["site_ldap_uri"], id="uri-scheme"),
+    pytest.param(with_changes(site_ldap_uri="ldaps://ldap.unit.test ldaps://b"), ["site_ldap_uri"], id="uri-two"),
+    pytest.param(with_changes(site_ldap_base_dn="dc=unit,,dc=test"), ["site_ldap_base_dn"], id="dn-empty-rdn"),
+    pytest.param(with_changes(site_ldap_base_dn="unit.test"), ["site_ldap_base_dn"], id="dn-domain"),
+    pytest.param(with_changes(site_ldap_base_dn="o=Unit,c=FR"), ["site_ldap_base_dn", "dc="], id="dn-not-dc"),
+    pytest.param(with_changes(site_ldap_groups=[{"name": "writers", "members": ["alice", "mallory"]}]),
+                 ["site_ldap_groups", "mallory"], id="member-unknown"),
+    pytest.param(with_changes(site_ldap_groups=[{"name": "writers", "members": []}]),
+                 ["site_ldap_groups", "no member"], id="group-empty"),
+    pytest.param(with_changes(site_ldap_users=_users_with_duplicate()), ["site_ldap_users", "alice"], id="uid-duplicate"),
+    pytest.param(with_changes(site_ldap_tls_cert="/nonexistent/server.crt", site_ldap_tls_key="/nonexistent/server.key",
+                              site_ldap_tls_ca="/nonexistent/ca.crt"), ["site_ldap_tls_cert"], id="tls-missing"),
+    pytest.param(with_changes(site_ldap_tls_cert="/etc/hostname"), ["site_ldap_tls_key"], id="tls-partial"),
+    pytest.param(with_changes(site_ldap_admin_password="short"), ["site_ldap_admin_password"], id="admin-password"),
+]
+
+
+@pytest.mark.parametrize("site,needles", BAD)
+def test_bad_site_fails_naming_the_variable(tmp_path, site, needles):
+    rc, out = run_preflight(tmp_path, site)
+    assert rc != 0, out
+    for needle in needles:
+        assert needle in out, "%r not in the output:\n%s" % (needle, out)
+    for user in site["site_ldap_users"]:
+        assert user["password"] not in out
+
+
+# --- no_log on every task that touches a password -------------------------
+
+def _tasks(items):
+    """Every task of a task list, blocks flattened."""
+    for item in items or []:
+        for key in ("block", "rescue", "always"):
+            if key in item:
+                yield from _tasks(item[key])
+        if not any(key in item for key in ("block", "rescue", "always")):
+            yield item
+
+
+def tasks_missing_no_log(tasks):
+    """Names of tasks whose arguments mention a password but have no no_log: true."""
+    missing = []
+    for task in _tasks(tasks):
+        body = {k: v for k, v in task.items() if k not in ("name", "no_log")}
+        if "password" in json.dumps(body, default=str).lower() and task.get("no_log") is not True:
+            missing.append(task.get("name", "<unnamed>"))
+    return missing
+
+
+TASK_FILES = sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]
+
+
+@pytest.mark.parametrize("path", TASK_FILES, ids=lambda p: p.name)
+def test_every_task_touching_a_password_has_no_log(path):
+    with open(path, encoding="utf-8") as stream:
+        tasks = yaml.safe_load(stream)
+    assert tasks_missing_no_log(tasks) == []
+
+
+def test_no_log_check_catches_a_task_without_it():
+    tasks = [
+        {"name": "fine", "community.general.ldap_attrs": {"dn": "x"}},
+        {"name": "leaks", "community.general.ldap_attrs": {"attributes": {"userPassword": "{{ ldap_admin_password }}"}}},
+        {"name": "in a block", "block": [{"name": "leaks too", "ansible.builtin.debug": {"msg": "{{ item.password }}"}}]},
+        {"name": "guarded", "no_log": True, "ansible.builtin.debug": {"msg": "{{ ldap_admin_password }}"}},
+    ]
+    assert tasks_missing_no_log(tasks) == ["leaks", "leaks too"]
