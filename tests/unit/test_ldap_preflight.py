@@ -1,8 +1,9 @@
 """The ldap role refuses bad site files before any change, naming the variable.
 
 Each case runs the role's set_vars and preflight with ansible-playbook on
-localhost (nothing is changed there: preflight only reads) and a site file
-that is the demo's LDAP section with one mistake. A second group of tests
+localhost (nothing is changed there: preflight only reads), verbose (-v:
+no password may appear even then), with a site file that is the demo's LDAP
+section with one mistake. A second group of tests
 reads roles/ldap/tasks/*.yml: every task that touches a password must have
 no_log: true.
 """
@@ -63,7 +64,7 @@ def run_preflight(tmp_path, site):
     env = dict(os.environ, ANSIBLE_INJECT_FACT_VARS="false", ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(play), "-e", "@%s" % extra],
+        [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", str(play), "-e", "@%s" % extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 

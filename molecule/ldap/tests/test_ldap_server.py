@@ -55,3 +55,9 @@ def test_simple_bind_over_ldapi_is_refused_too(host):
 def test_no_unit_failed(host):
     failed = host.run("systemctl --failed --no-legend --plain").stdout.strip()
     assert failed == ""
+
+
+def test_the_servers_own_tools_trust_the_site_ca(host):
+    cmd = host.run("ldapwhoami -x -H ldaps://ldap-server.demo.stratuslab.test "
+                   "-D uid=alice,ou=people,dc=demo,dc=stratuslab,dc=test -w %s", USER_PASSWORDS[0])
+    assert cmd.rc == 0, cmd.stderr
