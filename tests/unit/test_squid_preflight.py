@@ -1,0 +1,91 @@
+"""The squid role refuses a bad image cache section before any change, naming the variable.
+
+Each case runs the role's set_vars and preflight with ansible-playbook on
+localhost (preflight only reads: nothing changes there), with the image cache
+values of a site file holding one mistake, and checks that the run fails
+with a message naming the site file variable to fix.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+
+PLAY = """\
+- name: Run the squid role's preflight
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Load the squid role's OS data
+      ansible.builtin.include_role:
+        name: squid
+        tasks_from: set_vars.yml
+    - name: Run the squid role's preflight
+      ansible.builtin.include_role:
+        name: squid
+        tasks_from: preflight.yml
+"""
+
+GOOD = {
+    "site_networks": [
+        {"name": "public", "cidr": "10.1.0.0/24"},
+        {"name": "private", "cidr": "10.2.0.0/24"},
+    ],
+    "site_cache_size": "20G",
+    "site_cache_max_object_size": "8G",
+    "site_cache_port": 3128,
+    "site_cache_allowed_networks": ["192.168.10.0/24"],
+}
+
+
+def run_preflight(tmp_path, **changes):
+    site = dict(GOOD, **changes)
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "site.json").write_text(json.dumps(site))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FILTER_PLUGINS=str(ROOT / "filter_plugins"))
+    return subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", "@" + str(tmp_path / "site.json"),
+         "-e", "ansible_python_interpreter=" + sys.executable],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_good_values_pass(tmp_path):
+    run = run_preflight(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "changes, names",
+    [
+        ({"site_cache_size": "0G"}, ["site_cache_size", "not a positive size"]),
+        ({"site_cache_size": "-20G"}, ["site_cache_size", "not a positive size"]),
+        ({"site_cache_size": "lots"}, ["site_cache_size", "is not a size"]),
+        ({"site_cache_size": "20"}, ["site_cache_size", "is not a size"]),
+        ({"site_cache_max_object_size": "0M"}, ["site_cache_max_object_size", "not a positive size"]),
+        ({"site_cache_max_object_size": "30G"}, ["site_cache_max_object_size", "bigger than site_cache_size"]),
+        ({"site_cache_port": 0}, ["site_cache_port", "between 1 and 65535"]),
+        ({"site_cache_port": 70000}, ["site_cache_port", "between 1 and 65535"]),
+        ({"site_cache_allowed_networks": ["10.9.0.5/24"]}, ["site_cache_allowed_networks", "item 0"]),
+        ({"site_cache_allowed_networks": ["10.9.0.0/24", "cache-clients"]}, ["site_cache_allowed_networks", "item 1"]),
+        ({"site_cache_allowed_networks": ["0.0.0.0/0"]}, ["site_cache_allowed_networks", "open proxy"]),
+        ({"site_cache_allowed_networks": ["10.9.0.0"]}, ["site_cache_allowed_networks", "CIDR"]),
+        ({"site_networks": [{"name": "public", "cidr": "10.1.0.1/24"}]}, ["site_networks", "cidr"]),
+        ({"site_networks": [], "site_cache_allowed_networks": []}, ["no network", "site_cache_allowed_networks"]),
+    ],
+    ids=lambda value: json.dumps(value) if isinstance(value, dict) else None,
+)
+def test_bad_values_fail_naming_the_variable(tmp_path, changes, names):
+    run = run_preflight(tmp_path, **changes)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "squid" in output
+    for name in names:
+        assert name in output, "%r not in the failure:\n%s" % (name, output)
