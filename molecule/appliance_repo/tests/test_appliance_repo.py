@@ -95,13 +95,6 @@ def test_repository_certificate_is_signed_by_the_site_ca(host):
     assert out.rc == 0 and out.stdout == "0", out.stderr
 
 
-def test_cache_headers(host, uploaded):
-    out = host.run("curl -sSI '%s'", HTTP + uploaded)
-    assert out.rc == 0
-    # Only images and manifests get the cache policy; a plain file has none.
-    assert "immutable" not in out.stdout
-
-
 # --- publishing and verification ------------------------------------------------
 
 
@@ -115,38 +108,43 @@ def publish(host, name, signer, version="1.0"):
     return host.run(cmd)
 
 
-def verify(name, dest, version="1.0", check=False):
-    """Run appliance_verify on ar-client through ansible-playbook; its task result."""
-    manifest = "%simages/base/%s/%s-%s.img.manifest.xml" % (HTTP, name, name, version)
-    play = [{
-        "name": "Verify an appliance on the client",
-        "hosts": "ar-client",
-        "gather_facts": False,
-        "tasks": [
-            {"name": "Read the trusted signers' CA",
-             "ansible.builtin.slurp": {"src": TEST_DIR + "/signers/ca.crt"},
-             "register": "ca"},
-            {"name": "Verify",
-             "appliance_verify": {"manifest_url": manifest, "dest": dest,
-                                  "trusted_signers": ["{{ ca.content | b64decode }}"]}},
-        ],
-    }]
+def run_on_client(tasks):
+    """Run tasks on ar-client through ansible-playbook (the project's modules); their results."""
+    play = [{"name": "Run on the client", "hosts": "ar-client", "gather_facts": False, "tasks": tasks}]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as book:
         yaml.safe_dump(play, book)
     env = dict(os.environ)
     env.update({
         "ANSIBLE_LIBRARY": os.path.join(PROJECT, "library"),
         "ANSIBLE_MODULE_UTILS": os.path.join(PROJECT, "module_utils"),
+        "ANSIBLE_DOC_FRAGMENT_PLUGINS": os.path.join(PROJECT, "module_utils", "doc_fragments"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_NOCOLOR": "1",
     })
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], book.name]
-    if check:
-        cmd.append("--check")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], book.name],
+                          capture_output=True, text=True, env=env, timeout=300)
     os.unlink(book.name)
-    data = json.loads(proc.stdout)
-    return data["plays"][0]["tasks"][-1]["hosts"]["ar-client"]
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("ansible-playbook: %s\n%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
+    return [task["hosts"]["ar-client"] for task in data["plays"][0]["tasks"]]
+
+
+def verify_tasks(name, dest, version="1.0"):
+    manifest = "%simages/base/%s/%s-%s.img.manifest.xml" % (HTTP, name, name, version)
+    return [
+        {"name": "Read the trusted signers' CA",
+         "ansible.builtin.slurp": {"src": TEST_DIR + "/signers/ca.crt"}, "register": "ca"},
+        {"name": "Verify", "register": "appliance",
+         "appliance_verify": {"manifest_url": manifest, "dest": dest,
+                              "trusted_signers": ["{{ ca.content | b64decode }}"]}},
+    ]
+
+
+def verify(name, dest, version="1.0"):
+    """appliance_verify's result on ar-client."""
+    return run_on_client(verify_tasks(name, dest, version))[-1]
 
 
 def test_published_appliance_verifies_on_the_client(host):
@@ -163,6 +161,38 @@ def test_published_appliance_verifies_on_the_client(host):
     assert host.run("gzip -dc %s | cmp - %s/ttylinux.img", dest, TEST_DIR).rc == 0
     again = verify(name, dest)
     assert again.get("changed") is False, again
+    # Caches keep images (a new version is a new file) and revalidate manifests.
+    base = "%simages/base/%s/%s-1.0.img" % (HTTP, name, name)
+    assert "immutable" in host.run("curl -sSI '%s.gz'", base).stdout
+    assert "no-cache" in host.run("curl -sSI '%s.manifest.xml'", base).stdout
+
+
+ONED_AUTH = "oneadmin:ar-test-oned-pw"
+
+
+def test_verified_appliance_is_registered_in_the_test_oned(host):
+    # The test oned (tools/test_oned.py, not OpenNebula) on the client, as a
+    # transient unit; its default image datastore copies from /var/tmp.
+    if not host.service("ar-test-oned").is_running:
+        host.run("echo '%s' > /var/tmp/one_auth", ONED_AUTH)
+        start = host.run("systemd-run --unit=ar-test-oned python3 %s/tools/test_oned.py "
+                         "--listen 127.0.0.1:2633 --state /var/tmp/oned.db --auth /var/tmp/one_auth", TEST_DIR)
+        assert start.rc == 0, start.stderr
+        assert host.run("for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:2633/ && exit 0; "
+                        "sleep 0.2; done; exit 1").rc == 0
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "alice").rc == 0
+    register = {"name": "Register", "opennebula_image": {
+        "api_url": "http://127.0.0.1:2633/RPC2", "api_username": "oneadmin",
+        "api_password": ONED_AUTH.split(":", 1)[1], "name": name, "datastore": "default",
+        "path": "{{ appliance.dest }}", "template": {"sl_sha256": "{{ appliance.manifest.sha256 }}"}}}
+    results = run_on_client(verify_tasks(name, "/var/tmp/%s.img.gz" % name) + [register])
+    image = results[-1]
+    assert image.get("changed") is True and not image.get("failed"), image
+    assert image["image"]["state"] == "READY"
+    assert image["image"]["size_mb"] == 2  # the 2 MiB raw image, decompressed by the "driver"
+    again = run_on_client(verify_tasks(name, "/var/tmp/%s.img.gz" % name) + [register])
+    assert again[-1].get("changed") is False, again[-1]
 
 
 def test_tampered_image_is_refused_and_nothing_is_written(host):
