@@ -52,6 +52,9 @@ options:
     description:
       - Wait until every new or re-enabled host is MONITORED. Hosts going to ERROR fail the module with
         OpenNebula's error message for each of them.
+      - All the hosts are waited for together, with one host pool read per poll, so waiting is cheap even for
+        thousands of hosts, and registering a site is only complete once its nodes are monitored.
+        This is why the default is V(true) here while M(opennebula_host) defaults to V(false).
     type: bool
     default: true
   wait_timeout:
@@ -98,7 +101,8 @@ hosts:
   description:
     - What changed, per host name; hosts that needed no change are not listed (see RV(summary)).
     - C(id) is the host ID (null in check mode for a new host), C(actions) the writes done or planned,
-      C(state) the state after waiting, C(error) OpenNebula's message when a write failed.
+      C(state) the final state (after waiting, or as predicted in check mode or with O(wait=false)), the
+      same as in C(diff.after); C(error) OpenNebula's message when a write failed.
   returned: always
   type: dict
   sample: {"node01.example.org": {"id": 12, "actions": ["allocate (im_mad=kvm, vmm_mad=kvm, cluster=100)"],
@@ -109,6 +113,15 @@ summary:
   returned: always
   type: dict
   sample: {"allocated": 10, "deleted": 0, "moved": 0, "status": 0, "updated": 0, "unchanged": 1990, "failed": 0}
+diff:
+  description:
+    - Per changed host name, C(before) and C(after) (name, cluster_id, state, im_mad, vm_mad and the managed
+      template keys). C(after) holds the final state, as in RV(hosts).
+    - Only in diff mode (C(--diff)), since for thousands of hosts it is a large result.
+  returned: in diff mode
+  type: dict
+  sample: {"before": {"node01.example.org": {}}, "after": {"node01.example.org": {"name": "node01.example.org",
+           "cluster_id": 100, "state": "MONITORED", "im_mad": "kvm", "vm_mad": "kvm"}}}
 errors:
   description: OpenNebula's message per failed host name (key C(_wait) for the wait itself).
   returned: when some host failed
@@ -147,7 +160,7 @@ def main():
         poll_interval=dict(type="float", default=2.0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, lambda client, mod: hosts_run(client, mod.params, mod.check_mode))
+    run_module(module, lambda client, mod: hosts_run(client, mod.params, mod.check_mode, diff_mode=mod._diff))
 
 
 if __name__ == "__main__":

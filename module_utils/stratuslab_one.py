@@ -989,6 +989,64 @@ class OneClient:
 
         return self._poll(check, timeout, interval, describe)
 
+    def wait_vnets_ready(self, vnet_ids, timeout=60, interval=1.0):
+        """Wait for many vnets to leave LOCK_CREATE, one vnpool read per poll.
+
+        Returns {id: Vnet} when all are READY.  When some end in ERROR or
+        UPDATE_FAILURE it waits for the others to settle too, then raises
+        OneActionError listing them; a vnet that disappears counts as failed.
+        OneTimeoutError when time runs out.  Both carry ``vnets``, the last
+        {id: Vnet or None} read.
+        """
+        wanted = set(int(v) for v in vnet_ids)
+        state = {"vnets": {}}
+        if not wanted:
+            return {}
+        failing = (VNET_ERROR, VNET_UPDATE_FAILURE)
+
+        def check():
+            pool = self.vnpool()
+            found = {i: pool.by_id.get(i) for i in wanted}
+            state["vnets"] = found
+            if any(v is not None and v.state not in (VNET_READY,) + failing for v in found.values()):
+                return None
+            failed = sorted(i for i, v in found.items() if v is None or v.state in failing)
+            if failed:
+                exc = OneActionError("%d virtual network(s) not READY: %s" % (len(failed), "; ".join(
+                    "%s: gone" % i if found[i] is None else "%s (%s) in state %s: %s" % (
+                        found[i].name, i, found[i].state_name, found[i].template.get("ERROR", "no error message"))
+                    for i in failed[:20])), code=ACTION, method="one.vnpool.info")
+                exc.vnets = found
+                raise exc
+            return found
+
+        def describe():
+            pending = {i: v.state_name for i, v in state["vnets"].items()
+                       if v is not None and v.state != VNET_READY}
+            return {"what": "%d virtual network(s) to be READY" % len(pending), "vnets": pending}
+
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            exc.vnets = state["vnets"]
+            raise
+
+    def wait_vnets_gone(self, vnet_ids, timeout=60, interval=1.0):
+        """Wait after one.vn.delete until none of the vnets is listed, one vnpool read per poll."""
+        wanted = set(int(v) for v in vnet_ids)
+        state = {"left": sorted(wanted)}
+        if not wanted:
+            return True
+
+        def check():
+            pool = self.vnpool()
+            state["left"] = sorted(i for i in wanted if i in pool.by_id)
+            return None if state["left"] else True
+
+        return self._poll(check, timeout, interval, lambda: {
+            "what": "virtual network(s) %s to be deleted" % ", ".join(str(i) for i in state["left"]),
+            "vnets": state["left"]})
+
     def wait_vnet_gone(self, vnet_id, timeout=60, interval=1.0):
         """Wait until one.vn.info answers NO_EXISTS after a delete."""
         def check():

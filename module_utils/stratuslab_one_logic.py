@@ -282,8 +282,13 @@ def normalize_host_specs(params):
     return specs
 
 
-def hosts_run(client, params, check_mode):
-    """Batch registration: one hostpool read, one clusterpool read, only needed writes."""
+def hosts_run(client, params, check_mode, diff_mode=True):
+    """Batch registration: one hostpool read, one clusterpool read, only needed writes.
+
+    ``diff`` is returned only with ``diff_mode``; its ``after`` and the
+    ``state`` of each entry of ``hosts`` are the same final (or, in check
+    mode, predicted) state.
+    """
     specs = normalize_host_specs(params)
     hosts = client.hostpool()
     needs_clusters = any(s.get("cluster") is not None and s["state"] != "absent" for s in specs)
@@ -310,8 +315,10 @@ def hosts_run(client, params, check_mode):
     for spec, host, steps in planned:
         name = spec["name"]
         entry = dict(id=host.id if host else None, actions=[describe_step(*s) for s in steps])
-        before[name] = _host_before(host, spec)
+        if diff_mode:
+            before[name] = _host_before(host, spec)
         after[name] = _predict_host(spec, host, steps, clusters)
+        report[name] = entry
         if not check_mode:
             progress = {}
             try:
@@ -322,17 +329,23 @@ def hosts_run(client, params, check_mode):
                 entry["error"] = exc.message
                 errors[name] = exc.message
                 summary["failed"] += 1
-                report[name] = entry
+                # what was really done: the steps before the failing one
+                after[name] = (_predict_host(spec, host, steps[:entry["done"]], clusters) if entry["done"]
+                               else _host_before(host, spec))
+                if after[name]:
+                    entry["state"] = after[name]["state"]
                 continue
             if _needs_wait(spec, steps):
                 to_wait[entry["id"]] = name
+        if after[name]:
+            entry["state"] = after[name]["state"]
         for action, _ in steps:
             summary[counters[action]] += 1
-        report[name] = entry
 
     changed = any("error" not in e or e.get("done") for e in report.values())
-    result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings,
-                  diff=dict(before=before, after=after))
+    result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings)
+    if diff_mode:
+        result["diff"] = dict(before=before, after=after)
     if to_wait and params["wait"] and not check_mode:
         try:
             monitored = client.wait_hosts(list(to_wait), timeout=params["wait_timeout"],
@@ -345,12 +358,12 @@ def hosts_run(client, params, check_mode):
                 if host is None:
                     errors[name] = "host not found while waiting"
                     continue
-                report[name]["state"] = host.state_name
+                report[name]["state"] = after[name]["state"] = host.state_name
                 if host.state != HOST_MONITORED:
                     errors[name] = host.error or "not MONITORED (state %s)" % host.state_name
                     summary["failed"] += 1
         for host_id, host in monitored.items():
-            report[to_wait[host_id]]["state"] = host.state_name
+            report[to_wait[host_id]]["state"] = after[to_wait[host_id]]["state"] = host.state_name
     if errors:
         result["errors"] = errors
         result["failed_msg"] = "%d host(s) failed: %s" % (
@@ -485,6 +498,70 @@ def _vnet_view(vnet):
                           used_leases=a.used_leases) for a in vnet.ars], key=lambda d: d["key"]))
 
 
+def vnet_wanted(params, clusters=None):
+    """(template, desired ARs or None, cluster ids or None) of a vnet spec.
+
+    ``clusters`` is the cluster Pool; it is needed only when the spec names
+    clusters.  None means "leave alone" for the ARs and the clusters.
+    """
+    template = _vnet_template(params)
+    desired_ars = _desired_ars(params) if (params.get("address_ranges") is not None
+                                           or params.get("fixed_leases") is not None) else None
+    cluster_ids = None
+    if params.get("clusters") is not None:
+        cluster_ids = ids_of(clusters, params["clusters"], "cluster")
+    return template, desired_ars, cluster_ids
+
+
+def vnet_allocation(name, template, desired_ars, cluster_ids):
+    """(allocate template, first cluster id or -1, predicted view) of a new vnet."""
+    template = dict(template)
+    if "VN_MAD" not in template:
+        template["VN_MAD"] = "bridge"
+    alloc = dict(NAME=name)
+    alloc.update(template)
+    alloc["AR"] = [_ar_vector(a) for a in desired_ars or []]
+    first_cluster = cluster_ids[0] if cluster_ids else -1
+    view = dict(id=None, name=name, clusters=[0 if first_cluster == -1 else first_cluster], template=template,
+                address_ranges=sorted([dict(key=a["key"], type=a["type"], ip=a["ip"], mac=a["mac"],
+                                            size=a["size"], used_leases=0) for a in desired_ars or []],
+                                      key=lambda d: d["key"]))
+    return alloc, first_cluster, view
+
+
+def plan_vnet_steps(vnet, template, desired_ars, cluster_ids, force, check_mode=False):
+    """The writes that bring an existing vnet to the wanted state.
+
+    Returns [(description, client method name, args, kwargs)]: template
+    merge (only differing keys), address range removals, updates and
+    additions (see plan_ars), cluster membership (exact when given).
+    """
+    steps = []
+    differ = attrs_differ(template, vnet.template)
+    if differ:
+        steps.append(("update template %s" % ", ".join(differ), "vn_update",
+                      (vnet.id, {k: template[k] for k in differ}), {"merge": True}))
+    if desired_ars is not None:
+        if vnet.state != VNET_READY and not check_mode:
+            raise OneError("vnet %s is in state %s; address ranges can only change when READY"
+                           % (vnet.name, vnet.state_name))
+        for op, ar_id, want in plan_ars(vnet.ars, desired_ars, force):
+            if op == "rm":
+                steps.append(("remove address range %s" % ar_id, "vn_rm_ar", (vnet.id, ar_id), {"force": force}))
+            elif op == "add":
+                steps.append(("add address range %s" % want["key"], "vn_add_ar", (vnet.id, _ar_vector(want)), {}))
+            else:
+                steps.append(("update address range %s (%s)" % (ar_id, want["key"]), "vn_update_ar",
+                              (vnet.id, _ar_vector(want, ar_id=ar_id)), {}))
+    if cluster_ids is not None:
+        to_add, to_remove = cluster_membership_changes(vnet.clusters, cluster_ids, True)
+        for cid in to_add:
+            steps.append(("add vnet to cluster %s" % cid, "cluster_add", ("vnet", cid, vnet.id), {}))
+        for cid in to_remove:
+            steps.append(("remove vnet from cluster %s" % cid, "cluster_del", ("vnet", cid, vnet.id), {}))
+    return steps
+
+
 def vnet_run(client, params, check_mode):
     changes = Changes(check_mode)
     vnets = client.vnpool()
@@ -498,28 +575,16 @@ def vnet_run(client, params, check_mode):
             client.wait_vnet_gone(vnet.id, timeout=params["wait_timeout"])
         return _result(changes, before, {}, vnet={})
 
-    template = _vnet_template(params)
-    desired_ars = _desired_ars(params) if (params.get("address_ranges") is not None
-                                           or params.get("fixed_leases") is not None) else None
-    cluster_ids = None
-    if params.get("clusters") is not None:
-        cluster_ids = ids_of(client.clusterpool(), params["clusters"], "cluster")
+    clusters = client.clusterpool() if params.get("clusters") is not None else None
+    template, desired_ars, cluster_ids = vnet_wanted(params, clusters)
 
     if vnet is None:
         if params.get("name") is None:
             raise OneNotFoundError("vnet %s does not exist (give a name to create it)" % params["id"])
-        if "VN_MAD" not in template:
-            template["VN_MAD"] = "bridge"
-        alloc = dict(NAME=params["name"])
-        alloc.update(template)
-        alloc["AR"] = [_ar_vector(a) for a in desired_ars or []]
-        first_cluster = cluster_ids[0] if cluster_ids else -1
+        alloc, first_cluster, after = vnet_allocation(params["name"], template, desired_ars, cluster_ids)
+        template = after["template"]
         new_id = changes.do("allocate vnet %s" % params["name"], client.vn_allocate, alloc, first_cluster)
-        after = dict(id=new_id, name=params["name"], clusters=[0 if first_cluster == -1 else first_cluster],
-                     template=template,
-                     address_ranges=sorted([dict(key=a["key"], type=a["type"], ip=a["ip"], mac=a["mac"],
-                                                 size=a["size"], used_leases=0) for a in desired_ars or []],
-                                           key=lambda d: d["key"]))
+        after["id"] = new_id
         if check_mode:
             if cluster_ids:
                 for cid in cluster_ids[1:]:
@@ -530,32 +595,9 @@ def vnet_run(client, params, check_mode):
     elif vnet.state == VNET_LOCK_CREATE and not check_mode:
         vnet = client.wait_vnet_ready(vnet.id, timeout=params["wait_timeout"])
 
-    # template: merge only the keys that really differ
-    differ = attrs_differ(template, vnet.template)
-    if differ:
-        changes.do("update template %s" % ", ".join(differ), client.vn_update, vnet.id,
-                   {k: template[k] for k in differ}, merge=True)
-
-    if desired_ars is not None:
-        if vnet.state != VNET_READY and not check_mode:
-            raise OneError("vnet %s is in state %s; address ranges can only change when READY"
-                           % (vnet.name, vnet.state_name))
-        for op, ar_id, want in plan_ars(vnet.ars, desired_ars, params["force"]):
-            if op == "rm":
-                changes.do("remove address range %s" % ar_id, client.vn_rm_ar, vnet.id, ar_id,
-                           force=params["force"])
-            elif op == "add":
-                changes.do("add address range %s" % want["key"], client.vn_add_ar, vnet.id, _ar_vector(want))
-            else:
-                changes.do("update address range %s (%s)" % (ar_id, want["key"]), client.vn_update_ar,
-                           vnet.id, _ar_vector(want, ar_id=ar_id))
-
-    if cluster_ids is not None:
-        to_add, to_remove = cluster_membership_changes(vnet.clusters, cluster_ids, True)
-        for cid in to_add:
-            changes.do("add vnet to cluster %s" % cid, client.cluster_add, "vnet", cid, vnet.id)
-        for cid in to_remove:
-            changes.do("remove vnet from cluster %s" % cid, client.cluster_del, "vnet", cid, vnet.id)
+    for description, method, args, kwargs in plan_vnet_steps(vnet, template, desired_ars, cluster_ids,
+                                                             params["force"], check_mode):
+        changes.do(description, getattr(client, method), *args, **kwargs)
 
     if changes.changed and not check_mode:
         vnet = client.vn_info(vnet.id)
@@ -563,6 +605,191 @@ def vnet_run(client, params, check_mode):
     else:
         after = _predict_vnet(before if before else _vnet_view(vnet), template, desired_ars, cluster_ids)
     return _result(changes, before, after, vnet=after if check_mode else vnet.summary())
+
+
+VNET_SPEC_KEYS = frozenset(("name", "state", "vn_mad", "bridge", "phydev", "vlan_id", "template",
+                            "address_ranges", "fixed_leases", "clusters", "force"))
+
+
+def normalize_vnet_specs(params):
+    """The batch module's vnets list with the module-level defaults applied."""
+    specs, seen = [], set()
+    for item in params["vnets"]:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise OneError("each entry of vnets must be a dict with a name, got %r" % (item,))
+        unknown = set(item) - VNET_SPEC_KEYS
+        if unknown:
+            raise OneError("vnet %s: unknown keys %s" % (item["name"], ", ".join(sorted(unknown))))
+        spec = {k: item.get(k) for k in VNET_SPEC_KEYS}
+        spec["name"] = str(spec["name"])
+        for key in ("state", "clusters", "force"):
+            if spec[key] is None:
+                spec[key] = params.get(key)
+        spec["id"] = None
+        if spec["name"] in seen:
+            raise OneError("vnet %s is listed twice" % spec["name"])
+        if spec["vn_mad"] == "802.1Q" and not spec.get("phydev"):
+            raise OneError("vnet %s: vn_mad is 802.1Q but phydev is missing" % spec["name"])
+        seen.add(spec["name"])
+        specs.append(spec)
+    return specs
+
+
+class _VnetTask:
+    """One vnet of the batch: its plan, what was done, what it looks like after."""
+
+    def __init__(self, spec, vnet):
+        self.spec, self.vnet = spec, vnet
+        self.name = spec["name"]
+        self.wanted = None          # (template, desired ARs, cluster ids)
+        self.steps = []             # [(description, method, args, kwargs)]
+        self.alloc = None           # (template, first cluster) of a new vnet
+        self.before = _vnet_view(vnet)
+        self.after = {}
+        self.entry = dict(id=vnet.id if vnet else None, actions=[])
+        self.wait_ready = False     # new, or found in LOCK_CREATE
+
+
+def _vnets_plan(task, clusters, check_mode):
+    spec, vnet = task.spec, task.vnet
+    if spec["state"] == "absent":
+        if vnet is not None and vnet.state != VNET_LOCK_DELETE:
+            task.steps.append(("delete vnet %s (%s)" % (vnet.name, vnet.id), "vn_delete", (vnet.id,), {}))
+        task.after = task.before if vnet is not None and not task.steps else {}
+        return
+    task.wanted = template, desired_ars, cluster_ids = vnet_wanted(spec, clusters)
+    if vnet is None:
+        alloc, first_cluster, task.after = vnet_allocation(spec["name"], template, desired_ars, cluster_ids)
+        task.wanted = (task.after["template"], desired_ars, cluster_ids)
+        task.alloc = (alloc, first_cluster)
+        task.entry["actions"].append("allocate vnet %s" % spec["name"])
+        task.wait_ready = True
+        if cluster_ids:
+            task.after["clusters"] = sorted(cluster_ids)
+            if check_mode:
+                task.entry["actions"].extend("add vnet to cluster %s" % c for c in cluster_ids[1:])
+        return
+    if vnet.state == VNET_LOCK_CREATE and not check_mode:
+        task.wait_ready = True      # planned once READY
+    else:
+        task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, spec["force"], check_mode)
+    task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
+
+
+def _vnets_run_steps(client, task, errors):
+    """Run the task's steps; on an oned error record it and stop this vnet."""
+    for description, method, args, kwargs in task.steps:
+        try:
+            getattr(client, method)(*args, **kwargs)
+        except OneError as exc:
+            task.entry["error"] = errors[task.name] = exc.message
+            return False
+        task.entry["actions"].append(description)
+    return True
+
+
+def vnets_run(client, params, check_mode, diff_mode=True):
+    """Batch vnets: one vnpool read (+ one clusterpool read), only the writes needed.
+
+    New vnets are allocated first, then waited for together (one vnpool read
+    per poll), then get their remaining writes (other clusters).  A failing
+    vnet does not stop the others; the result's ``failed_msg`` names them.
+    """
+    specs = normalize_vnet_specs(params)
+    pool = client.vnpool()
+    needs_clusters = any(s["state"] == "present" and s.get("clusters") is not None for s in specs)
+    clusters = client.clusterpool() if needs_clusters else None
+    errors, tasks = {}, []
+    summary = dict(created=0, updated=0, deleted=0, unchanged=0, failed=0)
+    for spec in specs:
+        try:
+            task = _VnetTask(spec, pool.named(spec["name"]))
+            _vnets_plan(task, clusters, check_mode)
+        except OneError as exc:
+            errors[spec["name"]] = exc.message
+            continue
+        tasks.append(task)
+
+    timeout, interval = params["wait_timeout"], params["poll_interval"]
+    if check_mode:
+        for task in tasks:
+            task.entry["actions"].extend(step[0] for step in task.steps)
+    else:
+        waiting = {}
+        for task in tasks:
+            if task.alloc is not None:
+                try:
+                    task.entry["id"] = task.after["id"] = client.vn_allocate(*task.alloc)
+                except OneError as exc:
+                    task.entry["error"] = errors[task.name] = exc.message
+                    task.after = {}
+                    continue
+            if task.wait_ready:
+                waiting[task.entry["id"]] = task
+            else:
+                _vnets_run_steps(client, task, errors)
+        ready = {}
+        if waiting:
+            try:
+                ready = client.wait_vnets_ready(list(waiting), timeout=timeout, interval=interval)
+            except (OneActionError, OneTimeoutError) as exc:
+                ready = {i: v for i, v in getattr(exc, "vnets", {}).items() if v is not None and v.state == VNET_READY}
+                for vnet_id, task in waiting.items():
+                    if vnet_id not in ready:
+                        vnet = getattr(exc, "vnets", {}).get(vnet_id)
+                        task.entry["state"] = vnet.state_name if vnet else "gone"
+                        task.entry["error"] = errors[task.name] = (
+                            "not READY (state %s): %s" % (vnet.state_name, vnet.template.get("ERROR", exc.message))
+                            if vnet else "disappeared while waiting for READY")
+        for vnet_id, vnet in ready.items():
+            task = waiting[vnet_id]
+            template, desired_ars, cluster_ids = task.wanted
+            try:
+                task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, task.spec["force"])
+            except OneError as exc:
+                task.entry["error"] = errors[task.name] = exc.message
+                continue
+            if task.alloc is None:
+                task.before = _vnet_view(vnet)
+                task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
+            _vnets_run_steps(client, task, errors)
+        gone = [t.vnet.id for t in tasks if t.spec["state"] == "absent" and t.entry["actions"]]
+        if gone and params["wait"]:
+            try:
+                client.wait_vnets_gone(gone, timeout=timeout, interval=interval)
+            except OneTimeoutError as exc:
+                errors["_wait"] = exc.message
+
+    report, before, after = {}, {}, {}
+    for task in tasks:
+        if "error" in task.entry and not task.entry["actions"]:
+            task.after = task.before
+        if task.entry["actions"] or "error" in task.entry:
+            if task.after:
+                task.entry.setdefault("state", task.vnet.state_name if task.vnet and not task.wait_ready
+                                      else "READY")
+            report[task.name] = task.entry
+            before[task.name], after[task.name] = task.before, task.after
+        if "error" in task.entry:
+            summary["failed"] += 1
+        elif not task.entry["actions"]:
+            summary["unchanged"] += 1
+        elif task.spec["state"] == "absent":
+            summary["deleted"] += 1
+        elif task.alloc is not None:
+            summary["created"] += 1
+        else:
+            summary["updated"] += 1
+    summary["failed"] += len([k for k in errors if k not in report and k != "_wait"])
+    result = dict(changed=any(t.entry["actions"] for t in tasks), vnets=report, summary=summary)
+    if diff_mode:
+        result["diff"] = dict(before=before, after=after)
+    if errors:
+        result["errors"] = errors
+        result["failed_msg"] = "%d vnet(s) failed: %s" % (
+            len([k for k in errors if k != "_wait"]) or 1,
+            "; ".join("%s: %s" % (k, v) for k, v in sorted(errors.items())[:10]))
+    return result
 
 
 def _predict_vnet(view, template, desired_ars, cluster_ids):

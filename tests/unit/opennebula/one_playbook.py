@@ -50,7 +50,7 @@ def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, con
         play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
                                           "api_password": oned.password}
                                    for name in ("opennebula_cluster", "opennebula_host", "opennebula_hosts",
-                                                "opennebula_vnet", "opennebula_datastore")}
+                                                "opennebula_vnet", "opennebula_vnets", "opennebula_datastore")}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
     book.write_text(yaml.safe_dump([play], sort_keys=False))
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]

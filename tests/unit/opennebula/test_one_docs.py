@@ -81,3 +81,18 @@ def test_ansible_doc_renders_every_module(tmp_path):
     for name in MODULES:
         assert "> MODULE %s" % name in out.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
     assert "api_password" in out.stdout
+
+
+@pytest.mark.parametrize("name", ["opennebula_hosts", "opennebula_vnets"])
+def test_batch_modules_documented(name):
+    """The batch modules are covered above (nested suboptions included) and document their diff as diff-mode only."""
+    assert name in MODULES
+    mod, kwargs = argument_spec_of(name)
+    doc, options = doc_options(mod)
+    ret = yaml.safe_load(mod.RETURN)
+    assert ret["diff"]["returned"] == "in diff mode"
+    assert doc["attributes"]["diff_mode"]["support"] == "full"
+    if name == "opennebula_vnets":
+        nested = kwargs["argument_spec"]["vnets"]["options"]
+        assert "address_ranges" in nested and options["vnets"]["suboptions"]["address_ranges"]["suboptions"]
+        assert nested["address_ranges"]["options"]["key"]["no_log"] is False

@@ -122,6 +122,8 @@ def test_hosts_batch(oned, tmp_path):
     run = run_tasks(tmp_path, [T("opennebula_hosts", **batch)], oned, check=True, diff=True)
     assert run[0]["changed"] and run[0]["summary"]["allocated"] == 60
     assert run[0]["api_calls"] == 2 and len(run[0]["diff"]["after"]) == 60
+    assert {n: h["state"] for n, h in run[0]["hosts"].items()} == {n: a["state"] for n, a in
+                                                                   run[0]["diff"]["after"].items()}
     assert not [h for h in client.hostpool() if h.name.startswith("batch-")]
 
     before = client.calls
@@ -129,8 +131,10 @@ def test_hosts_batch(oned, tmp_path):
     assert run.rc == 0, run.stdout
     first, second = run[0], run[1]
     assert first["changed"] and first["summary"]["allocated"] == 60 and first["summary"]["status"] == 1
-    states = {n: h["state"] for n, h in first["hosts"].items() if "state" in h}
-    assert set(states.values()) == {"MONITORED"} and len(states) == 59  # the disabled one is not waited for
+    states = {n: h["state"] for n, h in first["hosts"].items()}
+    # the disabled one is not waited for; every entry tells its final state
+    assert states == dict({n: "MONITORED" for n in names[:-1]}, **{names[-1]: "DISABLED"})
+    assert "diff" not in first      # only in diff mode
     # 2 pool reads + 60 allocates + 1 status + 1 template merge + a few hostpool polls
     assert first["api_calls"] < 2 + 62 + 20
     assert not second["changed"] and second["api_calls"] == 2 and second["summary"]["unchanged"] == 60
@@ -150,11 +154,13 @@ def test_hosts_batch(oned, tmp_path):
 
 def test_hosts_batch_wait_reports_error_hosts(oned, tmp_path):
     run = run_tasks(tmp_path, [T("opennebula_hosts", ignore=True, hosts=["w-1", "unreachable-2"],
-                                 poll_interval=0.2, wait_timeout=30)], oned)
+                                 poll_interval=0.2, wait_timeout=30)], oned, diff=True)
     res = run[0]
     assert res["failed"] and res["changed"]
     assert "Error monitoring Host unreachable-2" in res["errors"]["unreachable-2"]
     assert res["hosts"]["unreachable-2"]["state"] == "ERROR"
+    assert res["diff"]["after"]["unreachable-2"]["state"] == "ERROR"
+    assert res["diff"]["after"]["w-1"]["state"] == res["hosts"]["w-1"]["state"] == "MONITORED"
 
 
 def test_hosts_batch_2000_nodes(tmp_path_factory, tmp_path):
