@@ -5,11 +5,19 @@ Variants, each against its own fresh test oned (tools/test_oned.py, not
 OpenNebula) on a free 127.0.0.1 port, each with a first run and a no-change
 rerun:
 
-  batch      opennebula_hosts (one task, N hosts) + opennebula_vnet in a loop (V)
+  batch      opennebula_hosts (one task, N hosts) + opennebula_vnets (one task, V vnets)
+  vnetloop   opennebula_vnet in a loop (V vnets), for comparison with the batch
   single     opennebula_host in a loop (M = --loop-hosts hosts)
   community  community.general.one_host in a loop (M hosts; needs pyone)
   floor      floor.py: plain xmlrpc.client, one pool read then one allocate per
-             host (N), and allocate + add_ar per vnet (V)
+             host (N) and one hostpool read per poll until they are MONITORED;
+             one allocate per vnet (V, address range in the template) and one
+             vnpool read per poll until they are READY. The batch modules wait
+             the same way, so both sides do the same work.
+
+The batch variant runs its two tasks (hosts, vnets) in one playbook, and the
+floor both parts in one process, per phase; their rows are split afterwards
+(vnets = the vnets task's duration / own seconds, hosts = the rest).
 
 The modules run the way a site runs them: ansible-playbook on localhost,
 connection local, the venv's python as interpreter, the repository's
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
 import json
 import os
 import re
@@ -55,7 +64,7 @@ SESSION = "%s:%s" % (USER, PASSWORD)
 LOG_CALL = re.compile(r"^\S+ test-oned \S+ ([A-Za-z0-9_.]+)\(")
 LOG_MS = re.compile(r"\(([0-9.]+) ms\)$")
 MARK = "bench.mark."
-VARIANTS = ("batch", "single", "community", "floor")
+VARIANTS = ("batch", "vnetloop", "single", "community", "floor")
 
 
 def is_pool_read(method):
@@ -138,7 +147,7 @@ class TestOned:
         text = self.log_path.read_text()
         if "log lines dropped" in text:
             raise RuntimeError("the test oned dropped log lines; the call counts would be wrong")
-        counts, busy, current = {}, {}, None
+        counts, busy, current = {}, {}, None     # busy: phase -> {method: seconds}
         for line in text.splitlines():
             found = LOG_CALL.match(line)
             if not found:
@@ -147,11 +156,11 @@ class TestOned:
             if method.startswith(MARK):
                 current = method[len(MARK):]
                 counts.setdefault(current, collections.Counter())
-                busy.setdefault(current, 0.0)
+                busy.setdefault(current, collections.Counter())
             elif current is not None:
                 counts[current][method] += 1
                 took = LOG_MS.search(line)
-                busy[current] += float(took.group(1)) / 1000 if took else 0.0
+                busy[current][method] += float(took.group(1)) / 1000 if took else 0.0
         missing = [p for p in self.phases if p not in counts]
         if missing:
             raise RuntimeError("marker lines missing from the test oned log: %s" % missing)
@@ -161,6 +170,15 @@ class TestOned:
 # --------------------------------------------------------------------------
 # ansible-playbook
 # --------------------------------------------------------------------------
+
+def _task_seconds(duration):
+    """A task's wall seconds from the json callback's ISO start/end times (None if missing)."""
+    try:
+        start, end = (datetime.datetime.fromisoformat(duration[k].replace("Z", "+00:00")) for k in ("start", "end"))
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return (end - start).total_seconds()
+
 
 class Playbooks:
     def __init__(self, workdir):
@@ -196,10 +214,11 @@ class Playbooks:
         except ValueError:
             raise RuntimeError("%s: ansible-playbook output is not JSON (rc %s)\n%s\n%s"
                                % (name, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        results = []
+        results, self.durations = [], []
         for task in data["plays"][0]["tasks"]:
             res = task["hosts"].get("localhost", {})
             results.extend(res["results"] if "results" in res else [res])
+            self.durations.append(_task_seconds(task["task"].get("duration", {})))
         failed = [r for r in results if r.get("failed")]
         if proc.returncode != 0 or failed:
             detail = json.dumps(failed[0] if failed else {}, indent=1)[-3000:]
@@ -221,6 +240,12 @@ def vnet_specs(v):
              "ip": "10.%d.%d.10" % (i // 256, i % 256), "size": 200} for i in range(v)]
 
 
+def vnet_module_specs(v):
+    """The same vnets as opennebula_vnets entries."""
+    return [{"name": s["name"], "vn_mad": "bridge", "bridge": s["bridge"],
+             "address_ranges": [{"ip": s["ip"], "size": s["size"]}]} for s in vnet_specs(v)]
+
+
 class Row:
     """One line of the table: a first run and a rerun of one variant part."""
 
@@ -231,6 +256,8 @@ class Row:
         self.module_calls = {}  # phase -> sum of the modules' api_calls, when they return it
         self.changed = {}       # phase -> any task/item reported changed
         self.busy = {}          # phase -> seconds the test oned spent answering (from its log)
+        self.busy_by_method = {}  # phase -> {method: seconds}
+        self.results = {}       # phase -> the module results
 
     def total(self, phase):
         return sum(self.calls[phase].values())
@@ -259,8 +286,9 @@ def connection(oned):
     return {"api_url": oned.url, "api_username": USER, "api_password": PASSWORD}
 
 
-def run_ansible_variant(name, parts, opts, workdir):
-    """parts: list of (Row, tasks, play vars); each part is one ansible-playbook run per phase."""
+def run_ansible_variant(name, parts, opts, workdir, durations=None):
+    """parts: list of (Row, tasks, play vars); each part is one ansible-playbook run per phase.
+    ``durations`` (a dict) receives {phase: [task seconds]} of the last part."""
     vdir = workdir / name
     vdir.mkdir()
     oned = TestOned(vdir, opts.monitor_interval, opts.vnet_driver_delay)
@@ -272,34 +300,75 @@ def run_ansible_variant(name, parts, opts, workdir):
                 oned.mark("%s.%s" % (row.what, phase))
                 wall, results = books.run("%s-%s-%s" % (name, row.what, phase), tasks_of(oned), play_vars)
                 _record(row, phase, wall, results)
+                row.results[phase] = results
+                if durations is not None:
+                    durations[phase] = books.durations
     finally:
         counts, busy = oned.stop()
     for row, _tasks, _vars in parts:
         for phase in ("first", "rerun"):
             row.calls[phase] = counts["%s.%s" % (row.what, phase)]
-            row.busy[phase] = busy["%s.%s" % (row.what, phase)]
+            row.busy[phase] = sum(busy["%s.%s" % (row.what, phase)].values())
+            row.busy_by_method[phase] = busy["%s.%s" % (row.what, phase)]
     return [row for row, _t, _v in parts]
 
 
+def _vnet_method(method):
+    return method.startswith("one.vn")        # one.vn.* and one.vnpool.info
+
+
 def variant_batch(opts, workdir):
+    """Hosts and vnets are two tasks of ONE ansible-playbook run per phase, as
+    site.yml runs them: one Ansible start-up, like the floor's one process.
+    The rows are split afterwards: the vnets row is its task's duration (from
+    the json callback), the hosts row the rest of the playbook's wall (so it
+    includes the start-up); calls are split by method (one.vn*, the rest)."""
     hosts = Row("batch", "hosts", opts.hosts)
     vnets = Row("batch", "vnets", opts.vnets)
+    both = Row("batch", "all", opts.hosts)
 
-    def host_tasks(oned):
-        return [{"name": "register the hosts (batch)",
-                 "opennebula_hosts": dict(connection(oned), hosts="{{ bench_hosts }}")}]
+    def tasks(oned):
+        out = [{"name": "register the hosts (batch)",
+                "opennebula_hosts": dict(connection(oned), hosts="{{ bench_hosts }}")}]
+        if opts.vnets:
+            out.append({"name": "virtual networks (batch)",
+                        "opennebula_vnets": dict(connection(oned), vnets="{{ bench_vnet_specs }}")})
+        return out
+
+    play_vars = {"bench_hosts": host_names(opts.hosts), "bench_vnet_specs": vnet_module_specs(opts.vnets)}
+    durations = {}
+    run_ansible_variant("batch", [(both, tasks, play_vars)], opts, workdir, durations=durations)
+    rows = [hosts] + ([vnets] if opts.vnets else [])
+    for phase in ("first", "rerun"):
+        results = both.results[phase]
+        vnet_s = durations[phase][1] if opts.vnets else 0.0
+        if vnet_s is None:
+            raise RuntimeError("the json callback gave no task duration; cannot split the batch rows")
+        for row, res, wall in ((hosts, results[:1], both.wall[phase] - vnet_s), (vnets, results[1:], vnet_s)):
+            if row not in rows:
+                continue
+            _record(row, phase, wall, res)
+            is_vnet = row is vnets
+            row.calls[phase] = collections.Counter(
+                {m: c for m, c in both.calls[phase].items() if _vnet_method(m) == is_vnet})
+            row.busy[phase] = sum(t for m, t in both.busy_by_method[phase].items() if _vnet_method(m) == is_vnet)
+    return rows
+
+
+def variant_vnetloop(opts, workdir):
+    if not opts.vnets:
+        return []
+    vnets = Row("vnetloop", "vnets", opts.vnets)
 
     def vnet_tasks(oned):
-        return [{"name": "virtual networks",
+        return [{"name": "virtual networks one by one",
                  "opennebula_vnet": dict(connection(oned), name="{{ item.name }}", vn_mad="bridge",
                                          bridge="{{ item.bridge }}",
                                          address_ranges=[{"ip": "{{ item.ip }}", "size": "{{ item.size }}"}]),
                  "loop": "{{ bench_vnets }}", "loop_control": {"label": "{{ item.name }}"}}]
 
-    parts = [(hosts, host_tasks, {"bench_hosts": host_names(opts.hosts)})]
-    if opts.vnets:
-        parts.append((vnets, vnet_tasks, {"bench_vnets": vnet_specs(opts.vnets)}))
-    return run_ansible_variant("batch", parts, opts, workdir)
+    return run_ansible_variant("vnetloop", [(vnets, vnet_tasks, {"bench_vnets": vnet_specs(opts.vnets)})],
+                               opts, workdir)
 
 
 def _loop_variant(name, module, args, opts, workdir):
@@ -324,37 +393,44 @@ def variant_community(opts, workdir):
 
 
 def variant_floor(opts, workdir):
+    """One floor.py process per phase doing the hosts then the vnets, like the
+    batch's one playbook; rows split the same way (vnets = their own seconds)."""
     vdir = workdir / "floor"
     vdir.mkdir()
     spec = vdir / "spec.json"
     spec.write_text(json.dumps({"hosts": host_names(opts.hosts), "vnets": vnet_specs(opts.vnets)}))
     rows = [Row("floor", "hosts", opts.hosts)] + ([Row("floor", "vnets", opts.vnets)] if opts.vnets else [])
     oned = TestOned(vdir, opts.monitor_interval, opts.vnet_driver_delay)
+    outputs = {}
     try:
         _setup(oned)
         for phase in ("first", "rerun"):
-            for row in rows:
-                oned.mark("%s.%s" % (row.what, phase))
-                cmd = [sys.executable, str(FLOOR), "--url", oned.url, "--session", SESSION,
-                       "--spec", str(spec), "--what", row.what]
-                start = time.monotonic()
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-                wall = time.monotonic() - start
-                if proc.returncode != 0:
-                    raise RuntimeError("floor %s failed: %s" % (row.what, proc.stderr[-2000:]))
-                _record(row, phase, wall)
-                row.module_calls[phase] = json.loads(proc.stdout)["calls"]
+            oned.mark("all.%s" % phase)
+            cmd = [sys.executable, str(FLOOR), "--url", oned.url, "--session", SESSION,
+                   "--spec", str(spec), "--what", "all"]
+            start = time.monotonic()
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            wall = time.monotonic() - start
+            if proc.returncode != 0:
+                raise RuntimeError("floor failed: %s" % proc.stderr[-2000:])
+            outputs[phase] = (wall, json.loads(proc.stdout))
     finally:
         counts, busy = oned.stop()
-    for row in rows:
-        for phase in ("first", "rerun"):
-            row.calls[phase] = counts["%s.%s" % (row.what, phase)]
-            row.busy[phase] = busy["%s.%s" % (row.what, phase)]
+    for phase in ("first", "rerun"):
+        wall, out = outputs[phase]
+        vnet_s = out["seconds"].get("vnets", 0.0)
+        for row in rows:
+            is_vnet = row.what == "vnets"
+            _record(row, phase, vnet_s if is_vnet else wall - vnet_s)
+            row.calls[phase] = collections.Counter(
+                {m: c for m, c in counts["all.%s" % phase].items() if _vnet_method(m) == is_vnet})
+            row.busy[phase] = sum(t for m, t in busy["all.%s" % phase].items() if _vnet_method(m) == is_vnet)
+            row.module_calls[phase] = sum(c for m, c in out["by_method"].items() if _vnet_method(m) == is_vnet)
     return rows
 
 
-RUNNERS = {"batch": variant_batch, "single": variant_single, "community": variant_community,
-           "floor": variant_floor}
+RUNNERS = {"batch": variant_batch, "vnetloop": variant_vnetloop, "single": variant_single,
+           "community": variant_community, "floor": variant_floor}
 
 
 # --------------------------------------------------------------------------
@@ -399,7 +475,8 @@ def last_line(fig):
 
 
 LABELS = {("batch", "hosts"): "(a) batch opennebula_hosts",
-          ("batch", "vnets"): "(a) opennebula_vnet loop",
+          ("batch", "vnets"): "(a) batch opennebula_vnets",
+          ("vnetloop", "vnets"): "(a') opennebula_vnet loop",
           ("single", "hosts"): "(b) opennebula_host loop",
           ("community", "hosts"): "(c) c.g. one_host loop",
           ("floor", "hosts"): "(d) floor hosts",
@@ -451,8 +528,13 @@ def report(rows, opts, elapsed):
     notes.append("test oned busy time (sum of its logged per-call times; grows when the machine is loaded),"
                  " first run: " + ", ".join("%s %.2f s" % (LABELS[(r.variant, r.what)], r.busy["first"])
                                             for r in rows if r.variant in ("batch", "floor")))
-    notes.append("the module variants' walls include ansible-playbook start-up (one per row and run);"
-                 " (a), (b) (wait: true) and (c) wait for MONITORED, the floor does not")
+    notes.append("(a) hosts and vnets are two tasks of one ansible-playbook run per phase (as site.yml runs"
+                 " them) and the floor does both in one process per phase: the hosts rows include the start-up,"
+                 " the vnets rows are the vnets' own seconds; calls split by method (one.vn* = vnets)")
+    notes.append("the other module rows are one ansible-playbook run each (start-up included);"
+                 " waits are included on both sides: (a), (b) (wait: true), (c) and the floor wait for"
+                 " MONITORED hosts, (a), (a') and the floor for READY vnets, polling a pool with the same"
+                 " schedule (50 ms doubling up to the module's poll_interval)")
     fig = figures(rows)
     b, c = _find(rows, "batch", "hosts"), _find(rows, "community", "hosts")
     if b and c:
@@ -495,8 +577,9 @@ def parse_args(argv=None):
     parser.add_argument("--vnets", type=int, help="V vnets with an address range each (default 50)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes for a test: N=20, M=3, V=2 (explicit sizes win)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="comma-separated subset of %s (default: all)" % ",".join(VARIANTS))
+    parser.add_argument("--variants",
+                        help="comma-separated subset of %s (default: all; with --quick all but vnetloop)"
+                        % ",".join(VARIANTS))
     parser.add_argument("--monitor-interval", type=float, default=0.2,
                         help="test oned --monitor-interval in seconds (default 0.2)")
     parser.add_argument("--vnet-driver-delay", type=float, default=0.1,
@@ -510,6 +593,8 @@ def parse_args(argv=None):
             setattr(opts, attr, default)
     if opts.hosts < 1 or opts.loop_hosts < 1 or opts.vnets < 0:
         parser.error("--hosts and --loop-hosts must be >= 1, --vnets >= 0")
+    if opts.variants is None:
+        opts.variants = ",".join(v for v in VARIANTS if not (opts.quick and v == "vnetloop"))
     opts.variants = [v.strip() for v in opts.variants.split(",") if v.strip()]
     unknown = set(opts.variants) - set(VARIANTS)
     if unknown:

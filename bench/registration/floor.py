@@ -4,14 +4,19 @@
 A plain xmlrpc.client script, standard library only:
 
 * hosts: one ``one.hostpool.info``, then one ``one.host.allocate`` per host
-  that is not in the pool yet (no wait for MONITORED);
+  that is not in the pool yet, then ``one.hostpool.info`` polls until every
+  new host is MONITORED (as the batch module waits by default);
 * vnets: one ``one.vnpool.info``, one ``one.vn.allocate`` per missing
-  network, ``one.vnpool.info`` polls until they are all READY (oned refuses
-  ``add_ar`` in LOCK_CREATE), then one ``one.vn.add_ar`` per new network.
+  network with its address range in the template (as opennebula_vnets
+  does), then ``one.vnpool.info`` polls until they are all READY.
+
+The polls follow the modules' schedule: 50 ms after the first read, doubling
+up to ``--poll-interval`` (hosts) or ``--vnet-poll-interval`` (vnets), the
+modules' defaults.
 
 It prints one JSON object on stdout: the calls it made, by method.
 
-    floor.py --url http://127.0.0.1:PORT/RPC2 --spec spec.json --what hosts|vnets
+    floor.py --url http://127.0.0.1:PORT/RPC2 --spec spec.json --what hosts|vnets|all
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import xml.etree.ElementTree as ET
 import xmlrpc.client
 
 VNET_READY = 1
+HOST_MONITORED = 2
 
 
 class Floor:
@@ -40,33 +46,41 @@ class Floor:
             raise SystemExit("floor: %s failed: %s" % (method, answer[1]))
         return answer[1]
 
-    def hosts(self, names):
+    def wait(self, method, params, item, wanted_state, ids, interval, timeout=600):
+        """Poll a pool (one read per poll) until every id is in wanted_state."""
+        deadline = time.monotonic() + timeout
+        delay = min(interval, 0.05)
+        while ids:
+            pool = ET.fromstring(self.call(method, *params))
+            states = {int(n.findtext("ID")): int(n.findtext("STATE")) for n in pool.findall(item)}
+            if all(states.get(i) == wanted_state for i in ids):
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit("floor: %s not all in state %d after %ss" % (item, wanted_state, timeout))
+            time.sleep(delay)
+            delay = min(interval, delay * 2)
+
+    def hosts(self, names, wait=True, interval=2.0):
         pool = ET.fromstring(self.call("one.hostpool.info"))
         known = {node.text for node in pool.findall("HOST/NAME")}
+        new = []
         for name in names:
             if name not in known:
-                self.call("one.host.allocate", name, "kvm", "kvm", -1)
+                new.append(self.call("one.host.allocate", name, "kvm", "kvm", -1))
+        if wait:
+            self.wait("one.hostpool.info", (), "HOST", HOST_MONITORED, new, interval)
 
-    def vnets(self, vnets, poll=0.05, timeout=120):
+    def vnets(self, vnets, interval=1.0):
         pool = ET.fromstring(self.call("one.vnpool.info", -2, -1, -1))
         known = {node.text for node in pool.findall("VNET/NAME")}
-        created = {}
+        created = []
         for vnet in vnets:
             if vnet["name"] in known:
                 continue
-            template = 'NAME="%s"\nVN_MAD="bridge"\nBRIDGE="%s"\n' % (vnet["name"], vnet["bridge"])
-            created[self.call("one.vn.allocate", template, -1)] = vnet
-        deadline = time.monotonic() + timeout
-        while created:
-            pool = ET.fromstring(self.call("one.vnpool.info", -2, -1, -1))
-            states = {int(n.findtext("ID")): int(n.findtext("STATE")) for n in pool.findall("VNET")}
-            if all(states.get(vid) == VNET_READY for vid in created):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("floor: vnets not READY after %ss" % timeout)
-            time.sleep(poll)
-        for vid, vnet in created.items():
-            self.call("one.vn.add_ar", vid, 'AR=[TYPE="IP4",IP="%s",SIZE="%d"]' % (vnet["ip"], vnet["size"]))
+            template = ('NAME="%s"\nVN_MAD="bridge"\nBRIDGE="%s"\nAR=[TYPE="IP4",IP="%s",SIZE="%d"]\n'
+                        % (vnet["name"], vnet["bridge"], vnet["ip"], vnet["size"]))
+            created.append(self.call("one.vn.allocate", template, -1))
+        self.wait("one.vnpool.info", (-2, -1, -1), "VNET", VNET_READY, created, interval)
 
 
 def main(argv=None):
@@ -74,16 +88,27 @@ def main(argv=None):
     parser.add_argument("--url", required=True)
     parser.add_argument("--session", default="oneadmin:opennebula")
     parser.add_argument("--spec", required=True, help="JSON file with 'hosts' (names) and 'vnets'")
-    parser.add_argument("--what", choices=("hosts", "vnets"), required=True)
+    parser.add_argument("--what", choices=("hosts", "vnets", "all"), required=True,
+                        help="all: hosts then vnets in this one process (one start-up, like one playbook)")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for the hosts to be MONITORED")
+    parser.add_argument("--poll-interval", type=float, default=2.0, help="longest pause between host pool polls")
+    parser.add_argument("--vnet-poll-interval", type=float, default=1.0,
+                        help="longest pause between vnet pool polls")
     opts = parser.parse_args(argv)
     with open(opts.spec) as fh:
         spec = json.load(fh)
     floor = Floor(opts.url, opts.session)
-    if opts.what == "hosts":
-        floor.hosts(spec["hosts"])
-    else:
-        floor.vnets(spec["vnets"])
-    json.dump({"calls": sum(floor.calls.values()), "by_method": dict(floor.calls)}, sys.stdout)
+    seconds = {}
+    if opts.what in ("hosts", "all"):
+        start = time.monotonic()
+        floor.hosts(spec["hosts"], wait=not opts.no_wait, interval=opts.poll_interval)
+        seconds["hosts"] = time.monotonic() - start
+    if opts.what in ("vnets", "all") and spec.get("vnets"):
+        start = time.monotonic()
+        floor.vnets(spec["vnets"], interval=opts.vnet_poll_interval)
+        seconds["vnets"] = time.monotonic() - start
+    json.dump({"calls": sum(floor.calls.values()), "by_method": dict(floor.calls), "seconds": seconds},
+              sys.stdout)
     print()
     return 0
 
