@@ -458,6 +458,45 @@ def test_wait_hosts_timeout_lists_pending():
     assert client.calls <= 12  # backoff from 0.05 s up to the 2 s interval, not a busy loop
 
 
+def vnet_pool_xml(states):
+    vnets = "".join("<VNET><ID>%d</ID><NAME>v%d</NAME><STATE>%d</STATE><TEMPLATE>%s</TEMPLATE></VNET>"
+                    % (i, i, s, "<ERROR><![CDATA[driver failed]]></ERROR>" if s == 5 else "")
+                    for i, s in sorted(states.items(), reverse=True))
+    return [True, "<VNET_POOL>%s</VNET_POOL>" % vnets, 0]
+
+
+def test_wait_vnets_ready_reads_the_pool_once_per_poll():
+    ids = range(50)
+    answers = [vnet_pool_xml({i: 2 for i in ids}), vnet_pool_xml({i: 1 if i % 2 else 2 for i in ids}),
+               vnet_pool_xml({i: 1 for i in ids})]
+    clock = Clock()
+    client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
+    done = client.wait_vnets_ready(ids, timeout=60, interval=1)
+    assert len(done) == 50 and all(v.state_name == "READY" for v in done.values())
+    assert client.calls_by_method == {"one.vnpool.info": 3}
+
+
+def test_wait_vnets_ready_reports_failed_after_the_others_settle():
+    clock = Clock()
+    client = one.OneClient(send=FakeSend(vnet_pool_xml({0: 2, 1: 5}), vnet_pool_xml({0: 1, 1: 5})),
+                           sleep=clock.sleep, clock=clock)
+    with pytest.raises(one.OneActionError) as info:
+        client.wait_vnets_ready([0, 1], timeout=60)
+    assert "v1 (1) in state ERROR: driver failed" in info.value.message and client.calls == 2
+    assert info.value.vnets[0].state_name == "READY"
+
+
+def test_wait_vnets_gone_and_timeout():
+    clock = Clock()
+    client = one.OneClient(send=FakeSend(vnet_pool_xml({0: 3, 1: 3}), vnet_pool_xml({1: 3}), vnet_pool_xml({})),
+                           sleep=clock.sleep, clock=clock)
+    assert client.wait_vnets_gone([0, 1], timeout=60) is True and client.calls == 3
+    client = one.OneClient(send=FakeSend(vnet_pool_xml({0: 2})), sleep=clock.sleep, clock=clock)
+    with pytest.raises(one.OneTimeoutError) as info:
+        client.wait_vnets_ready([0], timeout=5, interval=1)
+    assert info.value.pending["vnets"] == {0: "LOCK_CREATE"} and info.value.vnets[0].state_name == "LOCK_CREATE"
+
+
 def test_wait_vnet_ready_from_lock_create():
     answers = [[True, payload("035_one_vn_info_just_allocated"), 0], [True, payload("040_one_vn_info"), 0]]
     clock = Clock()

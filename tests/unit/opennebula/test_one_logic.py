@@ -138,3 +138,34 @@ def test_batch_reports_partial_writes_as_changed():
     assert result["changed"] is True  # the allocation happened
     assert result["failed_msg"].startswith("1 host(s) failed: n: [one.host.status]")
     assert result["summary"]["failed"] == 1
+    # what was really done (the allocation), consistently in hosts and diff.after
+    assert entry["state"] == result["diff"]["after"]["n"]["state"] == "INIT"
+    assert "diff" not in logic.hosts_run(StubClient(), params, check_mode=False, diff_mode=False)
+
+
+def test_batch_vnet_specs_defaults_and_validation():
+    base = dict(state="present", clusters=["0"], force=False)
+    specs = logic.normalize_vnet_specs(dict(base, vnets=[{"name": "a"}, {"name": "b", "state": "absent",
+                                                                          "clusters": ["site"], "force": True}]))
+    assert [(s["name"], s["state"], s["clusters"], s["force"]) for s in specs] == [
+        ("a", "present", ["0"], False), ("b", "absent", ["site"], True)]
+    for bad in ([{"name": "a"}, {"name": "a"}], [{"state": "present"}], [{"name": "a", "colour": "red"}],
+                [{"name": "a", "vn_mad": "802.1Q"}], ["a"]):
+        with pytest.raises(one.OneError):
+            logic.normalize_vnet_specs(dict(base, vnets=bad))
+
+
+def test_vnet_steps_shared_by_single_and_batch():
+    vnet = one.Vnet(id=0, name="pub", state=one.VNET_READY, clusters=[0], template={"BRIDGE": "br0"},
+                    ars=[one.AddressRange(ar_id=0, type="IP4", size=10, ip="10.0.0.1",
+                                          attributes={"SL_AR_KEY": "IP4:10.0.0.1"})])
+    params = dict(bridge="br0", template={"DNS": "10.0.0.53"}, address_ranges=[{"ip": "10.0.0.1", "size": 20}],
+                  clusters=["site", "0"])
+    template, ars, cids = logic.vnet_wanted(params, CLUSTERS)
+    steps = logic.plan_vnet_steps(vnet, template, ars, cids, force=False)
+    assert [(d, m) for d, m, _a, _k in steps] == [("update template DNS", "vn_update"),
+                                                  ("update address range 0 (IP4:10.0.0.1)", "vn_update_ar"),
+                                                  ("add vnet to cluster 100", "cluster_add")]
+    alloc, first, view = logic.vnet_allocation("new", template, ars, cids)
+    assert first == 100 and alloc["VN_MAD"] == "bridge" and alloc["AR"][0]["SIZE"] == 20
+    assert view["clusters"] == [100] and view["address_ranges"][0]["key"] == "IP4:10.0.0.1"
