@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def _inventory(nodes=None, frontend=("fe",), networks=None):
 
 
 def _run(tmp_path, inventory):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
@@ -67,9 +69,7 @@ def _run(tmp_path, inventory):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_good_inputs_pass(tmp_path):
-    rc, out = _run(tmp_path, _inventory())
-    assert rc == 0, out
+GOOD = "good inputs"
 
 
 BAD = {
@@ -102,10 +102,26 @@ BAD = {
 }
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every case's (rc, output), the playbooks run side by side (each takes seconds)."""
+    base = tmp_path_factory.mktemp("nodes_preflight")
+    cases = dict(BAD, **{GOOD: (_inventory(), [])})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {case: pool.submit(_run, base / ("case%d" % i), inventory)
+                   for i, (case, (inventory, _)) in enumerate(sorted(cases.items()))}
+        return {case: future.result() for case, future in futures.items()}
+
+
+def test_good_inputs_pass(runs):
+    rc, out = runs[GOOD]
+    assert rc == 0, out
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_fails_naming_the_variable(tmp_path, case):
-    inventory, expected = BAD[case]
-    rc, out = _run(tmp_path, inventory)
+def test_bad_input_fails_naming_the_variable(runs, case):
+    _, expected = BAD[case]
+    rc, out = runs[case]
     assert rc != 0, out
     for text in expected:
         assert text in out, "%r not in the output:\n%s" % (text, out)
