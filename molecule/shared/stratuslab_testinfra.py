@@ -62,3 +62,25 @@ def hosts(pattern="all"):
     if not specs:
         raise RuntimeError("no molecule host matches %r" % pattern)
     return specs
+
+
+def names(pattern="all"):
+    """Inventory names of the molecule hosts matching ``pattern``, sorted.
+
+    Lets one test file serve several scenarios whose hosts have other names
+    (e.g. the frontend scenario's fe-node1 and the site scenario's site-node1).
+    """
+    import os
+
+    from testinfra.utils.ansible_runner import AnsibleRunner
+
+    return sorted(AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts(pattern))
+
+
+def hostvars(name):
+    """The inventory variables of one molecule host (site_address and the like)."""
+    import os
+
+    from testinfra.utils.ansible_runner import AnsibleRunner
+
+    return AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_variables(name)
