@@ -175,6 +175,7 @@ def test_verified_appliance_is_registered_in_the_test_oned(host):
     # transient unit; its default image datastore copies from /var/tmp.
     if not host.service("ar-test-oned").is_running:
         host.run("echo '%s' > /var/tmp/one_auth", ONED_AUTH)
+        host.run("systemctl reset-failed ar-test-oned")
         start = host.run("systemd-run --unit=ar-test-oned python3 %s/tools/test_oned.py "
                          "--listen 127.0.0.1:2633 --state /var/tmp/oned.db --auth /var/tmp/one_auth", TEST_DIR)
         assert start.rc == 0, start.stderr
