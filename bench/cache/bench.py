@@ -25,6 +25,7 @@ Everything is removed at the end unless --keep.
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def destroy_site():
     run(["podman", "network", "rm", NETWORK], check=False)
 
 
-def deploy_cache(workdir, size_mb):
+def deploy_cache(workdir, size_mb, extra_vars=()):
     """The squid role on bc-cache, exactly as playbooks/cache.yml runs it."""
     cache_gb = max(4, 2 * size_mb // 1024 + 2)
     inventory = {
@@ -104,8 +105,9 @@ def deploy_cache(workdir, size_mb):
     (workdir / "cache.yml").write_text(PLAY)
     ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
     start = time.monotonic()
-    result = run([str(ansible_playbook), "-i", str(workdir / "inventory.json"), str(workdir / "cache.yml")],
-                 check=False, cwd=REPO, env={**__import__("os").environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    extra = [arg for value in extra_vars for arg in ("-e", value)]
+    result = run([str(ansible_playbook), "-i", str(workdir / "inventory.json"), str(workdir / "cache.yml"), *extra],
+                 check=False, cwd=REPO, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
     (workdir / "deploy.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise RuntimeError("deploying the squid role failed; see " + str(workdir / "deploy.log") + "\n" + result.stdout[-3000:])
@@ -171,6 +173,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="appliance size in MiB (default 1024 = 1 GiB)")
     parser.add_argument("--keep", action="store_true", help="keep the containers and the work directory")
+    parser.add_argument("-e", "--extra-vars", action="append", default=[],
+                        help="passed to ansible-playbook -e when deploying the cache (to try other settings)")
     args = parser.parse_args()
     size = args.size_mb * 2**20
     started = time.monotonic()
@@ -180,15 +184,16 @@ def main():
     try:
         create_site()
         note(f"containers up in {time.monotonic() - started:.0f} s")
-        deploy_s = deploy_cache(workdir, args.size_mb)
+        deploy_s = deploy_cache(workdir, args.size_mb, args.extra_vars)
         note(f"squid role deployed with ansible-playbook in {deploy_s:.0f} s")
         start_origin(args.size_mb)
 
         nodes = [node for node, _ in NODES]
         cold = pull_together(nodes)
-        sent = origin_bytes()
-        time.sleep(1)  # let Squid finish writing the object to disk
+        cold_sent = origin_bytes()
+        time.sleep(2)  # let Squid finish writing the object to disk
         warm = [pull_together([node])[0] for node in nodes]
+        sent = origin_bytes()
         cats = [cat_seconds(size) for _ in range(3)]
         cat_s = statistics.median(seconds for seconds, _ in cats)
 
@@ -207,7 +212,8 @@ def main():
         hit_s = statistics.median(p["seconds"] for p in warm)
         x = sent / size
         y = mib_s(size, hit_s) / mib_s(size, cat_s)
-        note(f"x = {sent} bytes sent by the origin / {size} bytes of appliance, cold pulls by {len(nodes)} nodes at once")
+        note(f"x = {sent} bytes sent by the origin over the whole run ({cold_sent} during the cold pulls by "
+             f"{len(nodes)} nodes at once) / {size} bytes of appliance")
         note(f"y = median warm pull {mib_s(size, hit_s):.0f} MiB/s (curl through Squid, from a node) / "
              f"median cat {mib_s(size, cat_s):.0f} MiB/s (Squid's swap file to /dev/null on the cache host); "
              f"both read a file the page cache already holds")
@@ -215,6 +221,9 @@ def main():
         print(f"cache: origin_bytes_ratio={x:.3f} hit_throughput_vs_disk={y:.2f}", flush=True)
         return 1 if problems else 0
     finally:
+        for name, log in ((CACHE, "/var/log/squid/access.log"), (ORIGIN, ORIGIN_LOG)):
+            saved = run(["podman", "exec", name, "cat", log], check=False).stdout
+            (workdir / f"{name}.log").write_text(saved)
         if args.keep:
             note(f"kept: containers {CACHE}, {ORIGIN}, bc-node1..3, network {NETWORK}, work directory {workdir}")
         else:
