@@ -190,12 +190,19 @@ class RepoServer:
         self.httpd.server_close()
 
 
-def run_tasks(tmp_path, tasks, check=False, diff=False):
-    """Run tasks on localhost through ansible-playbook; list of task results (json callback)."""
+def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None):
+    """Run tasks on localhost through ansible-playbook; list of task results (json callback).
+
+    inventory: INI text of an inventory holding localhost (default: localhost alone).
+    """
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
     book.write_text(yaml.safe_dump([play], sort_keys=False))
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    hosts = "localhost,"
+    if inventory is not None:
+        hosts = str(book) + ".ini"
+        Path(hosts).write_text(inventory)
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
     if check:
         cmd.append("--check")
     if diff:

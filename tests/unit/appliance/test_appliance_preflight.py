@@ -57,6 +57,33 @@ def test_refusals_name_the_variable(tmp_path, overrides, variable):
     assert variable in failed[0]["msg"], failed[0]["msg"]
 
 
+@pytest.mark.parametrize("overrides", [
+    {"site_ldap_tls_ca": "/etc/ssl/site-ca.pem"},  # the site's own CA: its key is not on the LDAP host
+    {"site_ldap_deploy": False},  # the site's own LDAP server: no CA made by the ldap role
+])
+def test_no_site_ca_to_sign_with_needs_a_given_certificate(tmp_path, overrides):
+    variables = dict(GOOD)
+    del variables["appliance_repo_tls_ca_host"]  # the role's default decides
+    variables.update(overrides)
+    tasks = [{"name": name, "vars": variables,
+              "ansible.builtin.include_role": {"name": "appliance_repo", "tasks_from": name + ".yml"}}
+             for name in ("set_vars", "preflight")]
+    # localhost is the first host of group ldap, as the LDAP host is on a site.
+    results, output = run_tasks(tmp_path, tasks, inventory="[ldap]\nlocalhost\n")
+    failed = [r for r in results if r.get("failed")]
+    assert failed and "site_repository_tls_cert" in failed[0]["msg"], output[-3000:]
+
+
+def test_ldap_role_ca_is_used_by_default(tmp_path):
+    variables = dict(GOOD)
+    del variables["appliance_repo_tls_ca_host"]
+    tasks = [{"name": name, "vars": variables,
+              "ansible.builtin.include_role": {"name": "appliance_repo", "tasks_from": name + ".yml"}}
+             for name in ("set_vars", "preflight")]
+    results, output = run_tasks(tmp_path, tasks, inventory="[ldap]\nlocalhost\n")
+    assert not [r for r in results if r.get("failed")], output[-3000:]
+
+
 def test_writers_group_message_lists_the_site_groups(tmp_path):
     failed, _ = preflight(tmp_path, site_repository_writers_group="uploaders")
     assert "appliance-writers, accounting-admins" in failed[0]["msg"]
