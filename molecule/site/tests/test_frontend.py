@@ -1,0 +1,1 @@
+../../frontend/tests/test_frontend.py

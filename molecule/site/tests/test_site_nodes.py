@@ -1,0 +1,68 @@
+"""The core site seen from the KVM nodes, after the whole site.yml.
+
+The front-end's view (API, cluster, vnets, datastores) is checked by
+test_frontend.py, shared with the frontend scenario. Here: what the nodes
+add to it, observed from outside the roles: bridges carrying traffic between
+nodes, libvirt offering KVM, and the front-end's oneadmin reaching every
+node over SSH without a prompt.
+"""
+
+import pytest
+import stratuslab_testinfra
+
+testinfra_hosts = stratuslab_testinfra.hosts("nodes")
+
+NODES = stratuslab_testinfra.names("nodes")
+FRONTEND = stratuslab_testinfra.names("frontend")[0]
+DOMAIN = "demo.stratuslab.test"  # inventories/demo: site_domain
+BRIDGES = {"public": "brpublic", "private": "brprivate"}  # site_networks
+
+
+def _me(host):
+    return host.check_output("hostname")
+
+
+def _private_address(name):
+    return stratuslab_testinfra.hostvars(name)["site_network_addresses"]["private"]
+
+
+@pytest.mark.parametrize("bridge", sorted(BRIDGES.values()))
+def test_bridge_is_up_with_its_port(host, bridge):
+    link = host.run("ip -o link show dev %s", bridge)
+    assert link.rc == 0, link.stderr
+    assert "state UP" in link.stdout or "LOWER_UP" in link.stdout
+    ports = host.check_output("ls /sys/class/net/%s/brif", bridge).split()
+    assert ports, "no interface enslaved to %s" % bridge
+
+
+def test_private_address_is_on_the_private_bridge(host):
+    addresses = host.check_output("ip -o -4 addr show dev %s", BRIDGES["private"])
+    assert _private_address(_me(host)) + "/" in addresses
+
+
+def test_nodes_reach_each_other_across_the_private_bridges(host):
+    me = _me(host)
+    for peer in NODES:
+        if peer == me:
+            continue
+        ping = host.run("ping -c2 -W2 -I %s %s", BRIDGES["private"], _private_address(peer))
+        assert ping.rc == 0, ping.stdout + ping.stderr
+
+
+def test_libvirt_offers_kvm_on_its_socket_only(host):
+    caps = host.run("virsh -c qemu:///system capabilities")
+    assert caps.rc == 0, caps.stderr
+    assert "<domain type='kvm'" in caps.stdout
+    assert not host.socket("tcp://0.0.0.0:16509").is_listening
+    assert not host.socket("tcp://0.0.0.0:16514").is_listening
+
+
+def test_frontend_oneadmin_reaches_the_node_without_a_prompt(host):
+    frontend = host.get_host(stratuslab_testinfra.hosts("frontend")[0])
+    for target in (_me(host), "%s.%s" % (_me(host), DOMAIN)):
+        ssh = frontend.run("runuser -u oneadmin -- ssh -o BatchMode=yes %s true", target)
+        assert ssh.rc == 0, ssh.stderr
+
+
+def test_no_unit_failed(host):
+    assert host.run("systemctl --failed --no-legend --plain").stdout.strip() == ""
