@@ -24,10 +24,14 @@ export PATH := $(VENV)/bin:$(PATH)
 APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils
 
-# Molecule scenarios run by `make test`, in this order.
-SCENARIOS ?= base
+# Molecule scenarios run by `make test`, in this order. `site` converges the
+# real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
+# roles' own development scenarios that `site` covers. `vm` (qemu VMs under
+# software emulation, about 3x slower per task) runs with `make test-vm`.
+SCENARIOS ?= base ldap site appliance_repo squid
+VM_SCENARIOS ?= vm
 
-.PHONY: help deps venv image vm-image vm-up vm-down lint unit molecule test site site-down clean
+.PHONY: help deps venv image vm-image vm-up vm-down lint unit molecule test test-vm site site-down clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
@@ -84,6 +88,10 @@ molecule: venv image
 
 test: lint unit molecule
 	@echo "make test: all checks passed"
+
+test-vm: venv image
+	@for s in $(VM_SCENARIOS); do molecule test -s $$s; done
+
 
 site: venv image
 	ansible-playbook -i inventories/demo tools/demo/up.yml
