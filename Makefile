@@ -20,9 +20,10 @@ export PATH := $(VENV)/bin:$(PATH)
 
 # Debian packages the machine needs: Python's venv and headers (python-ldap
 # builds from source), podman with runc, debootstrap for the host image,
-# qemu for the VM test hosts.
+# qemu for the VM test hosts, postgresql for the accounting tests and bench.
 APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
-	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils
+	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils \
+	postgresql
 
 # Molecule scenarios run by `make test`, in this order. `site` converges the
 # real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
