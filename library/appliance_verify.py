@@ -52,8 +52,16 @@ options:
   proxy:
     description:
       - HTTP proxy for both downloads, for example the site cache V(http://cache.example.org:3128).
-      - Without it no proxy is used, whatever the environment says.
+      - When not given, the site image cache named in O(proxy_file) on the host that runs the module, if that
+        file exists; V("") downloads directly. The C(http_proxy) of the environment is never used.
     type: str
+  proxy_file:
+    description:
+      - The site's image cache environment file, which the squid role's C(client) entry point writes on the
+        hosts that download images; its C(STRATUSLAB_IMAGE_CACHE=<url>) line is the proxy when O(proxy) is
+        not given. A missing file means no cache.
+    type: path
+    default: /etc/default/stratuslab-image-cache
   ca_path:
     description:
       - CA bundle that checks the repository's TLS certificate for V(https://) URLs, for example the site CA.
@@ -118,6 +126,11 @@ image_url:
   description: URL the image was (or would be) read from.
   returned: success
   type: str
+proxy:
+  description: The proxy both downloads went through (O(proxy), or the site cache of O(proxy_file)); empty for none.
+  returned: success
+  type: str
+  sample: http://cache.example.org:3128
 manifest:
   description: The verified manifest's fields.
   returned: success
@@ -175,12 +188,27 @@ class Refused(Exception):
         self.reason = reason
 
 
+def site_proxy(params):
+    """O(proxy) when given, else STRATUSLAB_IMAGE_CACHE of the site's image cache file, else none."""
+    if params["proxy"] is not None:
+        return params["proxy"]
+    try:
+        with open(params["proxy_file"], encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.strip().partition("=")
+                if key == "STRATUSLAB_IMAGE_CACHE":
+                    return value.strip().strip("'\"")
+    except FileNotFoundError:
+        pass
+    return ""
+
+
 def _opener(params):
     context = ssl.create_default_context(cafile=params["ca_path"])
     if not params["validate_certs"]:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    proxy = params["proxy"]
+    proxy = site_proxy(params)
     proxies = {"http": proxy, "https": proxy} if proxy else {}
     return urllib.request.build_opener(urllib.request.ProxyHandler(proxies),
                                        urllib.request.HTTPSHandler(context=context))
@@ -287,6 +315,7 @@ def run(module):
         dest=dest,
         manifest_url=params["manifest_url"],
         image_url=image_url,
+        proxy=site_proxy(params),
         manifest=manifest.to_dict(),
         signer=signer.to_dict(),
         diff=dict(
@@ -304,6 +333,7 @@ def main():
             dest=dict(type="path", required=True),
             trusted_signers=dict(type="list", elements="str", required=True),
             proxy=dict(type="str"),
+            proxy_file=dict(type="path", default="/etc/default/stratuslab-image-cache"),
             ca_path=dict(type="path"),
             validate_certs=dict(type="bool", default=True),
             timeout=dict(type="int", default=60),
