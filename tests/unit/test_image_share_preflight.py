@@ -1,0 +1,132 @@
+"""The image_share role's preflight refuses bad site files, naming the variable.
+
+Each case runs the role's set_vars.yml and preflight.yml (which only read),
+as playbooks/preflight.yml does, with ansible-playbook on this machine
+(connection local) against an inventory of a front-end and two nodes: the
+demo site file as group vars, switched to nfs, plus one bad value. Every case
+must fail in the image_share preflight with a message naming the site-file
+variable to fix (and the node, where one is at fault). The good inventories
+(nfs and the demo's ssh) pass, so the failures are the inputs' own.
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
+
+PLAYBOOK = """\
+- name: Preflight of the image_share role on bad input
+  hosts: frontend:nodes
+  gather_facts: false
+  tasks:
+    - name: Load the image_share role's OS data
+      ansible.builtin.include_role:
+        name: image_share
+        tasks_from: set_vars.yml
+    - name: Run the image_share role's preflight
+      ansible.builtin.include_role:
+        name: image_share
+        tasks_from: preflight.yml
+"""
+
+NFS = {"site_image_sharing": "nfs", "site_nfs_export_network": "10.89.7.0/24"}
+NODES = {"node1": {"site_address": "10.89.7.21"}, "node2": {"site_address": "10.89.7.22"}}
+
+
+def _inventory(site=None, nodes=None):
+    """Demo site file + `site` overrides; front-end `one`, nodes `nodes` (host vars)."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    site_vars = yaml.safe_load(SITE.read_text(encoding="utf-8"))
+    site_vars.update(NFS if site is None else site)
+    site_vars.update(local)
+    return {"all": {"vars": site_vars, "children": {
+        "frontend": {"hosts": {"one": {"site_address": "10.89.7.10"}}},
+        "nodes": {"hosts": NODES if nodes is None else nodes},
+    }}}
+
+
+BAD = {
+    "unknown image sharing mode": (
+        _inventory(site={"site_image_sharing": "ceph"}),
+        ["site_image_sharing", '"ceph"', "nfs, ssh"]),
+    "export network '*'": (
+        _inventory(site=dict(NFS, site_nfs_export_network="*")),
+        ["site_nfs_export_network", '"*"']),
+    "export network 0.0.0.0/0": (
+        _inventory(site=dict(NFS, site_nfs_export_network="0.0.0.0/0")),
+        ["site_nfs_export_network", '"0.0.0.0/0"']),
+    "export network a host wildcard": (
+        _inventory(site=dict(NFS, site_nfs_export_network="*.demo.stratuslab.test")),
+        ["site_nfs_export_network", "CIDR"]),
+    "export network malformed": (
+        _inventory(site=dict(NFS, site_nfs_export_network="10.89.7.300/24")),
+        ["site_nfs_export_network", "10.89.7.300"]),
+    "export network missing a node": (
+        _inventory(nodes=dict(NODES, node2={"site_address": "10.89.9.22"})),
+        ["site_nfs_export_network", "10.89.7.0/24", "does not contain node node2", "10.89.9.22"]),
+    "export network too narrow for every node": (
+        _inventory(site=dict(NFS, site_nfs_export_network="10.89.7.20/31")),
+        ["site_nfs_export_network", "does not contain node node2"]),
+    "node without site_address": (
+        _inventory(nodes=dict(NODES, node2={})),
+        ["site_nfs_export_network", "does not contain node node2", "not set"]),
+    "datastores directory not absolute": (
+        _inventory(site={"site_image_sharing": "ssh", "site_datastores_dir": "var/lib/one/datastores"}),
+        ["site_datastores_dir", "absolute"]),
+}
+
+GOOD = {
+    "nfs site": _inventory(),
+    # The demo site file as it is (ssh): the export network is not checked.
+    "demo site (ssh)": _inventory(site={}),
+    "ssh with an unused '*' export network": _inventory(
+        site={"site_image_sharing": "ssh", "site_nfs_export_network": "*"}),
+}
+
+
+def _run(work, inventory):
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    (work / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(work / "hosts.yml"),
+         str(work / "preflight.yml")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every case's (rc, output), the playbooks run side by side (each takes seconds)."""
+    base = tmp_path_factory.mktemp("image_share_preflight")
+    cases = dict({case: inventory for case, (inventory, _) in BAD.items()}, **GOOD)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {case: pool.submit(_run, base / ("case%d" % i), inventory)
+                   for i, (case, inventory) in enumerate(sorted(cases.items()))}
+        return {case: future.result() for case, future in futures.items()}
+
+
+@pytest.mark.parametrize("case", sorted(GOOD))
+def test_good_site_passes(runs, case):
+    rc, out = runs[case]
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_site_file_is_refused_naming_the_variable(runs, case):
+    _, expected = BAD[case]
+    rc, out = runs[case]
+    assert rc != 0, "%s was accepted:\n%s" % (case, out)
+    assert "image_share: " in out or "sl_hosts_outside" in out, out
+    for text in expected:
+        assert text in out, "%s: %r not in the output:\n%s" % (case, text, out)
