@@ -158,6 +158,10 @@ XSD_FOR_ROOT = {
     "DATASTORE": "datastore.xsd", "DATASTORE_POOL": "datastore_pool.xsd",
     "VNET": "vnet.xsd", "VNET_POOL": "vnet_pool.xsd",
     "USER": "user.xsd", "USER_POOL": "user_pool.xsd",
+    # samples-accounting-7.4.0
+    "VM": "vm.xsd", "VM_POOL": "vm_pool.xsd", "HISTORY_RECORDS": "acct.xsd",
+    "VMTEMPLATE": "vmtemplate.xsd", "GROUP": "group.xsd",
+    "ACL_POOL": "acl_pool.xsd", "SHOWBACK_RECORDS": "showback.xsd",
 }
 _SCHEMAS = {}
 # A host never probed by the monitor has an empty HOST_SHARE/DATASTORES.
@@ -179,9 +183,9 @@ def with_namespace(xml_text):
     return xml_text.replace("<%s" % tag, '<%s xmlns="%s"' % (tag, NS), 1)
 
 
-def schema_for(xml_text, xsd_dir=None):
+def schema_for(xml_text, xsd_dir=None, name=None):
     import xmlschema
-    name = XSD_FOR_ROOT[root_tag(xml_text)]
+    name = name or XSD_FOR_ROOT[root_tag(xml_text)]
     path = (xsd_dir or XSD_DIR) / name
     if path not in _SCHEMAS:
         try:
@@ -195,8 +199,10 @@ def schema_for(xml_text, xsd_dir=None):
     return _SCHEMAS[path]
 
 
-def xsd_errors(xml_text, xsd_dir=None):
-    schema = schema_for(xml_text, xsd_dir)
+def xsd_errors(xml_text, xsd_dir=None, name=None):
+    """Schema errors; name overrides the schema chosen by the root element
+    (vm_pool_extended.xsd for one.vmpool.infoextended's VM_POOL)."""
+    schema = schema_for(xml_text, xsd_dir, name)
     return [str(e.reason or e) for e in
             schema.iter_errors(with_namespace(xml_text))]
 
