@@ -12,28 +12,12 @@ description:
   - Creates or deletes an OpenNebula cluster and manages which hosts, virtual networks and datastores belong to it.
   - A host belongs to exactly one cluster, so adding it here moves it from its previous cluster.
     Virtual networks and datastores can belong to several clusters.
+  - V(0) is the ID of the C(default) cluster. OpenNebula refuses to delete a cluster that still holds objects,
+    and clusters with an ID below 100.
   - Uses the project's own XML-RPC client; no pyone is needed.
 version_added: "1.0.0"
 author: StratusLab site deployer team
 options:
-  name:
-    description:
-      - Name of the cluster. Required to create it.
-      - Exactly one of O(name) and O(id) is required.
-    type: str
-  id:
-    description:
-      - ID of an existing cluster. V(0) is the C(default) cluster and is a valid value.
-      - A cluster cannot be created by ID (OpenNebula chooses IDs); use O(name) for that.
-    type: int
-  state:
-    description:
-      - V(present) creates the cluster if needed and manages the memberships given.
-      - V(absent) deletes it; OpenNebula refuses to delete a cluster that still holds objects,
-        and clusters with an ID below 100.
-    type: str
-    choices: [present, absent]
-    default: present
   hosts:
     description:
       - Hosts (names or IDs) that must be in the cluster. Omit to leave host membership alone.
@@ -57,11 +41,7 @@ options:
     default: false
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - stratuslab_one.by_name_or_id
 """
 
 EXAMPLES = r"""
@@ -131,26 +111,16 @@ one_error:
            "code": 2048, "code_name": "ACTION", "method": "one.cluster.delete", "resp_id": -1}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import cluster_run
+from ansible.module_utils.stratuslab_one_logic import cluster_run, run_one_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        name=dict(type="str"),
-        id=dict(type="int"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+    run_one_module(cluster_run, dict(
         hosts=dict(type="list", elements="str"),
         vnets=dict(type="list", elements="str"),
         datastores=dict(type="list", elements="str"),
         exclusive=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
-                           mutually_exclusive=[("name", "id")],
-                           supports_check_mode=True)
-    run_module(module, lambda client, mod: cluster_run(client, mod.params, mod.check_mode))
+    ), by_name_or_id=True)
 
 
 if __name__ == "__main__":

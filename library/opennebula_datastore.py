@@ -17,17 +17,6 @@ description:
 version_added: "1.0.0"
 author: StratusLab site deployer team
 options:
-  name:
-    description: Name of the datastore. Required to create it. Exactly one of O(name) and O(id) is required.
-    type: str
-  id:
-    description: ID of an existing datastore (V(0), the bootstrap system datastore, is valid).
-    type: int
-  state:
-    description: V(present) creates or updates the datastore; V(absent) deletes it.
-    type: str
-    choices: [present, absent]
-    default: present
   type:
     description: Datastore type.
     type: str
@@ -55,11 +44,7 @@ options:
     elements: str
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - stratuslab_one.by_name_or_id
 """
 
 EXAMPLES = r"""
@@ -137,28 +122,18 @@ one_error:
            "code_name": "INTERNAL", "method": "one.datastore.allocate", "resp_id": -1}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import datastore_run
+from ansible.module_utils.stratuslab_one_logic import datastore_run, run_one_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        name=dict(type="str"),
-        id=dict(type="int"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+    run_one_module(datastore_run, dict(
         type=dict(type="str", choices=["system", "image", "file"], default="image"),
         ds_mad=dict(type="str"),
         tm_mad=dict(type="str"),
         base_path=dict(type="str"),
         template=dict(type="dict"),
         clusters=dict(type="list", elements="str"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
-                           mutually_exclusive=[("name", "id")],
-                           supports_check_mode=True)
-    run_module(module, lambda client, mod: datastore_run(client, mod.params, mod.check_mode))
+    ), by_name_or_id=True)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@
 Each ``*_run(client, params, check_mode)`` reads what it needs, plans the
 writes, performs them unless ``check_mode`` and returns the module result
 (``changed``, ``actions``, ``diff`` and the object summary).  The module
-files only hold documentation and argument specs.
+files only hold documentation, their own options and a one-call ``main()``:
+``run_one_module(cluster_run, options, by_name_or_id=True)``.
 """
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
 from ansible.module_utils.stratuslab_one import (
     DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES, HOST_DISABLED, HOST_MONITORED, HOST_OFFLINE,
     VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY,
@@ -34,6 +37,40 @@ class Changes:
     @property
     def changed(self):
         return bool(self.actions)
+
+
+# --------------------------------------------------------------------------
+# module runner
+# --------------------------------------------------------------------------
+
+def by_name_or_id_spec():
+    """name, id (0 valid) and state: documented in doc fragment stratuslab_one.by_name_or_id."""
+    return dict(
+        name=dict(type="str"),
+        id=dict(type="int"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+
+
+def run_one_module(run, options, by_name_or_id=False, pass_diff_mode=False, **module_kwargs):
+    """The whole main() of an opennebula_* module.
+
+    Builds the AnsibleModule from the connection options, the name/id/state
+    options when ``by_name_or_id`` (exactly one of name and id), and the
+    module's own ``options``; check mode is always supported.  Then
+    ``run(client, params, check_mode)`` (with ``diff_mode=`` when
+    ``pass_diff_mode``, for the batch modules that return a diff only in diff
+    mode) gives the result, and run_module() exits or fails with oned's message.
+    """
+    argument_spec = connection_argument_spec()
+    if by_name_or_id:
+        argument_spec.update(by_name_or_id_spec())
+        module_kwargs.setdefault("required_one_of", []).append(("name", "id"))
+        module_kwargs.setdefault("mutually_exclusive", []).append(("name", "id"))
+    argument_spec.update(options)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
+    extra = dict(diff_mode=module._diff) if pass_diff_mode else {}
+    run_module(module, lambda client, mod: run(client, mod.params, mod.check_mode, **extra))
 
 
 def _find(pool, params, kind):

@@ -1,7 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: StratusLab site deployer contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by the opennebula_* modules."""
+"""Documentation shared by the opennebula_* modules.
+
+DOCUMENTATION: the connection options (connection_argument_spec() in
+module_utils/stratuslab_one.py) and the check and diff mode every module run
+by run_one_module() (module_utils/stratuslab_one_logic.py) supports.
+BY_NAME_OR_ID (``stratuslab_one.by_name_or_id``): the name, id and state
+options of the modules that manage one object (by_name_or_id_spec()).
+
+ansible-doc merges fragments into DOCUMENTATION only, not into RETURN, so the
+result keys every module returns (actions, api_calls, one_error) stay in each
+module's RETURN.
+"""
 
 
 class ModuleDocFragment(object):
@@ -41,4 +52,29 @@ notes:
   - Talks to oned with Python's standard C(xmlrpc.client); no OpenNebula Python binding (pyone) is needed
     on the host that runs the module.
   - The module result always holds RV(api_calls), the number of XML-RPC requests it made.
+attributes:
+  check_mode:
+    description: In check mode the module reads from oned and predicts the result and the diff, but sends no write.
+    support: full
+  diff_mode:
+    description: In diff mode the result holds a C(diff) with the object(s) before and after (predicted in check mode).
+    support: full
+"""
+
+    BY_NAME_OR_ID = r"""
+options:
+  name:
+    description:
+      - Name of the object. Required to create it. Exactly one of O(name) and O(id) is required.
+    type: str
+  id:
+    description:
+      - ID of an existing object. V(0) is a valid ID.
+      - An object cannot be created by ID (OpenNebula chooses IDs); use O(name) for that.
+    type: int
+  state:
+    description: V(present) creates the object if needed and updates it; V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
 """
