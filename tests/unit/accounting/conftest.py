@@ -17,11 +17,10 @@ PKG_PARENT = os.path.join(ROOT, "roles", "accounting", "files")
 sys.path.insert(0, PKG_PARENT)
 sys.path.insert(0, os.path.dirname(__file__))
 
-from pgcluster import PgCluster, free_port, pg_bindir  # noqa: E402
+from acct_pgcluster import PgCluster, free_port, pg_bindir  # noqa: E402
 from stratuslab_accounting.store import PostgreSQLStore, SQLiteStore  # noqa: E402
 
-BASE_DN = "dc=acct,dc=test"
-USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw"}
+from acct_ldap import BASE_DN, USERS  # noqa: E402
 
 
 def run(cmd, **kw):

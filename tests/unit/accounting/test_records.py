@@ -3,7 +3,7 @@ captures of oned 7.4.0 (expected values typed from the samples README)."""
 
 import pytest
 
-from samples import T0, have_samples, payload
+from acct_samples import T0, have_samples, payload
 from stratuslab_accounting.records import (RecordError, clipped_spans, parse_history_records,
                                            usage_of)
 

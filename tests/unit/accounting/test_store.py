@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from samples import T0, have_samples, payload
+from acct_samples import T0, have_samples, payload
 from stratuslab_accounting.records import parse_history_records, usage_of
 from stratuslab_accounting.store import MIGRATIONS, SQLiteStore
-from synth import synthetic_records
+from acct_synth import synthetic_records
 
 
 def rows(store):
