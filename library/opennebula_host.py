@@ -64,11 +64,6 @@ options:
     default: 2.0
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -142,27 +137,14 @@ one_error:
            "method": "one.host.allocate", "resp_id": 9999}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import host_run
+from ansible.module_utils.stratuslab_one_logic import host_run, host_options, run_one_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    run_one_module(host_run, dict(
         name=dict(type="str", required=True),
-        state=dict(type="str", default="present",
-                   choices=["present", "absent", "enabled", "disabled", "offline"]),
-        im_mad=dict(type="str", default="kvm"),
-        vmm_mad=dict(type="str", default="kvm", aliases=["vm_mad"]),
-        cluster=dict(type="str"),
-        template=dict(type="dict"),
-        wait=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=300),
-        poll_interval=dict(type="float", default=2.0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, lambda client, mod: host_run(client, mod.params, mod.check_mode))
+        **host_options(wait=False, wait_timeout=300),
+    ))
 
 
 if __name__ == "__main__":

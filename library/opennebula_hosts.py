@@ -67,11 +67,6 @@ options:
     default: 2.0
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -140,27 +135,14 @@ one_error:
            "code_name": "AUTHENTICATION", "method": "one.hostpool.info", "resp_id": -1}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import hosts_run
+from ansible.module_utils.stratuslab_one_logic import hosts_run, host_options, run_one_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    run_one_module(hosts_run, dict(
         hosts=dict(type="list", elements="raw", required=True),
-        state=dict(type="str", default="present",
-                   choices=["present", "absent", "enabled", "disabled", "offline"]),
-        im_mad=dict(type="str", default="kvm"),
-        vmm_mad=dict(type="str", default="kvm", aliases=["vm_mad"]),
-        cluster=dict(type="str"),
-        template=dict(type="dict"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=600),
-        poll_interval=dict(type="float", default=2.0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, lambda client, mod: hosts_run(client, mod.params, mod.check_mode, diff_mode=mod._diff))
+        **host_options(wait=True, wait_timeout=600),
+    ), pass_diff_mode=True)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,23 @@ def _needs_wait(spec, steps):
     return "allocate" in actions or any(a == "status" and args[0] == "enabled" for a, args in steps)
 
 
+HOST_WANTED_STATES = ["present", "absent", "enabled", "disabled", "offline"]
+
+
+def host_options(wait, wait_timeout):
+    """opennebula_host's options beside name; opennebula_hosts takes them as defaults of its hosts."""
+    return dict(
+        state=dict(type="str", default="present", choices=list(HOST_WANTED_STATES)),
+        im_mad=dict(type="str", default="kvm"),
+        vmm_mad=dict(type="str", default="kvm", aliases=["vm_mad"]),
+        cluster=dict(type="str"),
+        template=dict(type="dict"),
+        wait=dict(type="bool", default=wait),
+        wait_timeout=dict(type="int", default=wait_timeout),
+        poll_interval=dict(type="float", default=2.0),
+    )
+
+
 def host_run(client, params, check_mode):
     hosts = client.hostpool()
     host = hosts.named(params["name"])
@@ -310,7 +327,7 @@ def normalize_host_specs(params):
         spec = dict(defaults)
         spec.update({k: v for k, v in item.items() if v is not None})
         spec["name"] = str(spec["name"])
-        if spec["state"] not in ("present", "absent", "enabled", "disabled", "offline"):
+        if spec["state"] not in HOST_WANTED_STATES:
             raise OneError("host %s: invalid state %r" % (spec["name"], spec["state"]))
         if spec["name"] in seen:
             raise OneError("host %s is listed twice" % spec["name"])
