@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""bench/site: the demo site's first converge and rerun against a bare apt-get floor.
+
+Builds the demo site (inventories/demo, renumbered) out of the project's
+test-host containers, on two podman networks of its own, so it never
+touches `make site`'s stratuslab-demo-* containers or networks:
+
+    stratuslab-bench-site-public   10.89.90.0/24  (the demo's 10.89.7.0/24)
+    stratuslab-bench-site-private  10.89.91.0/24  (the demo's 10.89.8.0/24)
+    bench-site-<host>      the demo's hosts at the demo's host numbers
+    bench-site-apt-<host>  a second fresh set, 10.89.90.101-.10n
+
+then measures, in one run:
+
+1. converge: `ansible-playbook site.yml` on fresh containers (wall);
+2. rerun: the same again (wall; changed summed over hosts, from the json
+   callback's stats);
+3. apt: on a second set of fresh containers from the same image, the
+   packages the converge added to each host (dpkg diff before/after, exact
+   versions), installed with one bare `apt-get update && apt-get install`
+   per host, the hosts in parallel (wall).
+
+Last line:  site: converge_vs_apt=<x> rerun_s=<y> rerun_changed=<n>
+Everything is removed at the end (also on failure or SIGTERM) unless --keep.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "localhost/stratuslab-host:bookworm"
+LABEL = "stratuslab-bench=site"
+# The demo's podman networks and their bench counterparts (name, subnet).
+NETWORKS = {
+    "stratuslab-demo-public": ("stratuslab-bench-site-public", "10.89.90.0/24"),
+    "stratuslab-demo-private": ("stratuslab-bench-site-private", "10.89.91.0/24"),
+}
+RENUMBER = [("10.89.7.", "10.89.90."), ("10.89.8.", "10.89.91.")]
+APT_PREFIX = "10.89.90."
+APT_FIRST = 101
+APT_ENV = ["env", "DEBIAN_FRONTEND=noninteractive"]
+# What Ansible's apt module passes to dpkg, so both sides treat conffiles alike.
+DPKG_OPTS = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+
+
+def run(argv, check=True, **kwargs):
+    return subprocess.run(argv, check=check, capture_output=True, text=True, **kwargs)
+
+
+def note(text):
+    print("note: " + text, flush=True)
+
+
+def progress(text):
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def load():
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+# --- the site ---------------------------------------------------------------
+
+def make_inventory(work):
+    """Copy inventories/demo with bench container names, networks and addresses."""
+    src, dst = REPO / "inventories" / "demo", work / "inventory"
+    shutil.copytree(src, dst)
+    for path in dst.rglob("*.yml"):
+        text = path.read_text()
+        for demo, (bench, subnet) in NETWORKS.items():
+            text = text.replace(demo, bench)
+        for old, new in RENUMBER:
+            text = text.replace(old, new)
+        text = text.replace("ansible_host: stratuslab-demo-", "ansible_host: bench-site-")
+        for stale in ("stratuslab-demo", "10.89.7.", "10.89.8."):
+            if stale in text:
+                raise RuntimeError(f"{path}: '{stale}' left after renumbering the demo inventory")
+        path.write_text(text)
+    inv = json.loads(run(["ansible-inventory", "-i", str(dst), "--list"], cwd=REPO).stdout)
+    hosts = []
+    for name in sorted(inv["_meta"]["hostvars"]):
+        hv = inv["_meta"]["hostvars"][name]
+        hosts.append({
+            "name": name,
+            "container": hv["ansible_host"],
+            "address": hv["site_address"],
+            "extra": hv.get("site_network_addresses", {}),
+            "groups": sorted(g for g, v in inv.items() if isinstance(v, dict) and name in v.get("hosts", [])),
+        })
+    networks = inv["_meta"]["hostvars"][hosts[0]["name"]]["demo_networks"]
+    return dst, hosts, networks
+
+
+def create_networks(networks):
+    for net in networks:
+        if run(["podman", "network", "exists", net["podman_network"]], check=False).returncode != 0:
+            run(["podman", "network", "create", "--subnet", net["subnet"], "--label", LABEL,
+                 net["podman_network"]])
+
+
+def start_container(name, hostname, attach):
+    run(["podman", "rm", "-f", "-t", "2", name], check=False)
+    argv = ["podman", "run", "-d", "--name", name, "--hostname", hostname, "--privileged",
+            "--systemd=always", "--no-hosts", "--label", LABEL]
+    for spec in attach:
+        argv += ["--network", spec]
+    run(argv + [IMAGE, "/sbin/init"])
+
+
+def wait_booted(names):
+    for name in names:
+        state = run(["podman", "exec", name, "systemctl", "is-system-running", "--wait"],
+                    check=False, timeout=600)
+        if state.stdout.strip() not in ("running", "degraded"):
+            raise RuntimeError(f"{name} did not boot: {state.stdout}{state.stderr}")
+
+
+def create_site(hosts, networks):
+    """The site's containers, attached like tools/demo/up.yml does (eth0 public, eth1 private)."""
+    for h in hosts:
+        attach = [f"{networks[0]['podman_network']}:ip={h['address']},interface_name=eth0"]
+        for index, net in enumerate(networks[1:], start=1):
+            if net["site_network"] in h["extra"]:
+                attach.append(f"{net['podman_network']}:ip={h['extra'][net['site_network']]},"
+                              f"interface_name=eth{index}")
+        start_container(h["container"], h["name"], attach)
+    wait_booted([h["container"] for h in hosts])
+
+
+def installed(container):
+    out = run(["podman", "exec", container, "dpkg-query", "-W",
+               "-f=${db:Status-Abbrev}\t${binary:Package}\t${Version}\n"]).stdout
+    packages = {}
+    for line in out.splitlines():
+        status, name, version = line.split("\t")
+        if status.startswith("ii"):
+            packages[name] = version
+    return packages
+
+
+def playbook(inventory, out_json, log):
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_JSON_INDENT="0")
+    start = time.monotonic()
+    with open(out_json, "w") as out, open(log, "w") as err:
+        proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "site.yml"],
+                              cwd=REPO, env=env, stdout=out, stderr=err, check=False)
+    wall = time.monotonic() - start
+    try:
+        result = json.loads(Path(out_json).read_text())
+    except ValueError:
+        raise RuntimeError(f"site.yml (rc {proc.returncode}) gave no json; see {log}") from None
+    stats = result["stats"]
+    bad = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
+    if proc.returncode != 0 or bad:
+        failed = [f"{t['task']['name']} on {h}: {r.get('msg', '')}"[:300]
+                  for p in result["plays"] for t in p["tasks"] for h, r in t["hosts"].items()
+                  if r.get("failed") or r.get("unreachable")]
+        raise RuntimeError(f"site.yml failed (rc {proc.returncode}): " + "; ".join(failed[:5]))
+    return wall, result
+
+
+def iso(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def task_times(result):
+    """(seconds, play, task, actions, hosts) per task, from the json callback."""
+    rows = []
+    for play in result["plays"]:
+        for task in play["tasks"]:
+            d = task["task"]["duration"]
+            if "end" not in d:
+                continue
+            actions = sorted({r.get("action", "?") for r in task["hosts"].values()})
+            ran = sorted(h for h, r in task["hosts"].items() if not r.get("skipped"))
+            rows.append((iso(d["end"]) - iso(d["start"]), play["play"]["name"], task["task"]["name"],
+                         actions, ran))
+    return rows
+
+
+# --- the apt floor ----------------------------------------------------------
+
+def apt_floor(pairs):
+    """pairs: [(container, {pkg: version})]. One update + install per host, hosts in parallel."""
+    times, errors = {}, []
+
+    def one(container, packages):
+        try:
+            t0 = time.monotonic()
+            run(["podman", "exec", container] + APT_ENV + ["apt-get", "update", "-q"])
+            t1 = time.monotonic()
+            if packages:
+                specs = [f"{p}={v}" for p, v in sorted(packages.items())]
+                run(["podman", "exec", container] + APT_ENV +
+                    ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + DPKG_OPTS + specs)
+            times[container] = (t1 - t0, time.monotonic() - t1)
+        except subprocess.CalledProcessError as exc:
+            errors.append(f"{container}: {' '.join(exc.cmd[:6])}... rc {exc.returncode}: "
+                          f"{(exc.stderr or '')[-600:]}")
+
+    threads = [threading.Thread(target=one, args=pair) for pair in pairs]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - start
+    if errors:
+        raise RuntimeError("apt floor failed: " + " | ".join(errors))
+    return wall, times
+
+
+# --- cleanup ----------------------------------------------------------------
+
+def cleanup(containers, networks):
+    for name in containers:
+        run(["podman", "rm", "-f", "-t", "2", name], check=False)
+    for net in networks:
+        run(["podman", "network", "rm", net], check=False)
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(f"bench/site: stopped by signal {signum}, cleaning up")
+
+
+# --- main -------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the containers, networks and work directory")
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
+        run([str(REPO / "tools" / "container" / "build-image")])
+
+    work = Path(tempfile.mkdtemp(prefix="bench-site."))
+    inventory, hosts, networks = make_inventory(work)
+    site_names = [h["container"] for h in hosts]
+    apt_names = [f"bench-site-apt-{h['name']}" for h in hosts]
+    net_names = [n["podman_network"] for n in networks]
+    cleanup(site_names + apt_names, [])  # leftovers of an interrupted run
+    figures = {"hosts": {h["name"]: h["groups"] for h in hosts}, "load_start": load()}
+    ok = False
+    try:
+        progress(f"creating the site's containers {', '.join(site_names)} (load {' '.join(load())})")
+        create_networks(networks)
+        create_site(hosts, networks)
+        before = {h["name"]: installed(h["container"]) for h in hosts}
+
+        progress("(1) converge: ansible-playbook site.yml on the fresh containers")
+        figures["load_converge"] = load()
+        converge_s, converge = playbook(inventory, work / "converge.json", work / "converge.log")
+        progress(f"converge took {converge_s:.1f} s; (2) rerun")
+        figures["load_rerun"] = load()
+        rerun_s, rerun = playbook(inventory, work / "rerun.json", work / "rerun.log")
+        rerun_changed = sum(s["changed"] for s in rerun["stats"].values())
+        converge_changed = sum(s["changed"] for s in converge["stats"].values())
+
+        after = {h["name"]: installed(h["container"]) for h in hosts}
+        added = {n: {p: v for p, v in after[n].items() if before[n].get(p) != v} for n in before}
+        removed = {n: sorted(set(before[n]) - set(after[n])) for n in before}
+        # The second set starts with nothing running: the site's containers stop.
+        for name in site_names:
+            run(["podman", "stop", "-t", "5", name], check=False)
+
+        progress(f"(3) apt floor on fresh containers {', '.join(apt_names)}")
+        for index, (h, name) in enumerate(zip(hosts, apt_names)):
+            start_container(name, h["name"],
+                            [f"{networks[0]['podman_network']}:ip={APT_PREFIX}{APT_FIRST + index}"])
+        wait_booted(apt_names)
+        for h, name in zip(hosts, apt_names):
+            if installed(name) != before[h["name"]]:
+                raise RuntimeError(f"{name} does not start with the packages {h['container']} started with")
+        figures["load_apt"] = load()
+        apt_s, apt_times = apt_floor([(name, added[h["name"]]) for h, name in zip(hosts, apt_names)])
+        missing = {}
+        for h, name in zip(hosts, apt_names):
+            now = installed(name)
+            want = dict(before[h["name"]], **added[h["name"]])
+            diff = sorted(p for p in set(want) | set(now) if want.get(p) != now.get(p))
+            if diff:
+                missing[h["name"]] = diff
+        figures["load_end"] = load()
+
+        # --- report ---------------------------------------------------------
+        tasks = task_times(converge)
+        apt_tasks = [t for t in tasks if any(a in ("apt", "ansible.builtin.apt") for a in t[3])]
+        updates = [(t, h) for p in converge["plays"] for t in p["tasks"] for h, r in t["hosts"].items()
+                   if r.get("cache_updated") and r.get("action") in ("apt", "ansible.builtin.apt")]
+        x = converge_s / apt_s
+        print(f"demo site, {len(hosts)} hosts: " +
+              ", ".join(f"{h['name']} ({','.join(g for g in h['groups'] if g != 'ungrouped')})" for h in hosts))
+        print(f"{'step':<40}{'wall s':>9}  detail")
+        print(f"{'(1) converge site.yml (fresh)':<40}{converge_s:>9.1f}  changed={converge_changed} "
+              f"(sum over hosts); apt tasks {sum(t[0] for t in apt_tasks):.1f} s of it")
+        print(f"{'(2) rerun site.yml':<40}{rerun_s:>9.1f}  changed={rerun_changed}")
+        print(f"{'(3) apt-get update+install, parallel':<40}{apt_s:>9.1f}  "
+              f"{sum(len(a) for a in added.values())} packages in all")
+        for h, name in zip(hosts, apt_names):
+            upd, ins = apt_times[name]
+            print(f"{'    ' + h['name']:<40}{upd + ins:>9.1f}  update {upd:.1f} s, install {ins:.1f} s, "
+                  f"{len(added[h['name']])} packages")
+        note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, converge "
+             f"{' '.join(figures['load_converge'])}, rerun {' '.join(figures['load_rerun'])}, apt "
+             f"{' '.join(figures['load_apt'])}, end {' '.join(figures['load_end'])}")
+        note("package index refreshes in the converge (apt cache_updated): "
+             + (", ".join(f"{h} in '{t['task']['name']}'" for t, h in updates) or "none"))
+        if any(removed.values()):
+            note(f"packages the converge removed (not replayed by the floor): {removed}")
+        if missing:
+            note(f"FLOOR DIFFERS from the converged hosts' package sets: {missing}")
+        top = sorted(tasks, key=lambda t: t[0], reverse=True)[:10]
+        note("top 10 converge tasks (wall from task start to its last host result, json callback):")
+        for secs, play, name, actions, ran in top:
+            print(f"    {secs:7.1f} s  {name}  [{','.join(actions)}; {','.join(ran) or 'skipped'}] ({play})")
+        figures.update(converge_s=converge_s, rerun_s=rerun_s, apt_s=apt_s, converge_changed=converge_changed,
+                       rerun_changed=rerun_changed, apt_times=apt_times, added=added, removed=removed,
+                       rerun_stats=rerun["stats"], top_tasks=top, converge_vs_apt=x, missing=missing)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1))
+        print(f"site: converge_vs_apt={x:.2f} rerun_s={rerun_s:.1f} rerun_changed={rerun_changed}")
+        ok = not missing
+    finally:
+        if args.keep:
+            progress(f"kept containers {' '.join(site_names + apt_names)}, networks {' '.join(net_names)}, "
+                     f"work directory {work}")
+        else:
+            cleanup(site_names + apt_names, net_names)
+            if ok:
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                progress(f"kept the work directory {work} (playbook logs)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
