@@ -6,10 +6,13 @@ written from the reference data in shared/opennebula (API.md and the samples
 captured from a real oned 7.4.0), so that the collection's client code and
 modules can be tested on machines where OpenNebula cannot be installed.
 
-It implements only the XML-RPC methods listed in API.md (system, user, host,
-cluster, virtual network, datastore), with oned's response envelope, error
-codes and messages, id numbering, XML shapes and asynchronous states.  See
-docs/test-oned.md for the command line and the known differences.
+It implements the XML-RPC methods listed in API.md (system, user, host,
+cluster, virtual network, datastore) and those of the accounting capture
+(group, VM, VM template, VM pool accounting and showback, ACL), with oned's
+response envelope, error codes and messages, id numbering, XML shapes and
+asynchronous states, plus a test clock (testoned.clock.*, NOT an oned
+method).  See docs/test-oned.md for the command line and the known
+differences.
 
 Standard library only: it must run with a plain ``python3`` on Debian 12.
 
@@ -534,6 +537,7 @@ KINDS = {
     "vm": Kind("vm", 0, "VM", "virtual machine", "VM_POOL"),
     "vmtemplate": Kind("vmtemplate", 0, "TEMPLATE",
                        "virtual machine template", "VMTEMPLATE_POOL"),
+    "acl": Kind("acl", 0, "ACL", "ACL rule", "ACL_POOL"),
 }
 
 
@@ -849,7 +853,11 @@ class Oned:
             st.put("datastore", self._new_ds(2, "files", "fs", "local", 2, [
                 ["CLONE_TARGET", "SYSTEM"], ["DS_MAD", "fs"],
                 ["LN_TARGET", "SYSTEM"], ["TYPE", "FILE_DS"]] + common))
-        else:
+        if "acl" not in st.counters:
+            # oned's bootstrap ACL rules, and group users' default-VDC rules
+            for rule in ACL_BOOTSTRAP + acl_group_rules(1):
+                acl_add(self, *rule)
+        if admin is not None:
             # the --auth file (or the default) is authoritative at each start
             if admin["name"] != user or admin["password"] != sha256(password):
                 admin["name"] = user
@@ -1926,6 +1934,8 @@ def group_allocate(o, user, m, name):
                         dup["id"])
     oid = o.store.new_id("group")
     o.store.put("group", {"id": oid, "name": name, "template": []})
+    for rule in acl_group_rules(oid):
+        acl_add(o, *rule)
     return oid
 
 
@@ -2596,6 +2606,221 @@ def template_instantiate(o, user, m, oid, name, hold=False, extra="",
                      name or "%s-%d" % (t["name"],
                                         o.store.counters.get("vm", 0)),
                      restricted_ok=True)
+
+
+# --------------------------------------------------------------------------
+# ACL rules (one.acl.addrule/delrule/info): stored and listed as oned lists
+# them; the test oned does not enforce them (docs/test-oned.md)
+# --------------------------------------------------------------------------
+
+ACL_INDIVIDUAL, ACL_GROUP, ACL_ALL, ACL_CLUSTER = \
+    0x100000000, 0x200000000, 0x400000000, 0x800000000
+ACL_OBJECTS = [  # PoolObjectSQL::ObjectType bits, in oned's string order
+    (0x1000000000, "VM"), (0x2000000000, "HOST"), (0x4000000000, "NET"),
+    (0x8000000000, "IMAGE"), (0x10000000000, "USER"),
+    (0x20000000000, "TEMPLATE"), (0x40000000000, "GROUP"),
+    (0x100000000000, "DATASTORE"), (0x200000000000, "CLUSTER"),
+    (0x400000000000, "DOCUMENT"), (0x800000000000, "ZONE"),
+    (0x1000000000000, "SECGROUP"), (0x2000000000000, "VDC"),
+    (0x4000000000000, "VROUTER"), (0x8000000000000, "MARKETPLACE"),
+    (0x10000000000000, "MARKETPLACEAPP"), (0x20000000000000, "VMGROUP"),
+    (0x40000000000000, "VNTEMPLATE"), (0x80000000000000, "HOOK"),
+    (0x100000000000000, "BACKUPJOB")]
+ACL_RIGHTS = [(0x1, "USE"), (0x2, "MANAGE"), (0x4, "ADMIN"), (0x8, "CREATE")]
+# oned's bootstrap rules, and the default-VDC rules each new group gets
+ACL_BOOTSTRAP = [(0x200000001, 0x121429400000000, 0x8, 0x400000000),
+                 (0x400000000, 0x800400000000, 0x1, 0x400000000),
+                 (0x400000000, 0x18000400000000, 0x1, 0x400000000)]
+
+
+def acl_group_rules(gid):
+    user = ACL_GROUP | gid
+    return [(user, 0x2400000000, 0x2, 0x100000000),      # HOST/* MANAGE #0
+            (user, 0x4400000000, 0x1, 0x100000000),      # NET/* USE #0
+            (user, 0x100400000000, 0x1, 0x100000000)]    # DATASTORE/* USE #0
+
+
+def _acl_id_str(value):
+    low = value & 0xFFFFFFFF
+    if value & ACL_ALL:
+        return "*"
+    if value & ACL_GROUP:
+        return "@%d" % low
+    if value & ACL_CLUSTER:
+        return "%%%d" % low
+    return "#%d" % low
+
+
+def acl_string(user, resource, rights, zone):
+    objects = "+".join(n for bit, n in ACL_OBJECTS if resource & bit)
+    return "%s %s/%s %s %s" % (
+        _acl_id_str(user), objects, _acl_id_str(resource),
+        "+".join(n for bit, n in ACL_RIGHTS if rights & bit),
+        _acl_id_str(zone))
+
+
+def acl_add(o, user, resource, rights, zone):
+    for rule in o.store.all("acl"):
+        if (rule["user"], rule["resource"], rule["rights"], rule["zone"]) \
+                == (user, resource, rights, zone):
+            raise OnedError(INTERNAL, "Error adding rule: Rule already "
+                                      "exists")
+    oid = o.store.new_id("acl")
+    o.store.put("acl", {"id": oid, "user": user, "resource": resource,
+                        "rights": rights, "zone": zone})
+    return oid
+
+
+def _hex_arg(text, what):
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise OnedError(INTERNAL, "Error parsing %s [%s]" % (what, text)) \
+            from None
+
+
+@rpc("one.acl.addrule", "s,s,s,?s")
+def acl_addrule(o, user, m, user_hex, resource_hex, rights_hex,
+                zone_hex="100000000"):
+    o.require_admin(user, "Not authorized to perform MANAGE ACL.")
+    values = [_hex_arg(user_hex, "user"), _hex_arg(resource_hex, "resource"),
+              _hex_arg(rights_hex, "rights"), _hex_arg(zone_hex, "zone")]
+    return acl_add(o, *values)
+
+
+@rpc("one.acl.delrule", "i")
+def acl_delrule(o, user, m, oid):
+    o.require_admin(user, "Not authorized to perform MANAGE ACL.")
+    if o.store.get("acl", oid) is None:
+        raise OnedError(INTERNAL, "Rule %d does not exist" % oid)
+    o.store.remove("acl", oid)
+    return oid
+
+
+@rpc("one.acl.info")
+def acl_info(o, user, m):
+    # a multimap keyed by the USER value: by user, then insertion order
+    rules = sorted(o.store.all("acl"), key=lambda r: (r["user"], r["id"]))
+    return "<ACL_POOL>%s</ACL_POOL>" % "".join(
+        "<ACL><ID>%d</ID><USER>%x</USER><RESOURCE>%x</RESOURCE><RIGHTS>%x"
+        "</RIGHTS><ZONE>%x</ZONE><STRING>%s</STRING></ACL>" % (
+            r["id"], r["user"], r["resource"], r["rights"], r["zone"],
+            _xml_text(acl_string(r["user"], r["resource"], r["rights"],
+                                 r["zone"])))
+        for r in rules)
+
+
+# --------------------------------------------------------------------------
+# Showback (one.vmpool.calculateshowback, one.vmpool.showback)
+# Months are UTC months of the test clock; costs per CPU-hour, per MB-hour
+# of MEMORY and per MB-hour of disk, from each record's own VM copy (as
+# oned's showback, SHOWBACK_ONLY_RUNNING="no", DEFAULT_COST 0).
+# --------------------------------------------------------------------------
+
+def _month_start(year, month):
+    return int(datetime.datetime(year, month, 1,
+                                 tzinfo=datetime.timezone.utc).timestamp())
+
+
+def _next_month(year, month):
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _record_capacity(rec):
+    snap = ET.fromstring(rec["vm_xml"])
+
+    def num(path):
+        try:
+            return float(snap.findtext(path) or 0)
+        except ValueError:
+            return 0.0
+    disk = sum(float(d.findtext("SIZE") or 0)
+               for d in snap.findall("TEMPLATE/DISK"))
+    return {"cpu": num("TEMPLATE/CPU"), "memory": num("TEMPLATE/MEMORY"),
+            "disk": disk, "cpu_cost": num("TEMPLATE/CPU_COST"),
+            "memory_cost": num("TEMPLATE/MEMORY_COST"),
+            "disk_cost": num("TEMPLATE/DISK_COST")}
+
+
+def _cost_text(value):
+    text = "%.2f" % round(value, 2)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@rpc("one.vmpool.calculateshowback", "i,i,i,i")
+def vmpool_calculateshowback(o, user, m, sm, sy, em, ey):
+    o.require_admin(user)
+    t = o.clock()
+    records = [r for vm in o.store.all("vm") for r in vm["history"]]
+    if not records:
+        return " "
+    if sm == -1 or sy == -1:
+        first = datetime.datetime.fromtimestamp(
+            min(r["stime"] for r in records), datetime.timezone.utc)
+        sy, sm = first.year, first.month
+    if em == -1 or ey == -1:
+        last = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        ey, em = last.year, last.month
+    year, month = sy, sm
+    while (year, month) <= (ey, em):
+        a = _month_start(year, month)
+        b = _month_start(*_next_month(year, month))
+        key = "%04d-%02d" % (year, month)
+        for vm in o.store.all("vm"):
+            total = {"hours": 0.0, "rhours": 0.0, "cpu": 0.0, "memory": 0.0,
+                     "disk": 0.0}
+            seen = False
+            for r in vm["history"]:
+                end = r["etime"] or t
+                if not (r["stime"] < b and end > a):
+                    continue
+                seen = True
+                hours = (min(end, b) - max(r["stime"], a)) / 3600.0
+                run_end = r["retime"] or (t if r["rstime"] else 0)
+                rhours = max(0, min(run_end, b) - max(r["rstime"], a)) \
+                    / 3600.0 if r["rstime"] else 0.0
+                cap = _record_capacity(r)
+                total["hours"] += hours
+                total["rhours"] += rhours
+                total["cpu"] += cap["cpu_cost"] * cap["cpu"] * hours
+                total["memory"] += cap["memory_cost"] * cap["memory"] * hours
+                total["disk"] += cap["disk_cost"] * cap["disk"] * hours
+            showback = vm.setdefault("showback", {})
+            if seen:
+                showback[key] = total       # rounded when shown
+            else:
+                showback.pop(key, None)
+            o.store.touch("vm", vm)
+        year, month = _next_month(year, month)
+    return " "
+
+
+@rpc("one.vmpool.showback", "i,i,i,i,i")
+def vmpool_showback(o, user, m, flt, sm, sy, em, ey):
+    lo = (sy, sm) if sm != -1 and sy != -1 else None
+    hi = (ey, em) if em != -1 and ey != -1 else None
+    out = []
+    for vm in sorted(_pool_filter(o, user, flt, o.store.all("vm")),
+                     key=lambda v: v["id"]):
+        for key in sorted(vm.get("showback", {})):
+            year, month = (int(x) for x in key.split("-"))
+            if (lo and (year, month) < lo) or (hi and (year, month) > hi):
+                continue
+            s = vm["showback"][key]
+            total = s["cpu"] + s["memory"] + s["disk"]
+            out.append(
+                "<SHOWBACK><VMID>%d</VMID><VMNAME>%s</VMNAME><UID>%d</UID>"
+                "<GID>%d</GID><UNAME>%s</UNAME><GNAME>%s</GNAME><YEAR>%d"
+                "</YEAR><MONTH>%d</MONTH><CPU_COST>%s</CPU_COST><MEMORY_COST>"
+                "%s</MEMORY_COST><DISK_COST>%s</DISK_COST><TOTAL_COST>%s"
+                "</TOTAL_COST><HOURS>%s</HOURS><RHOURS>%s</RHOURS></SHOWBACK>"
+                % (vm["id"], _xml_text(vm["name"]), vm["uid"], vm["gid"],
+                   _xml_text(o.uname(vm["uid"])),
+                   _xml_text(o.gname(vm["gid"])), year, month,
+                   _cost_text(s["cpu"]), _cost_text(s["memory"]),
+                   _cost_text(s["disk"]), _cost_text(total),
+                   _cost_text(s["hours"]), _cost_text(s["rhours"])))
+    return "<SHOWBACK_RECORDS>%s</SHOWBACK_RECORDS>" % "".join(out)
 
 
 # --------------------------------------------------------------------------

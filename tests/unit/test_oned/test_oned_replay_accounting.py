@@ -33,11 +33,6 @@ T0 = 1795465804         # README: the deploys, timeline "before_deploy"
 CLOCK_FROM = [(1, -2), (34, 0), (41, 21), (48, 36), (50, 51), (51, 52),
               (52, 55), (55, 65)]
 
-# Methods of the capture the test oned does not implement: their answer
-# must be xmlrpc-c's "not defined" fault (docs/test-oned.md).
-NOT_IMPLEMENTED = {"one.acl.addrule", "one.acl.info", "one.vmpool.showback",
-                   "one.vmpool.calculateshowback"}
-
 
 # The dummy IM's probe of real oned reports PCI devices, NUMA nodes, CPU
 # features and host monitoring, which the test oned does not simulate
@@ -132,11 +127,7 @@ def test_index_is_complete():
     assert [e["n"] for e in INDEX] == list(range(1, 113))
 
 
-IMPLEMENTED = [e for e in INDEX if e["method"] not in NOT_IMPLEMENTED]
-
-
-@pytest.mark.parametrize("entry", IMPLEMENTED,
-                         ids=[e["file"] for e in IMPLEMENTED])
+@pytest.mark.parametrize("entry", INDEX, ids=[e["file"] for e in INDEX])
 def test_replay(replay, entry):
     status, ctype, body = replay[entry["n"]]
     recorded = (ACCT / (entry["file"] + ".response.xml")).read_bytes()
@@ -158,16 +149,6 @@ def test_replay(replay, entry):
     assert mine == real, first_difference(mine, real)
 
 
-@pytest.mark.parametrize("entry", [e for e in INDEX
-                                   if e["method"] in NOT_IMPLEMENTED],
-                         ids=lambda e: e["file"])
-def test_not_implemented_methods_say_so(replay, entry):
-    status, _, body = replay[entry["n"]]
-    assert status == 200
-    assert decode(body) == ("fault", -506, "Method '%s' not defined" %
-                            entry["method"])
-
-
 def _payloads(replay):
     for entry in INDEX:
         kind, *rest = decode(replay[entry["n"]][2])
@@ -186,8 +167,8 @@ NEVER_DEPLOYED = {"031_one_vm_info_hold_no_history_as_alice",
 def test_replay_payloads_validate_against_xsd(replay):
     """Every XML document the test oned returned during the accounting
     replay gets the verdict real oned's document gets from the 7.4.0
-    schemas (vm, vm_pool, vm_pool_extended, acct, vmtemplate, group, user,
-    host): valid, except the never-deployed VMs, which must fail for
+    schemas (vm, vm_pool, vm_pool_extended, acct, showback, vmtemplate,
+    group, acl_pool, user, host): valid, except the never-deployed VMs, which must fail for
     TM_MAD_SYSTEM only, as real oned's do."""
     from oned_support import xsd_errors
     checked, valid = 0, 0
@@ -205,6 +186,6 @@ def test_replay_payloads_validate_against_xsd(replay):
             assert not errors, (entry["file"], errors[:3])
             valid += 1
         checked += 1
-    # 56 payloads in the capture, minus acl.info and 5 showback answers
-    assert checked == 50
-    assert valid == 47
+    # one per *.payload.xml of the capture
+    assert checked == 56
+    assert valid == 53
