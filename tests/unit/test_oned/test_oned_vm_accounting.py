@@ -315,3 +315,62 @@ def test_vms_history_and_clock_survive_a_restart(oned_factory, tmp_path):
 
 def server_alice_can_log_in(server):
     return server.proxy("alice:alicepw").one.user.info(-1)[0]
+
+
+def test_showback_over_scripted_hours(site):
+    server, admin, ids = site
+    bob = server.proxy("bob:bobpw")
+    admin.testoned.clock.set(T)                  # 2027-01-15 08:00 UTC
+    tid = ok(admin.one.template.allocate(
+        'NAME="priced"\nCPU="2"\nMEMORY="1024"\nDISK=[TYPE="fs",SIZE="100"]'
+        '\nCPU_COST="0.5"\nMEMORY_COST="0.001"\nDISK_COST="0.01"'))
+    ok(admin.one.template.chmod(tid, -1, -1, -1, -1, -1, -1, 1, -1, -1))
+    vm = ok(bob.one.template.instantiate(tid, "", True, "", False))
+    assert "<NAME>priced-%d</NAME>" % vm in ok(bob.one.vm.info(vm))
+    ok(admin.one.vm.deploy(vm, 0, False, -1))
+    admin.testoned.clock.advance(3 * HOUR)
+    ok(bob.one.vm.action("poweroff", vm))
+    admin.testoned.clock.advance(HOUR)
+    assert bob.one.vmpool.calculateshowback(1, 2027, 1, 2027)[2] == 512
+    assert ok(admin.one.vmpool.calculateshowback(1, 2027, 1, 2027)) == " "
+    answer = ok(bob.one.vmpool.showback(-3, -1, -1, -1, -1))
+    # 4 h held (3 h running): CPU 0.5*2*4, MEMORY 0.001*1024*4, DISK
+    # 0.01*100*4
+    assert ("<YEAR>2027</YEAR><MONTH>1</MONTH><CPU_COST>4</CPU_COST>"
+            "<MEMORY_COST>4.1</MEMORY_COST><DISK_COST>4</DISK_COST>"
+            "<TOTAL_COST>12.1</TOTAL_COST><HOURS>4</HOURS><RHOURS>3</RHOURS>"
+            ) in answer
+    assert ok(bob.one.vmpool.showback(-3, 2, 2027, 2, 2027)) == \
+        "<SHOWBACK_RECORDS></SHOWBACK_RECORDS>"
+
+
+def test_acl_rules_are_listed_as_oned(oned):
+    one = oned.proxy()
+    gid = ok(one.one.group.allocate("g"))
+    rule = ok(one.one.acl.addrule("2%08x" % gid, "21400000000", "8",
+                                  "400000000"))
+    assert rule == 9        # 0-5 bootstrap, 6-8 the group's default rules
+    acls = ok(one.one.acl.info())
+    assert "<STRING>@%d VM+TEMPLATE/* CREATE *</STRING>" % gid in acls
+    assert "<STRING>@%d HOST/* MANAGE #0</STRING>" % gid in acls
+    assert ok(one.one.acl.delrule(rule)) == rule
+    assert "VM+TEMPLATE/* CREATE" not in ok(one.one.acl.info())
+
+
+def test_pyone_reads_vms_and_accounting(site):
+    pyone = pytest.importorskip("pyone")
+    server, admin, ids = site
+    admin.testoned.clock.set(T)
+    one = pyone.OneServer(server.url, session="alice:alicepw")
+    vm = one.vm.allocate('NAME="p"\nCPU="1"\nMEMORY="256"\n'
+                         'NIC=[NETWORK_ID="%d"]' % ids["vn"], True)
+    ok(admin.one.vm.deploy(vm, 0, False, -1))
+    admin.testoned.clock.advance(HOUR)
+    one.vm.action("poweroff", vm)
+    info = one.vm.info(vm)
+    assert (info.ID, info.UNAME, info.STATE) == (vm, "alice", 8)
+    hist = one.vmpool.accounting(-3, -1, -1).HISTORY
+    assert [(h.OID, h.SEQ, h.STIME, h.RETIME, h.ETIME, h.ACTION)
+            for h in hist] == [(vm, 0, T, T + HOUR, 0, 19)]
+    assert hist[0].VM.UID == ids["alice"]
+    assert [v.ID for v in one.vmpool.info(-2, -1, -1, -1).VM] == [vm]
