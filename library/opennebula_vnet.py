@@ -21,24 +21,11 @@ description:
   - When O(address_ranges) or O(fixed_leases) is given, the listed ranges are the complete set, and ranges not listed
     are removed (with the same lease protection).
   - The template is updated (merged) only when an attribute really differs.
-  - After creation the module waits until the network leaves LOCK_CREATE and is READY.
+  - After creation the module waits until the network leaves LOCK_CREATE and is READY. Deletion is asynchronous
+    in OpenNebula, see O(wait).
 version_added: "1.0.0"
 author: StratusLab site deployer team
 options:
-  name:
-    description:
-      - Name of the virtual network. Required to create it. Exactly one of O(name) and O(id) is required.
-    type: str
-  id:
-    description: ID of an existing virtual network (V(0) is valid).
-    type: int
-  state:
-    description:
-      - V(present) creates or updates the network; V(absent) deletes it (deletion is asynchronous in
-        OpenNebula, see O(wait)).
-    type: str
-    choices: [present, absent]
-    default: present
   vn_mad:
     description:
       - Network driver. V(bridge) for a Linux bridge, V(802.1Q) for a VLAN on O(phydev).
@@ -115,11 +102,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - stratuslab_one.by_name_or_id
 """
 
 EXAMPLES = r"""
@@ -213,41 +196,16 @@ one_error:
            "code_name": "INTERNAL", "method": "one.vn.allocate", "resp_id": -1}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import vnet_run
+from ansible.module_utils.stratuslab_one_logic import run_one_module, vnet_options, vnet_run
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        name=dict(type="str"),
-        id=dict(type="int"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        vn_mad=dict(type="str", choices=["bridge", "802.1Q"]),
-        bridge=dict(type="str"),
-        phydev=dict(type="str"),
-        vlan_id=dict(type="str"),
-        template=dict(type="dict"),
-        address_ranges=dict(type="list", elements="dict", options=dict(
-            key=dict(type="str", no_log=False),
-            type=dict(type="str", choices=["IP4", "IP6", "IP4_6", "ETHER"], default="IP4"),
-            ip=dict(type="str"),
-            mac=dict(type="str"),
-            size=dict(type="int", required=True),
-            attributes=dict(type="dict"),
-        )),
-        fixed_leases=dict(type="list", elements="str"),
-        clusters=dict(type="list", elements="str"),
+    run_one_module(vnet_run, dict(
+        vnet_options(),
         force=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=120),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("name", "id")],
-                           mutually_exclusive=[("name", "id")],
-                           required_if=[("vn_mad", "802.1Q", ("phydev",))],
-                           supports_check_mode=True)
-    run_module(module, lambda client, mod: vnet_run(client, mod.params, mod.check_mode))
+    ), by_name_or_id=True, required_if=[("vn_mad", "802.1Q", ("phydev",))])
 
 
 if __name__ == "__main__":

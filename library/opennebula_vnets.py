@@ -124,11 +124,6 @@ options:
     default: 1.0
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -206,32 +201,15 @@ one_error:
            "code_name": "AUTHENTICATION", "method": "one.vnpool.info", "resp_id": -1}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
-from ansible.module_utils.stratuslab_one_logic import vnets_run
+from ansible.module_utils.stratuslab_one_logic import run_one_module, vnet_options, vnets_run
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    run_one_module(vnets_run, dict(
         vnets=dict(type="list", elements="dict", required=True, options=dict(
+            vnet_options(),
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"]),
-            vn_mad=dict(type="str", choices=["bridge", "802.1Q"]),
-            bridge=dict(type="str"),
-            phydev=dict(type="str"),
-            vlan_id=dict(type="str"),
-            template=dict(type="dict"),
-            address_ranges=dict(type="list", elements="dict", options=dict(
-                key=dict(type="str", no_log=False),
-                type=dict(type="str", choices=["IP4", "IP6", "IP4_6", "ETHER"], default="IP4"),
-                ip=dict(type="str"),
-                mac=dict(type="str"),
-                size=dict(type="int", required=True),
-                attributes=dict(type="dict"),
-            )),
-            fixed_leases=dict(type="list", elements="str"),
-            clusters=dict(type="list", elements="str"),
             force=dict(type="bool"),
         )),
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -240,9 +218,7 @@ def main():
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=120),
         poll_interval=dict(type="float", default=1.0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, lambda client, mod: vnets_run(client, mod.params, mod.check_mode, diff_mode=mod._diff))
+    ), pass_diff_mode=True)
 
 
 if __name__ == "__main__":

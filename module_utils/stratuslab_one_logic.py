@@ -433,6 +433,27 @@ def hosts_run(client, params, check_mode, diff_mode=True):
 AR_KEY_ATTR = "SL_AR_KEY"
 
 
+def vnet_options():
+    """The options that describe one network: opennebula_vnet's, and those of each entry of opennebula_vnets."""
+    return dict(
+        vn_mad=dict(type="str", choices=["bridge", "802.1Q"]),
+        bridge=dict(type="str"),
+        phydev=dict(type="str"),
+        vlan_id=dict(type="str"),
+        template=dict(type="dict"),
+        address_ranges=dict(type="list", elements="dict", options=dict(
+            key=dict(type="str", no_log=False),
+            type=dict(type="str", choices=["IP4", "IP6", "IP4_6", "ETHER"], default="IP4"),
+            ip=dict(type="str"),
+            mac=dict(type="str"),
+            size=dict(type="int", required=True),
+            attributes=dict(type="dict"),
+        )),
+        fixed_leases=dict(type="list", elements="str"),
+        clusters=dict(type="list", elements="str"),
+    )
+
+
 def _desired_ars(params):
     ars = []
     for spec in params.get("address_ranges") or []:
@@ -661,8 +682,7 @@ def vnet_run(client, params, check_mode):
     return _result(changes, before, after, vnet=after if check_mode else vnet.summary())
 
 
-VNET_SPEC_KEYS = frozenset(("name", "state", "vn_mad", "bridge", "phydev", "vlan_id", "template",
-                            "address_ranges", "fixed_leases", "clusters", "force"))
+VNET_SPEC_KEYS = frozenset(vnet_options()) | {"name", "state", "force"}
 
 
 def normalize_vnet_specs(params):
