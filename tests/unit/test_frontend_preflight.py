@@ -67,6 +67,31 @@ CASES = {
         "site_networks"),
     "unknown image sharing mode": ({"site_image_sharing": "ceph"}, "site_image_sharing"),
     "empty oneadmin password": ({"site_oneadmin_password": ""}, "site_oneadmin_password"),
+    # node_public_only (below) has only the public network in its own site_networks.
+    "a node without the bridge of a site network": (
+        {"frontend_nodes": ["node_public_only"]}, "node node_public_only has no bridge brprivate"),
+    "a node whose bridge has another name": (
+        {"frontend_nodes": ["node_other_bridge"]}, "node node_other_bridge has no bridge brpublic"),
+    # LDAP login: the ldap role's checks run in the front-end's preflight.
+    "LDAP login with a URI that is not ldap(s)://": (
+        {"site_ldap_deploy": False, "site_ldap_uri": "https://ldap.example.org"}, "site_ldap_uri"),
+    "LDAP login with a base DN that does not parse": (
+        {"site_ldap_deploy": False, "site_ldap_base_dn": "example.org"}, "site_ldap_base_dn"),
+    "LDAP login to a deployed server that has no host": (
+        {"frontend_ldap_auth": True}, "group ldap"),
+}
+
+# Good variations of the demo site, each must pass.
+GOOD_CASES = {
+    "demo site": {},
+    "an existing site LDAP (LDAP login on)": {"site_ldap_deploy": False},
+    "nodes with every bridge": {"frontend_nodes": ["node_every_bridge"]},
+}
+# Hosts the cases name in frontend_nodes (not in the play: their own site_networks only).
+NODES = {
+    "node_public_only": {"site_networks": [PUBLIC]},
+    "node_other_bridge": {"site_networks": [net(PUBLIC, bridge="br0"), PRIVATE]},
+    "node_every_bridge": {"site_networks": [PUBLIC, PRIVATE]},
 }
 
 
@@ -86,16 +111,18 @@ def outcomes(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("frontend_preflight")
     (work / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
-    hosts = {"case_demo_site": {}}
-    hosts.update({host_name(case): overrides for case, (overrides, _) in CASES.items()})
+    hosts = {host_name(case): dict(overrides) for case, overrides in GOOD_CASES.items()}
+    hosts.update({host_name(case): dict(overrides) for case, (overrides, _) in CASES.items()})
     for overrides in hosts.values():
         overrides.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
     site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
-    inventory = {"all": {"vars": site, "hosts": hosts}}
+    inventory = {"all": {"vars": site, "children": {
+        "cases": {"hosts": hosts},
+        "others": {"hosts": NODES}}}}
     (work / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORKS="20")
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(work / "hosts.yml"), str(work / "preflight.yml")]
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(work / "hosts.yml"), "--limit", "cases", str(work / "preflight.yml")]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     report = json.loads(result.stdout)
     outcomes = {}
@@ -110,9 +137,15 @@ def outcomes(tmp_path_factory):
     return outcomes
 
 
-def test_demo_site_passes(outcomes):
-    failed, text = outcomes["case_demo_site"]
+@pytest.mark.parametrize("case", sorted(GOOD_CASES))
+def test_good_site_passes(outcomes, case):
+    failed, text = outcomes[host_name(case)]
     assert not failed, text
+
+
+def test_ldap_login_runs_the_ldap_checks(outcomes):
+    """The good external-LDAP case really ran the ldap role's preflight."""
+    assert "Check the LDAP URI is ldap:// or ldaps://" in outcomes["_raw"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -125,3 +158,4 @@ def test_bad_site_file_is_refused_naming_the_variable(outcomes, case):
 
 def test_password_never_shows(outcomes):
     assert "demo-oneadmin-secret" not in outcomes["_raw"]
+    assert "demo-ldap-admin-secret" not in outcomes["_raw"]

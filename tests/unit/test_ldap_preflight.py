@@ -56,15 +56,19 @@ GOOD = {
 }
 
 
-def run_preflight(tmp_path, site):
+def run_preflight(tmp_path, site, ldap_group=True):
+    """The preflight on localhost, a member of group ldap unless ``ldap_group`` is false."""
     play = tmp_path / "play.yml"
     play.write_text(PLAY)
     extra = tmp_path / "site.json"
     extra.write_text(json.dumps(dict(site, ansible_python_interpreter=sys.executable)))
+    inventory = tmp_path / "hosts.yml"
+    group = "ldap" if ldap_group else "frontend"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {group: {"hosts": {"localhost": {}}}}}}))
     env = dict(os.environ, ANSIBLE_INJECT_FACT_VARS="false", ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", str(play), "-e", "@%s" % extra],
+        [str(ANSIBLE_PLAYBOOK), "-v", "-i", str(inventory), str(play), "-e", "@%s" % extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -114,6 +118,22 @@ def test_bad_site_fails_naming_the_variable(tmp_path, site, needles):
         assert needle in out, "%r not in the output:\n%s" % (needle, out)
     for user in site["site_ldap_users"]:
         assert user["password"] not in out
+
+
+def test_a_deployed_ldap_without_its_host_is_refused(tmp_path):
+    # site_ldap_deploy true, but no host in group ldap: nothing would run the
+    # server, and the clients (front-end, repository) would have no CA to take.
+    rc, out = run_preflight(tmp_path, GOOD, ldap_group=False)
+    assert rc != 0, out
+    assert "site_ldap_deploy" in out and "group ldap" in out, out
+
+
+def test_an_existing_site_ldap_needs_no_host_of_ours(tmp_path):
+    # site_ldap_deploy false: clients are only pointed at the site's server;
+    # no admin password, no server host, no CA file (the system trusts it).
+    site = with_changes(site_ldap_deploy=False, site_ldap_admin_password="", site_ldap_base_dn="o=Unit,c=FR")
+    rc, out = run_preflight(tmp_path, site, ldap_group=False)
+    assert rc == 0, out
 
 
 # --- no_log on every task that touches a password -------------------------
