@@ -60,11 +60,6 @@ options:
     default: 300
 extends_documentation_fragment:
   - stratuslab_one
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -147,13 +142,12 @@ one_error:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
+from ansible.module_utils.stratuslab_image import image_run
+from ansible.module_utils.stratuslab_one_logic import run_one_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    run_one_module(image_run, dict(
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         datastore=dict(type="str"),
@@ -163,16 +157,7 @@ def main():
         template=dict(type="dict"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
-    )
-    module = AnsibleModule(argument_spec=argument_spec,
-                           required_if=[("state", "present", ("datastore", "path"))],
-                           supports_check_mode=True)
-    # Imported here, after the arguments are checked: the shared docs test
-    # (tests/unit/opennebula/test_one_docs.py) loads every opennebula_*
-    # module with only stratuslab_one registered. Ansible still ships it.
-    from ansible.module_utils.stratuslab_image import image_run
-
-    run_module(module, lambda client, mod: image_run(client, mod.params, mod.check_mode))
+    ), required_if=[("state", "present", ("datastore", "path"))])
 
 
 if __name__ == "__main__":

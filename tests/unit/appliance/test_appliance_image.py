@@ -13,9 +13,8 @@ import time
 import xmlrpc.client
 
 import pytest
-import yaml
 
-from appliance_testlib import REPO, RepoServer, module_spec, pki, publish_tree, run_tasks, sm  # noqa: F401
+from appliance_testlib import REPO, RepoServer, pki, publish_tree, run_tasks, sm  # noqa: F401
 
 PASSWORD = "image-test-pw"
 
@@ -204,23 +203,3 @@ def test_test_oned_image_document_shape(oned, appliance):
     assert doc.find("TEMPLATE/PATH") is None and doc.find("TEMPLATE/NAME") is None
     dup = getattr(oned.rpc, "one.image.allocate")("oneadmin:" + PASSWORD, 'NAME="b"\nPATH="/var/tmp/b"', 1)
     assert dup[0] is False and dup[1] == "[one.image.allocate] NAME is already taken by IMAGE %d." % image_id
-
-
-def test_documentation_matches_the_argument_spec():
-    import importlib.util
-
-    mod, kwargs = module_spec("opennebula_image")
-    spec = kwargs["argument_spec"]
-    frag_spec = importlib.util.spec_from_file_location(
-        "appliance_frag", REPO / "module_utils" / "doc_fragments" / "stratuslab_one.py")
-    frag = importlib.util.module_from_spec(frag_spec)
-    frag_spec.loader.exec_module(frag)
-    options = dict(yaml.safe_load(frag.ModuleDocFragment.DOCUMENTATION)["options"])
-    options.update(yaml.safe_load(mod.DOCUMENTATION)["options"])
-    assert set(options) == set(spec)
-    for name, arg in spec.items():
-        for key, fallback in (("type", "str"), ("required", False), ("default", None), ("elements", None),
-                              ("choices", None), ("aliases", [])):
-            assert options[name].get(key, fallback) == arg.get(key, fallback), (name, key)
-    yaml.safe_load(mod.EXAMPLES)
-    yaml.safe_load(mod.RETURN)

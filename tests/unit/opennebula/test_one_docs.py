@@ -44,8 +44,7 @@ def argument_spec_of(name, monkeypatch):
         raise _Captured()
 
     monkeypatch.setattr(LOGIC, "AnsibleModule", fake_module)
-    if hasattr(mod, "AnsibleModule"):  # modules not yet on run_one_module
-        mod.AnsibleModule = fake_module
+    assert not hasattr(mod, "AnsibleModule"), "%s builds its own AnsibleModule, not through run_one_module" % name
     with pytest.raises(_Captured):
         mod.main()
     return mod, captured
