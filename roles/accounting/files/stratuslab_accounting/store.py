@@ -55,10 +55,11 @@ MIGRATIONS = [
             disk_mb BIGINT NOT NULL,
             collected_at BIGINT NOT NULL,
             PRIMARY KEY (vm_id, seq))""",
-        "CREATE INDEX history_uname_stime ON history (uname, stime)",
-        "CREATE INDEX history_gname_stime ON history (gname, stime)",
-        "CREATE INDEX history_stime ON history (stime)",
-        "CREATE INDEX history_open ON history (etime) WHERE etime = 0",
+        # per-user / per-group windows: (etime = 0 OR etime > from) is two
+        # ranges of these indexes; recent windows (the usual ones) read only
+        # recent records.  Queries over all users scan the table.
+        "CREATE INDEX history_uname_etime ON history (uname, etime)",
+        "CREATE INDEX history_gname_etime ON history (gname, etime)",
         """CREATE TABLE collector_state (
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL)""",
@@ -136,6 +137,12 @@ class Store:
     def _lock_migrations(self, cur):
         pass
 
+    @contextlib.contextmanager
+    def reading(self):
+        """A cursor for one read-only statement (no transaction round trips)."""
+        with self.transaction() as cur:
+            yield cur
+
     # ---------------------------------------------------------------- schema
     def migrate(self):
         """Apply the pending migrations; return the list of versions applied."""
@@ -161,7 +168,7 @@ class Store:
         return applied
 
     def schema_version(self):
-        with self.transaction() as cur:
+        with self.reading() as cur:
             cur.execute("SELECT MAX(version) FROM schema_version")
             return cur.fetchone()[0] or 0
 
@@ -192,14 +199,14 @@ class Store:
                         {"n": name, "v": str(value)})
 
     def get_state(self, name, default=None):
-        with self.transaction() as cur:
+        with self.reading() as cur:
             cur.execute(self.sql("SELECT value FROM collector_state WHERE name = %(n)s"), {"n": name})
             row = cur.fetchone()
         return row[0] if row else default
 
     # ---------------------------------------------------------------- reads
     def count(self):
-        with self.transaction() as cur:
+        with self.reading() as cur:
             cur.execute("SELECT COUNT(*), COUNT(DISTINCT vm_id) FROM history")
             rows, vms = cur.fetchone()
         return rows, vms
@@ -211,7 +218,7 @@ class Store:
 
     def known(self, kind, name):
         column = {"user": "uname", "group": "gname"}[kind]
-        with self.transaction() as cur:
+        with self.reading() as cur:
             cur.execute(self.sql("SELECT 1 FROM history WHERE %s = %%(n)s LIMIT 1" % column),
                         {"n": name})
             return cur.fetchone() is not None
@@ -232,18 +239,22 @@ class Store:
             filters += " AND gname = %(group)s"
             params["group"] = group
         spans = _SPANS.format(filters=filters)
-        grouped = ("SELECT uname, gname, " + _AGGREGATES + " FROM (" + spans + ") AS s "
-                   "GROUP BY uname, gname ORDER BY uname, gname")
-        total = "SELECT " + _AGGREGATES + " FROM (" + spans + ") AS s"
-        with self.transaction() as cur:
-            cur.execute(self.sql(grouped), params)
-            rows = []
-            for uname, gname, *nums in cur.fetchall():
+        # one statement, one round trip: the rows per (user, group), then the totals row
+        query = ("WITH s AS (" + spans + ") "
+                 "SELECT 0 AS total, uname, gname, " + _AGGREGATES + " FROM s GROUP BY uname, gname "
+                 "UNION ALL SELECT 1 AS total, NULL, NULL, " + _AGGREGATES + " FROM s "
+                 "ORDER BY total, uname, gname")
+        with self.reading() as cur:
+            cur.execute(self.sql(query), params)
+            result = cur.fetchall()
+        rows, totals = [], figures(0, 0, 0, 0, 0, 0)
+        for total, uname, gname, *nums in result:
+            if total:
+                totals = figures(*nums)
+            else:
                 row = {"user": uname, "group": gname}
                 row.update(figures(*nums))
                 rows.append(row)
-            cur.execute(self.sql(total), params)
-            totals = figures(*cur.fetchone())
         return rows, totals
 
     def vm_histories(self, start, end):
@@ -252,7 +263,7 @@ class Store:
         query = ("SELECT " + cols + " FROM history WHERE stime < %(b)s AND vm_id IN ("
                  "SELECT vm_id FROM history WHERE stime < %(b)s AND (etime = 0 OR etime > %(a)s)) "
                  "ORDER BY vm_id, seq")
-        with self.transaction() as cur:
+        with self.reading() as cur:
             cur.execute(self.sql(query), {"a": int(start), "b": int(end)})
             return [dict(zip(COLUMNS, row)) for row in cur.fetchall()]
 
@@ -348,6 +359,18 @@ class PostgreSQLStore(Store):
 
     def _lock_migrations(self, cur):
         cur.execute("SELECT pg_advisory_xact_lock(727274)")
+
+    @contextlib.contextmanager
+    def reading(self):
+        # autocommit: no BEGIN/COMMIT round trips around a single SELECT
+        with self.connection() as conn:
+            conn.autocommit = True
+            cur = conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+                conn.autocommit = False
 
     def _upsert(self, records, stamp):
         buf = io.StringIO()
