@@ -162,6 +162,28 @@ def main(argv=None):
             lat.append((time.perf_counter() - t0) * 1000)
             checked += len(got)
         lat.sort()
+        # the same kind of query, timed inside the server (EXPLAIN ANALYZE)
+        server = []
+        for _ in range(50):
+            s, e = rng.choice(months)
+            query, params = store.usage_query(s, e, min(e, now), user=rng.choice(users))
+            with store.reading() as cur:
+                cur.execute("EXPLAIN (ANALYZE, TIMING OFF) " + query, params)
+                plan = [r[0] for r in cur.fetchall()]
+            server.append(float(plan[-1].split(":")[1].split()[0]))
+        server.sort()
+        print("query inside PostgreSQL (EXPLAIN ANALYZE execution time): p50 %.1f ms, p95 %.1f ms"
+              % (server[25], server[47]))
+        # floor: the round trip of a trivial statement on the same connection pool
+        floor = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            with store.reading() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchall()
+            floor.append((time.perf_counter() - t0) * 1000)
+        floor.sort()
+        print("floor (SELECT 1 round trip): p50 %.1f ms, p95 %.1f ms" % (floor[50], floor[95]))
         p50 = statistics.median(lat)
         p95 = lat[int(round(0.95 * (len(lat) - 1)))]
         load = os.getloadavg()[0]
@@ -176,7 +198,7 @@ def main(argv=None):
         result = {"records": n, "ingest_s": wall, "parse_s": parse_s, "store_s": store_s,
                   "ingest_records_per_s": ingest_rate, "reingest_records_per_s": n2 / store2,
                   "parse_records_per_s": n / parse_s, "end_to_end_records_per_s": n / wall,
-                  "xml_mb": xml_mb, "query_p50_ms": p50, "query_p95_ms": p95, "query_max_ms": lat[-1],
+                  "xml_mb": xml_mb, "query_p50_ms": p50, "select1_p95_ms": floor[95], "server_exec_p95_ms": server[47], "query_p95_ms": p95, "query_max_ms": lat[-1],
                   "queries": len(lat), "users": a.users, "loadavg_1m": load, "first_month": iso(months[0][0])}
     finally:
         cluster.stop()

@@ -223,12 +223,8 @@ class Store:
                         {"n": name})
             return cur.fetchone() is not None
 
-    def usage(self, start, end, open_end, user=None, group=None):
-        """Usage per (user, group) in [start, end) and the totals.
-
-        Returns (rows, totals); rows are dicts with user, group and the
-        figures of records.figures(), sorted by user then group.
-        """
+    def usage_query(self, start, end, open_end, user=None, group=None):
+        """(SQL in this backend's dialect, parameters) of usage()."""
         open_end = max(start, min(open_end, end))
         params = {"a": int(start), "b": int(end), "bo": int(open_end)}
         filters = ""
@@ -244,8 +240,18 @@ class Store:
                  "SELECT 0 AS total, uname, gname, " + _AGGREGATES + " FROM s GROUP BY uname, gname "
                  "UNION ALL SELECT 1 AS total, NULL, NULL, " + _AGGREGATES + " FROM s "
                  "ORDER BY total, uname, gname")
+        return self.sql(query), params
+
+    def usage(self, start, end, open_end, user=None, group=None):
+        """Usage per (user, group) in [start, end) and the totals.
+
+        ``open_end`` ends the open records (clamped to [start, end]).
+        Returns (rows, totals); rows are dicts with user, group and the
+        figures of records.figures(), sorted by user then group.
+        """
+        query, params = self.usage_query(start, end, open_end, user, group)
         with self.reading() as cur:
-            cur.execute(self.sql(query), params)
+            cur.execute(query, params)
             result = cur.fetchall()
         rows, totals = [], figures(0, 0, 0, 0, 0, 0)
         for total, uname, gname, *nums in result:
