@@ -1240,6 +1240,110 @@ class Oned:
 # --------------------------------------------------------------------------
 # Each handler: fn(oned, user, method_name, *params) -> result (int or str).
 
+DEFAULT_PERMS = [1, 1, 0, 0, 0, 0, 0, 0, 0]      # DEFAULT_UMASK 177
+_OPS = {"USE": 0, "MANAGE": 1, "ADMIN": 2}
+
+
+def _is_admin(user):
+    return user["gid"] == 0 or 0 in user["groups"]
+
+
+def _authorized(user, obj, op):
+    if _is_admin(user):
+        return True
+    bit = _OPS[op]
+    perms = obj.get("perms", DEFAULT_PERMS)
+    if obj["uid"] == user["id"] and perms[bit]:
+        return True
+    if obj["gid"] in user["groups"] and perms[3 + bit]:
+        return True
+    return bool(perms[6 + bit])
+
+
+def _authorize(user, obj, op, label):
+    if not _authorized(user, obj, op):
+        raise OnedError(AUTHORIZATION, "User [%d] : Not authorized to "
+                        "perform %s %s [%d]." % (user["id"], op, label,
+                                                 obj["id"]))
+
+
+def filter_pool(user, objs, flt, start=-1, end=-1, perms=False):
+    """oned's pool filter (PoolSQL::PoolFilter) and id range.
+
+    flt: -2 all, -1 mine and my groups', -3 mine, -4 my primary group's,
+    N >= 0 user N's; below -4 an error.  perms=True (VMs, VM templates):
+    only what the caller may USE, and -1 takes the groups' objects that have
+    GROUP_U.  perms=False (the kinds without permissions here): everything
+    is visible, and -1 takes the objects of the caller's primary group."""
+    if flt < -4:
+        raise OnedError(RPC_API, "Incorrect filter_flag")
+    out = []
+    for obj in objs:
+        if perms and not _authorized(user, obj, "USE"):
+            continue
+        mine = obj["uid"] == user["id"]
+        if perms:
+            groups = obj["gid"] in user["groups"] and \
+                obj.get("perms", DEFAULT_PERMS)[3]
+        else:
+            groups = obj["gid"] == user["gid"]
+        if (flt == -3 and not mine) or (flt == -1 and not (mine or groups)) \
+                or (flt == -4 and obj["gid"] != user["gid"]) \
+                or (flt >= 0 and obj["uid"] != flt):
+            continue
+        if (start >= 0 and obj["id"] < start) or \
+                (end >= 0 and obj["id"] > end):
+            continue
+        out.append(obj)
+    return out
+
+
+def named_allocate(o, kind, text, cluster_id, no_name):
+    """The first checks of a template allocate into a cluster, in oned's
+    order: template syntax, cluster, a taken NAME, then a missing NAME.
+    Returns (template, cluster, name)."""
+    tpl = parse_or_fail(text)
+    cluster = o.cluster_for_allocate(cluster_id)
+    name = tget(tpl, "NAME", "")
+    dup = o.store.find_name(kind, name) if name else None
+    if dup is not None:
+        raise OnedError(INTERNAL, "NAME is already taken by %s %d." % (
+            KINDS[kind].label, dup["id"]))
+    if not name:
+        raise OnedError(INTERNAL, no_name)
+    return tpl, cluster, name
+
+
+def define_reads(kind, pool_method, info_method, render, pool_render=None,
+                 filtered=False, info_signature="i,?b", use=None):
+    """Register the two reads of an object kind: one handler each for all
+    kinds.
+
+    info_method(id[, flags]) answers render(oned, object), or NO_EXISTS.
+    pool_method (None: not offered) answers the pool in descending id
+    order, each object drawn by pool_render (default render): the whole
+    pool, or with filtered=True after the (filter, start id, end id)
+    parameters of filter_pool.  use: the label in the kind's permission
+    errors ("VM") when reading needs USE permission."""
+    pool_render = pool_render or render
+
+    def info(o, user, m, oid, *flags):
+        obj = o.get(kind, oid)
+        if use:
+            _authorize(user, obj, "USE", use)
+        return render(o, obj)
+
+    def pool(o, user, m, *args):
+        objs = o.store.all(kind)
+        if filtered:
+            objs = filter_pool(user, objs, *args, perms=bool(use))
+        return o.pool_xml(kind, lambda obj: pool_render(o, obj), objs)
+
+    rpc(info_method, info_signature)(info)
+    if pool_method:
+        rpc(pool_method, "i,i,i" if filtered else "")(pool)
+
+
 @rpc("one.system.version")
 def system_version(o, user, m):
     return VERSION
@@ -1299,14 +1403,7 @@ def user_login(o, user, m, name, token, valid, egid=-1):
 
 
 # ---------------------------------------------------------------- hosts
-@rpc("one.hostpool.info")
-def hostpool_info(o, user, m):
-    return o.pool_xml("host", o.host_xml)
-
-
-@rpc("one.host.info", "i,?b")
-def host_info(o, user, m, oid, decrypt=False):
-    return o.host_xml(o.get("host", oid))
+define_reads("host", "one.hostpool.info", "one.host.info", Oned.host_xml)
 
 
 @rpc("one.host.allocate", "s,s,s,i")
@@ -1374,14 +1471,8 @@ def host_update(o, user, m, oid, text, utype=0):
 
 
 # ------------------------------------------------------------- clusters
-@rpc("one.clusterpool.info")
-def clusterpool_info(o, user, m):
-    return o.pool_xml("cluster", o.cluster_xml)
-
-
-@rpc("one.cluster.info", "i,?b")
-def cluster_info(o, user, m, oid, decrypt=False):
-    return o.cluster_xml(o.get("cluster", oid))
+define_reads("cluster", "one.clusterpool.info", "one.cluster.info",
+             Oned.cluster_xml)
 
 
 @rpc("one.cluster.allocate", "s")
@@ -1443,44 +1534,16 @@ for _kind, _suffix in (("host", "host"), ("vnet", "vnet"),
 
 
 # ------------------------------------------------------ virtual networks
-@rpc("one.vnpool.info", "i,i,i")
-def vnpool_info(o, user, m, flt, start, end):
-    if flt < -4:
-        raise OnedError(RPC_API, "Incorrect filter_flag")
-    objs = []
-    for v in o.store.all("vnet"):
-        if flt in (-3,) and v["uid"] != user["id"]:
-            continue
-        if flt == -4 and v["gid"] != user["gid"]:
-            continue
-        if flt == -1 and v["uid"] != user["id"] and v["gid"] != user["gid"]:
-            continue
-        if flt >= 0 and v["uid"] != flt:
-            continue
-        if start >= 0 and v["id"] < start:
-            continue
-        if end >= 0 and v["id"] > end:
-            continue
-        objs.append(v)
-    return o.pool_xml("vnet", lambda v: o.vnet_xml(v, extended=False), objs)
-
-
-@rpc("one.vn.info", "i,?b")
-def vn_info(o, user, m, oid, decrypt=False):
-    return o.vnet_xml(o.get("vnet", oid))
+# in the pool, ARs without MAC_END, IP_END and LEASES, as oned
+define_reads("vnet", "one.vnpool.info", "one.vn.info", Oned.vnet_xml,
+             pool_render=lambda o, v: o.vnet_xml(v, extended=False),
+             filtered=True)
 
 
 @rpc("one.vn.allocate", "s,i")
 def vn_allocate(o, user, m, text, cluster_id):
-    tpl = parse_or_fail(text)
-    cluster = o.cluster_for_allocate(cluster_id)
-    name = tget(tpl, "NAME", "")
-    dup = o.store.find_name("vnet", name) if name else None
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by NET %d." %
-                        dup["id"])
-    if not name:
-        raise OnedError(INTERNAL, "No NAME in template for Virtual Network.")
+    tpl, cluster, name = named_allocate(
+        o, "vnet", text, cluster_id, "No NAME in template for Virtual Network.")
     vn_mad = tget(tpl, "VN_MAD", "")
     if not vn_mad:
         raise OnedError(INTERNAL, "No VN_MAD in template for Virtual Network.")
@@ -1619,27 +1682,14 @@ def vn_delete(o, user, m, oid):
 
 
 # ----------------------------------------------------------- datastores
-@rpc("one.datastorepool.info")
-def datastorepool_info(o, user, m):
-    return o.pool_xml("datastore", o.datastore_xml)
-
-
-@rpc("one.datastore.info", "i,?b")
-def datastore_info(o, user, m, oid, decrypt=False):
-    return o.datastore_xml(o.get("datastore", oid))
+define_reads("datastore", "one.datastorepool.info", "one.datastore.info",
+             Oned.datastore_xml)
 
 
 @rpc("one.datastore.allocate", "s,i")
 def datastore_allocate(o, user, m, text, cluster_id):
-    tpl = parse_or_fail(text)
-    cluster = o.cluster_for_allocate(cluster_id)
-    name = tget(tpl, "NAME", "")
-    dup = o.store.find_name("datastore", name) if name else None
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by DATASTORE %d." %
-                        dup["id"])
-    if not name:
-        raise OnedError(INTERNAL, "No NAME in template.")
+    tpl, cluster, name = named_allocate(o, "datastore", text, cluster_id,
+                                        "No NAME in template.")
     type_name = (tget(tpl, "TYPE", "") or "IMAGE_DS").upper()
     if type_name not in DS_TYPES:
         raise OnedError(INTERNAL, "Invalid DATASTORE TYPE: %s." % type_name)
@@ -1807,31 +1857,8 @@ def image_tick(o, t):
         o.store.touch("image", img)
 
 
-@rpc("one.imagepool.info", "i,i,i")
-def imagepool_info(o, user, m, flt, start, end):
-    if flt < -4:
-        raise OnedError(RPC_API, "Incorrect filter_flag")
-    objs = []
-    for img in o.store.all("image"):
-        if flt == -3 and img["uid"] != user["id"]:
-            continue
-        if flt == -4 and img["gid"] != user["gid"]:
-            continue
-        if flt == -1 and img["uid"] != user["id"] and \
-                img["gid"] != user["gid"]:
-            continue
-        if flt >= 0 and img["uid"] != flt:
-            continue
-        if (start >= 0 and img["id"] < start) or \
-                (end >= 0 and img["id"] > end):
-            continue
-        objs.append(img)
-    return o.pool_xml("image", lambda i: image_xml(o, i), objs)
-
-
-@rpc("one.image.info", "i,?b")
-def image_info(o, user, m, oid, decrypt=False):
-    return image_xml(o, o.get("image", oid))
+define_reads("image", "one.imagepool.info", "one.image.info", image_xml,
+             filtered=True)
 
 
 @rpc("one.image.allocate", "s,i,?b")
@@ -1999,55 +2026,6 @@ VM_TEMPLATE_KEYS = {
     "AUTOMATIC_DS_REQUIREMENTS", "AUTOMATIC_NIC_REQUIREMENTS", "VIDEO",
     "HYPERVISOR", "SPICE_OPTIONS", "IMPORTED", "DEPLOY_ID", "SNAPSHOT",
 }
-DEFAULT_PERMS = [1, 1, 0, 0, 0, 0, 0, 0, 0]      # DEFAULT_UMASK 177
-_OPS = {"USE": 0, "MANAGE": 1, "ADMIN": 2}
-
-
-def _is_admin(user):
-    return user["gid"] == 0 or 0 in user["groups"]
-
-
-def _authorized(user, obj, op):
-    if _is_admin(user):
-        return True
-    bit = _OPS[op]
-    perms = obj.get("perms", DEFAULT_PERMS)
-    if obj["uid"] == user["id"] and perms[bit]:
-        return True
-    if obj["gid"] in user["groups"] and perms[3 + bit]:
-        return True
-    return bool(perms[6 + bit])
-
-
-def _authorize(user, obj, op, label):
-    if not _authorized(user, obj, op):
-        raise OnedError(AUTHORIZATION, "User [%d] : Not authorized to "
-                        "perform %s %s [%d]." % (user["id"], op, label,
-                                                 obj["id"]))
-
-
-def _pool_filter(o, user, flt, objs):
-    """PoolSQL::PoolFilter on objects with uid/gid/perms, as oned."""
-    if flt < -4:
-        raise OnedError(RPC_API, "Incorrect filter_flag")
-    out = []
-    for obj in objs:
-        if not _authorized(user, obj, "USE"):
-            continue
-        if flt == -3 and obj["uid"] != user["id"]:
-            continue
-        if flt == -4 and obj["gid"] != user["gid"]:
-            continue
-        if flt == -1 and obj["uid"] != user["id"] and not (
-                obj["gid"] in user["groups"] and
-                obj.get("perms", DEFAULT_PERMS)[3]):
-            continue
-        if flt >= 0 and obj["uid"] != flt:
-            continue
-        out.append(obj)
-    return out
-
-
 def _restricted_attr(tpl):
     for key, value in tpl:
         if isinstance(value, str) and key in VM_RESTRICTED:
@@ -2358,11 +2336,8 @@ def vm_allocate(o, user, m, text, hold=False):
     return vm_create(o, user, parse_or_fail(text), hold)
 
 
-@rpc("one.vm.info", "i,?b")
-def vm_info(o, user, m, oid, decrypt=False):
-    vm = o.get("vm", oid)
-    _authorize(user, vm, "USE", "VM")
-    return vm_xml(o, vm)
+# one.vm.info: the full VM, every history record (USE permission)
+define_reads("vm", None, "one.vm.info", vm_xml, use="VM")
 
 
 @rpc("one.vm.deploy", "i,i,?b,?i,?s")
@@ -2495,9 +2470,8 @@ def _vm_state_filter(state):
 
 def _vm_pool(o, user, flt, start, end, state, render):
     keep = _vm_state_filter(state)
-    objs = [vm for vm in _pool_filter(o, user, flt, o.store.all("vm"))
-            if keep(vm) and (start < 0 or vm["id"] >= start) and
-            (end < 0 or vm["id"] <= end)]
+    objs = [vm for vm in filter_pool(user, o.store.all("vm"), flt, start,
+                                     end, perms=True) if keep(vm)]
     return o.pool_xml("vm", lambda vm: render(o, vm), objs)
 
 
@@ -2515,7 +2489,7 @@ def vmpool_infoextended(o, user, m, flt, start, end, state, query=""):
 @rpc("one.vmpool.accounting", "i,i,i")
 def vmpool_accounting(o, user, m, flt, start, end):
     out = []
-    for vm in _pool_filter(o, user, flt, o.store.all("vm")):
+    for vm in filter_pool(user, o.store.all("vm"), flt, perms=True):
         for rec in vm["history"]:
             if start != -1 and not (rec["etime"] > start or
                                     rec["etime"] == 0):
@@ -2559,11 +2533,8 @@ def template_allocate(o, user, m, text):
     return oid
 
 
-@rpc("one.template.info", "i,?b,?b")
-def template_info(o, user, m, oid, extended=False, decrypt=False):
-    t = o.get("vmtemplate", oid)
-    _authorize(user, t, "USE", "TEMPLATE")
-    return vmtemplate_xml(o, t)
+define_reads("vmtemplate", None, "one.template.info", vmtemplate_xml,
+             info_signature="i,?b,?b", use="TEMPLATE")
 
 
 @rpc("one.template.chmod", "i,i,i,i,i,i,i,i,i,i")
@@ -2800,7 +2771,7 @@ def vmpool_showback(o, user, m, flt, sm, sy, em, ey):
     lo = (sy, sm) if sm != -1 and sy != -1 else None
     hi = (ey, em) if em != -1 and ey != -1 else None
     out = []
-    for vm in sorted(_pool_filter(o, user, flt, o.store.all("vm")),
+    for vm in sorted(filter_pool(user, o.store.all("vm"), flt, perms=True),
                      key=lambda v: v["id"]):
         for key in sorted(vm.get("showback", {})):
             year, month = (int(x) for x in key.split("-"))
