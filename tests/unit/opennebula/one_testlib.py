@@ -3,7 +3,8 @@
 * ``shared_dir``: /work/shared-like reference data, found beside the repository
   (``<repo>/../shared``) or through STRATUSLAB_SHARED.
 * ``one``: the project's module_utils/stratuslab_one.py, importable without
-  an installed collection; ``logic`` the same for stratuslab_one_logic.py.
+  an installed collection; ``logic`` the same for stratuslab_one_logic.py
+  (and stratuslab_image.py is registered, for opennebula_image).
 * ``test_oned``: tools/test_oned.py started on a free port with a temporary
   state file, stopped after the test module.
 """
@@ -46,6 +47,7 @@ import ansible.module_utils  # noqa: E402  (the venv's ansible-core)
 
 ONE = _load("ansible.module_utils.stratuslab_one", REPO / "module_utils" / "stratuslab_one.py")
 LOGIC = _load("ansible.module_utils.stratuslab_one_logic", REPO / "module_utils" / "stratuslab_one_logic.py")
+IMAGE = _load("ansible.module_utils.stratuslab_image", REPO / "module_utils" / "stratuslab_image.py")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
@@ -14,18 +13,6 @@ from one_testlib import LOGIC, REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("opennebula_*.py"))
 ANSIBLE_DOC = REPO / ".venv" / "bin" / "ansible-doc"
-
-
-def _register(name):
-    """opennebula_image imports module_utils/stratuslab_image.py as ansible.module_utils.stratuslab_image."""
-    full = "ansible.module_utils." + name
-    if full not in sys.modules:
-        spec = importlib.util.spec_from_file_location(full, REPO / "module_utils" / (name + ".py"))
-        sys.modules[full] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[full])
-
-
-_register("stratuslab_image")
 
 
 class _Captured(Exception):
