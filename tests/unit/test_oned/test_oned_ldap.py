@@ -12,6 +12,7 @@ ldap on first login.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -272,3 +273,26 @@ def test_ldap_users_survive_a_restart(oned_factory, slapd, tmp_path):
     assert "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in _user(second, None, 2)
     with pytest.raises(xmlrpc.client.Fault):
         second.proxy().one.user.info("not an int")
+
+
+def test_ldap_users_own_their_vms_and_records(ldap_oned):
+    """A VM made by an LDAP user belongs to that user and the users group
+    (1), and its history records bill that user (samples-accounting)."""
+    alice = ldap_oned.proxy("alice:" + USERS["alice"])
+    admin = ldap_oned.proxy()
+    uid = int(re.search(r"<ID>(\d+)</ID>", _user(ldap_oned, "alice:" + USERS["alice"])).group(1))
+    host = admin.one.host.allocate("dummy-host", "dummy", "dummy", -1)[1]
+    assert admin.one.datastore.allocate('NAME="sys"\nTYPE="SYSTEM_DS"\nTM_MAD="dummy"', -1)[0]
+    vm = alice.one.vm.allocate('CPU="1"\nMEMORY="512"', True)
+    assert vm[0] is True, vm
+    assert admin.testoned.clock.set(1800000000)[0]
+    assert admin.one.vm.deploy(vm[1], host, False, -1)[0]
+    records = alice.one.vmpool.accounting(-3, -1, -1)[1]
+    assert ("<UID>%d</UID><GID>1</GID><UNAME>alice</UNAME><GNAME>users</GNAME>" % uid) in records
+    assert "<STIME>1800000000</STIME>" in records
+    assert bob_sees_nothing(ldap_oned)
+
+
+def bob_sees_nothing(server):
+    return server.proxy("bob:" + USERS["bob"]).one.vmpool.accounting(-2, -1, -1)[1] == \
+        "<HISTORY_RECORDS></HISTORY_RECORDS>"
