@@ -2072,10 +2072,10 @@ def _nic_lease(o, vn, vmid, nic_id):
                               "%d." % vn["id"])
 
 
-def _release_leases(o, vm):
+def _release_leases(o, vmid):
     for vn in o.store.all("vnet"):
         leases = vn.get("leases") or {}
-        mine = [k for k, v in leases.items() if v == vm["id"]]
+        mine = [k for k, v in leases.items() if v == vmid]
         for key in mine:
             del leases[key]
         if mine:
@@ -2119,9 +2119,6 @@ def _build_vm_template(o, vmid, tpl, hold):
         for sub, sval in fields:
             if sval not in (None, ""):
                 _vector_set(value, sub, sval)
-        terase_sub = [s for s in value if s[0] == "NETWORK_UNAME"]
-        for s in terase_sub:
-            value.remove(s)
         vc = set(vn["clusters"])
         clusters = vc if clusters is None else clusters & vc
         nic_id += 1
@@ -2188,7 +2185,11 @@ def vm_create(o, user, tpl, hold, name=None, restricted_ok=False):
         raise OnedError(INTERNAL, "VCPU attribute must be a positive integer "
                                   "value.")
     oid = o.store.new_id("vm")
-    system, user_tpl = _build_vm_template(o, oid, tpl, hold)
+    try:
+        system, user_tpl = _build_vm_template(o, oid, tpl, hold)
+    except OnedError:
+        _release_leases(o, oid)     # the NICs leased before the failure
+        raise
     state = VM_HOLD if hold else VM_PENDING
     vm = {"id": oid, "uid": user["id"], "gid": user["gid"],
           "name": name or tget(tpl, "NAME") or "one-%d" % oid,
@@ -2456,7 +2457,7 @@ def vm_action(o, user, m, action, oid):
             rec["estime"] = rec["eetime"] = rec["etime"] = t
         vm["etime"] = t
         _set_state(vm, VM_DONE)
-        _release_leases(o, vm)
+        _release_leases(o, vm["id"])
     o.store.touch("vm", vm)
     return oid
 

@@ -245,6 +245,15 @@ def test_terminate_releases_the_lease(site):
     assert full[:3] == [False, "[one.vm.allocate] Cannot get IP/MAC lease "
                         "from virtual network %d." % ids["vn"], 8192]
     ok(admin.one.vm.action("terminate", vms[1]))
+    # a failed allocate gives back what its first NICs leased
+    other = ok(admin.one.vn.allocate(
+        'NAME="full"\nVN_MAD="bridge"\nAR=[TYPE="IP4",IP="10.9.0.1",SIZE="1"]',
+        -1))
+    wait_for(lambda: "<STATE><![CDATA[1]]>" in admin.one.vn.info(other)[1])
+    ok(admin.one.vm.allocate('CPU="1"\nMEMORY="64"\nNIC=[NETWORK_ID="%d"]' %
+                             other, True))
+    assert admin.one.vm.allocate(nic + '\nNIC=[NETWORK_ID="%d"]' % other,
+                                 True)[0] is False
     again = ok(admin.one.vm.allocate(nic, True))
     assert "<IP><![CDATA[10.10.0.11]]></IP>" in ok(admin.one.vm.info(again))
 
