@@ -1,26 +1,14 @@
 """Unit tests of filter_plugins/stratuslab_demo.py (run: .venv/bin/pytest tests/unit/filters -q)."""
 
 import doctest
-import importlib.util
-from pathlib import Path
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-REPO = Path(__file__).resolve().parents[3]
-PLUGIN = REPO / "filter_plugins" / "stratuslab_demo.py"
+from filter_testlib import REPO, load_plugin
 
-
-def _load_plugin():
-    """Import the plugin file under a private name (filter_plugins is no package)."""
-    spec = importlib.util.spec_from_file_location("stratuslab_demo_under_test", PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_plugin()
+demo = load_plugin("stratuslab_demo")
 NETS = [
     {"podman_network": "pub", "site_network": "public", "subnet": "10.89.7.0/24"},
     {"podman_network": "priv", "site_network": "private", "subnet": "10.89.8.0/24"},

@@ -1,6 +1,5 @@
 """Unit tests of filter_plugins/stratuslab_net.py (run: .venv/bin/pytest tests/unit/filters -q)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,19 +10,9 @@ import netaddr
 import pytest
 from ansible.errors import AnsibleFilterError
 
-REPO = Path(__file__).resolve().parents[3]
-PLUGIN = REPO / "filter_plugins" / "stratuslab_net.py"
+from filter_testlib import REPO, load_plugin
 
-
-def _load_plugin():
-    """Import the plugin file under a private name (filter_plugins is no package)."""
-    spec = importlib.util.spec_from_file_location("stratuslab_net_under_test", PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-net = _load_plugin()
+net = load_plugin("stratuslab_net")
 
 
 def fails(func, *args, names=(), **kwargs):

@@ -1,24 +1,12 @@
 """Unit tests of filter_plugins/stratuslab_size.py (run: .venv/bin/pytest tests/unit/filters -q)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-REPO = Path(__file__).resolve().parents[3]
-PLUGIN = REPO / "filter_plugins" / "stratuslab_size.py"
+from filter_testlib import load_plugin
 
-
-def _load_plugin():
-    """Import the plugin file under a private name (filter_plugins is no package)."""
-    spec = importlib.util.spec_from_file_location("stratuslab_size_under_test", PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-size = _load_plugin()
+size = load_plugin("stratuslab_size")
 
 
 @pytest.mark.parametrize(
