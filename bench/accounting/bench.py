@@ -85,19 +85,44 @@ def documents(records, batch):
     return out
 
 
-def ingest(store, docs, now):
-    parse_s = store_s = 0.0
+def cluster_cpu(cluster):
+    """CPU seconds used so far by the cluster's postmaster and its children."""
+    with open(os.path.join(cluster.data, "postmaster.pid")) as fh:
+        master = int(fh.readline())
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[1] = ppid, [11] utime, [12] stime (after the comm field)
+        if int(pid) == master or int(fields[1]) == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def ingest(store, docs, now, cluster=None):
+    parse_s = store_s = store_cpu = parse_cpu = 0.0
     n = 0
     for doc in docs:
         t0 = time.perf_counter()
+        p0 = time.process_time()
         recs = parse_history_records(doc)
+        parse_cpu += time.process_time() - p0
         t1 = time.perf_counter()
+        c0 = time.process_time() + (cluster_cpu(cluster) if cluster else 0)
         store.upsert(recs, now=now)
         t2 = time.perf_counter()
+        store_cpu += time.process_time() + (cluster_cpu(cluster) if cluster else 0) - c0
         parse_s += t1 - t0
         store_s += t2 - t1
         n += len(recs)
-    return n, parse_s, store_s
+    ingest.parse_cpu = parse_cpu
+    return n, parse_s, store_s, store_cpu
 
 
 def main(argv=None):
@@ -125,16 +150,20 @@ def main(argv=None):
         store.migrate()
         now = YEAR_START + 400 * 86400
         t0 = time.perf_counter()
-        n, parse_s, store_s = ingest(store, docs, now)
+        n, parse_s, store_s, store_cpu = ingest(store, docs, now, cluster)
         wall = time.perf_counter() - t0
         rows, vms = store.count()
         assert rows == a.records == n, (rows, n)
         ingest_rate = n / store_s
-        print("parse of oned's XML: %.2f s = %.0f records/s" % (parse_s, n / parse_s))
+        parse_cpu = ingest.parse_cpu
+        print("parse of oned's XML: %.2f s = %.0f records/s (%.2f CPU-s = %.0f records per CPU-second)"
+              % (parse_s, n / parse_s, parse_cpu, n / parse_cpu))
         print("ingest into PostgreSQL: %d records in %.2f s = %.0f records/s" % (n, store_s, ingest_rate))
+        print("  CPU used by the ingest (client + all PostgreSQL processes): %.2f s = %.0f records per CPU-second"
+              % (store_cpu, n / store_cpu))
         print("collector end to end (parse + store): %.2f s = %.0f records/s" % (wall, n / wall))
         t0 = time.perf_counter()
-        n2, parse2, store2 = ingest(store, docs, now + 60)
+        n2, parse2, store2, _ = ingest(store, docs, now + 60)
         wall2 = time.perf_counter() - t0
         assert store.count() == (rows, vms)
         print("re-ingest of the same documents (overlap): store %.2f s = %.0f records/s, rows unchanged (%d)"
@@ -196,7 +225,7 @@ def main(argv=None):
         print("plan of the user filter: %s" % plan)
         store.close()
         result = {"records": n, "ingest_s": wall, "parse_s": parse_s, "store_s": store_s,
-                  "ingest_records_per_s": ingest_rate, "reingest_records_per_s": n2 / store2,
+                  "ingest_records_per_s": ingest_rate, "ingest_cpu_s": store_cpu, "reingest_records_per_s": n2 / store2,
                   "parse_records_per_s": n / parse_s, "end_to_end_records_per_s": n / wall,
                   "xml_mb": xml_mb, "query_p50_ms": p50, "select1_p95_ms": floor[95], "server_exec_p95_ms": server[47], "query_p95_ms": p95, "query_max_ms": lat[-1],
                   "queries": len(lat), "users": a.users, "loadavg_1m": load, "first_month": iso(months[0][0])}
