@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import logging
+import socket
 import ssl
 import time
 import urllib.parse
@@ -313,7 +314,13 @@ def tls_context(cert, key):
     return ctx
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
 def make_server(config, store, authenticator):
     ctx = tls_context(config.require("api", "tls_cert"), config.require("api", "tls_key"))
-    return Server((config.get("api", "listen"), config.getint("api", "port")), store, authenticator, ctx)
+    host = config.get("api", "listen")
+    cls = Server6 if ":" in host else Server
+    return cls((host, config.getint("api", "port")), store, authenticator, ctx)
 

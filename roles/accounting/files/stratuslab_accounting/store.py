@@ -386,6 +386,10 @@ class PostgreSQLStore(Store):
         buf.seek(0)
         cols = ", ".join(_ALL_COLUMNS)
         with self.transaction() as cur:
+            # the records can be read from oned again: a crash may lose the
+            # last commits, but in order (the high-water mark is written
+            # after the records), so the next pass re-reads them
+            cur.execute("SET LOCAL synchronous_commit = off")
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS history_in "
                         "(LIKE history INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             cur.copy_expert("COPY history_in (" + cols + ") FROM STDIN", buf)
