@@ -132,3 +132,37 @@ def test_vm_histories_returns_whole_vms(store):
     assert [(r["vm_id"], r["seq"]) for r in got] == expected
     one = copy.deepcopy(got[0])
     assert one == next(r for r in recs if (r["vm_id"], r["seq"]) == (one["vm_id"], one["seq"]))
+
+
+def test_a_later_migration_applies_on_top_of_existing_data(store, monkeypatch):
+    from stratuslab_accounting import store as store_module
+    store.upsert(synthetic_records(50, seed=5))
+    extra = (MIGRATIONS[-1][0] + 1, "test: an extra column",
+             ["ALTER TABLE history ADD COLUMN note TEXT NOT NULL DEFAULT ''"])
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS + [extra])
+    assert store.migrate() == [extra[0]]
+    assert store.migrate() == []
+    assert store.schema_version() == extra[0]
+    assert store.count()[0] == 50
+    with store.transaction() as cur:
+        cur.execute("SELECT COUNT(*) FROM history WHERE note = ''")
+        assert cur.fetchone()[0] == 50
+
+
+def test_a_failing_migration_leaves_the_schema_as_it_was(store, monkeypatch):
+    from stratuslab_accounting import store as store_module
+    from stratuslab_accounting.store import StoreError
+    broken = (MIGRATIONS[-1][0] + 1, "test: broken",
+              ["CREATE TABLE extra_t (x INTEGER)", "THIS IS NOT SQL"])
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS + [broken])
+    with pytest.raises(StoreError):
+        store.migrate()
+    assert store.schema_version() == MIGRATIONS[-1][0]
+    with store.transaction() as cur:
+        cur.execute("SELECT COUNT(*) FROM schema_version")
+        assert cur.fetchone()[0] == len(MIGRATIONS)
+    with pytest.raises(StoreError):                     # its first statement was rolled back
+        with store.transaction() as cur:
+            cur.execute("SELECT COUNT(*) FROM extra_t")
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    assert store.migrate() == []
