@@ -2,6 +2,7 @@
 samples, a real slapd): positive and negative requests generated from the
 API's own OpenAPI document find no server error and no undocumented answer."""
 
+import os
 import subprocess
 
 import pytest
@@ -40,3 +41,22 @@ def test_schemathesis_finds_no_server_error(api, tls, user, tmp_path):
     assert proc.returncode == 0, out[-4000:]
     print(out[-1500:])
     assert "No issues found" in out, out[-2000:]
+
+
+def test_fuzz_script_serve_mode(slapd, tls, tmp_path):
+    """The script as the role's scenario may call it: it starts its own API."""
+    import sys
+    from acct_samples import SAMPLES
+    here = os.path.dirname(os.path.abspath(__file__))
+    pw = tmp_path / "pw"
+    pw.write_text(USERS["carol"] + "\n")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(here, "fuzz_api.py"), "--serve", "--tls-cert", tls["cert"],
+         "--tls-key", tls["key"], "--ca", tls["ca"], "--ldap-uri", slapd["ldaps"], "--ldap-ca", slapd["ca"],
+         "--ldap-user-dn", slapd["user_dn"], "--ldap-group-base", slapd["group_base"],
+         "--admin-group", "accounting-admins", "--samples", SAMPLES, "--user", "carol",
+         "--password-file", str(pw), "--max-examples", "10"],
+        capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "No issues found" in out
