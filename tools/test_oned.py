@@ -1028,6 +1028,15 @@ class Oned:
         group = self.store.get("group", gid)
         return group["name"] if group else ""
 
+    def owned_xml(self, obj):
+        """ID, UID, GID, UNAME, GNAME and NAME: how every owned object's
+        document starts."""
+        return ("<ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s</UNAME>"
+                "<GNAME>%s</GNAME><NAME>%s</NAME>") % (
+            obj["id"], obj["uid"], obj["gid"],
+            _xml_text(self.uname(obj["uid"])),
+            _xml_text(self.gname(obj["gid"])), _xml_text(obj["name"]))
+
     # ------------------------------------------------------------ renderers
     def user_xml(self, u):
         tokens = "".join(
@@ -1090,15 +1099,13 @@ class Oned:
             template_xml(c["template"]))
 
     def datastore_xml(self, d):
-        return ("<DATASTORE><ID>%d</ID><UID>%d</UID><GID>%d</GID>"
-                "<UNAME>%s</UNAME><GNAME>%s</GNAME><NAME>%s</NAME>%s"
+        return ("<DATASTORE>%s%s"
                 "<DS_MAD>%s</DS_MAD><TM_MAD>%s</TM_MAD><BASE_PATH>%s"
                 "</BASE_PATH><TYPE>%d</TYPE><DISK_TYPE>%d</DISK_TYPE>"
                 "<STATE>%d</STATE>%s<TOTAL_MB>0</TOTAL_MB><FREE_MB>0"
                 "</FREE_MB><USED_MB>0</USED_MB><IMAGES></IMAGES>%s"
                 "</DATASTORE>") % (
-            d["id"], d["uid"], d["gid"], _xml_text(self.uname(d["uid"])),
-            _xml_text(self.gname(d["gid"])), _xml_text(d["name"]),
+            self.owned_xml(d),
             perms_xml([1, 1, 0, 1, 0, 0, 0, 0, 0]), cdata(d["ds_mad"]),
             cdata(d["tm_mad"]), cdata(d["base_path"]), d["type"],
             d["disk_type"], d["state"], ids_xml("CLUSTERS", d["clusters"]),
@@ -1121,11 +1128,8 @@ class Oned:
         return "".join(out)
 
     def vnet_xml(self, v, extended=True):
-        parts = ["<VNET><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s"
-                 "</UNAME><GNAME>%s</GNAME><NAME>%s</NAME>%s%s" % (
-                     v["id"], v["uid"], v["gid"],
-                     _xml_text(self.uname(v["uid"])),
-                     _xml_text(self.gname(v["gid"])), _xml_text(v["name"]),
+        parts = ["<VNET>%s%s%s" % (
+                     self.owned_xml(v),
                      perms_xml([1, 1, 0, 0, 0, 0, 0, 0, 0]),
                      ids_xml("CLUSTERS", v["clusters"]))]
         parts.append(opt_cdata("BRIDGE", v["bridge"]))
@@ -1543,7 +1547,8 @@ define_reads("vnet", "one.vnpool.info", "one.vn.info", Oned.vnet_xml,
 @rpc("one.vn.allocate", "s,i")
 def vn_allocate(o, user, m, text, cluster_id):
     tpl, cluster, name = named_allocate(
-        o, "vnet", text, cluster_id, "No NAME in template for Virtual Network.")
+        o, "vnet", text, cluster_id,
+        "No NAME in template for Virtual Network.")
     vn_mad = tget(tpl, "VN_MAD", "")
     if not vn_mad:
         raise OnedError(INTERNAL, "No VN_MAD in template for Virtual Network.")
@@ -1776,8 +1781,7 @@ _IMAGE_ELEMENT_KEYS = ("NAME", "PATH", "SOURCE", "TYPE", "PERSISTENT", "SIZE")
 
 
 def image_xml(o, img):
-    return ("<IMAGE><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s</UNAME>"
-            "<GNAME>%s</GNAME><NAME>%s</NAME>%s<TYPE>%d</TYPE>"
+    return ("<IMAGE>%s%s<TYPE>%d</TYPE>"
             "<DISK_TYPE>0</DISK_TYPE><PERSISTENT>%d</PERSISTENT>"
             "<REGTIME>%d</REGTIME><SOURCE>%s</SOURCE><PATH>%s</PATH>"
             "<FORMAT>%s</FORMAT><FS>%s</FS><SIZE>%d</SIZE><STATE>%d</STATE>"
@@ -1790,9 +1794,7 @@ def image_xml(o, img):
             "%s</NEXT_SNAPSHOT></SNAPSHOTS><BACKUP_INCREMENTS>"
             "</BACKUP_INCREMENTS><BACKUP_DISK_IDS></BACKUP_DISK_IDS>"
             "</IMAGE>") % (
-        img["id"], img["uid"], img["gid"], _xml_text(o.uname(img["uid"])),
-        _xml_text(o.gname(img["gid"])), _xml_text(img["name"]),
-        perms_xml([1, 1, 0, 0, 0, 0, 0, 0, 0]), img["type"],
+        o.owned_xml(img), perms_xml([1, 1, 0, 0, 0, 0, 0, 0, 0]), img["type"],
         img["persistent"], img["regtime"], cdata(img["source"]),
         cdata(img["path"]), cdata(img["format"]), cdata(""), img["size"],
         img["state"], img["prev_state"], img["datastore_id"],
@@ -2202,15 +2204,13 @@ def vm_create(o, user, tpl, hold, name=None, restricted_ok=False):
 
 
 def _vm_head(o, vm, state, lcm, prev_state, prev_lcm, empty):
-    return ("<VM><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s</UNAME>"
-            "<GNAME>%s</GNAME><NAME>%s</NAME>%s<LAST_POLL>0</LAST_POLL>"
+    return ("<VM>%s%s<LAST_POLL>0</LAST_POLL>"
             "<STATE>%d</STATE><LCM_STATE>%d</LCM_STATE><PREV_STATE>%d"
             "</PREV_STATE><PREV_LCM_STATE>%d</PREV_LCM_STATE><RESCHED>0"
             "</RESCHED><STIME>%d</STIME><ETIME>%d</ETIME>%s%s%s%s%s") % (
-        vm["id"], vm["uid"], vm["gid"], _xml_text(o.uname(vm["uid"])),
-        _xml_text(o.gname(vm["gid"])), _xml_text(vm["name"]),
-        perms_xml(vm["perms"]), state, lcm, prev_state, prev_lcm,
-        vm["stime"], vm["etime"], _elem("DEPLOY_ID", vm["deploy_id"], empty),
+        o.owned_xml(vm), perms_xml(vm["perms"]), state, lcm, prev_state,
+        prev_lcm, vm["stime"], vm["etime"],
+        _elem("DEPLOY_ID", vm["deploy_id"], empty),
         _elem("MONITORING", "", empty), _elem("SCHED_ACTIONS", "", empty),
         template_xml(vm["template"]),
         _elem("USER_TEMPLATE", "", empty) if not vm["user_template"] else
@@ -2271,14 +2271,11 @@ _SHORT_NIC = ("IP", "MAC", "NETWORK", "NETWORK_ID", "NIC_ID",
 def vm_short_xml(o, vm):
     """The VM of one.vmpool.info (VirtualMachine::to_xml_short)."""
     tpl = vm["template"]
-    parts = ["<VM><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s</UNAME>"
-             "<GNAME>%s</GNAME><NAME>%s</NAME><LAST_POLL>0</LAST_POLL>"
+    parts = ["<VM>%s<LAST_POLL>0</LAST_POLL>"
              "<STATE>%d</STATE><LCM_STATE>%d</LCM_STATE><RESCHED>0</RESCHED>"
              "<STIME>%d</STIME><ETIME>%d</ETIME><DEPLOY_ID>%s</DEPLOY_ID>"
              "<TEMPLATE><CPU>%s</CPU><MEMORY>%s</MEMORY><VCPU>%s</VCPU>" % (
-                 vm["id"], vm["uid"], vm["gid"],
-                 _xml_text(o.uname(vm["uid"])), _xml_text(o.gname(vm["gid"])),
-                 _xml_text(vm["name"]), vm["state"], vm["lcm_state"],
+                 o.owned_xml(vm), vm["state"], vm["lcm_state"],
                  vm["stime"], vm["etime"], _xml_text(vm["deploy_id"]),
                  _xml_text(tget(tpl, "CPU", "")),
                  _xml_text(tget(tpl, "MEMORY", "")),
@@ -2503,12 +2500,9 @@ def vmpool_accounting(o, user, m, flt, start, end):
 
 # ------------------------------------------------------- VM templates
 def vmtemplate_xml(o, t):
-    return ("<VMTEMPLATE><ID>%d</ID><UID>%d</UID><GID>%d</GID><UNAME>%s"
-            "</UNAME><GNAME>%s</GNAME><NAME>%s</NAME>%s<REGTIME>%d</REGTIME>"
-            "%s</VMTEMPLATE>") % (
-        t["id"], t["uid"], t["gid"], _xml_text(o.uname(t["uid"])),
-        _xml_text(o.gname(t["gid"])), _xml_text(t["name"]),
-        perms_xml(t["perms"]), t["regtime"], template_xml(t["template"]))
+    return "<VMTEMPLATE>%s%s<REGTIME>%d</REGTIME>%s</VMTEMPLATE>" % (
+        o.owned_xml(t), perms_xml(t["perms"]), t["regtime"],
+        template_xml(t["template"]))
 
 
 @rpc("one.template.allocate", "s")

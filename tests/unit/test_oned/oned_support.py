@@ -2,6 +2,7 @@
 subprocess on a free loopback port and talk XML-RPC to it."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -140,6 +141,65 @@ class _Proxy:
         return getattr(self._proxy, self._name)(self._session, *args)
 
 
+# ------------------------------------------------------------- replays
+def decode(body):
+    """Decoded answer: ('result', [...]) or ('fault', code, string)."""
+    try:
+        (values,), _ = xmlrpc.client.loads(body.decode("utf-8"))
+        return ("result", values)
+    except xmlrpc.client.Fault as fault:
+        return ("fault", fault.faultCode, fault.faultString)
+
+
+def wire_skeleton(body):
+    """The raw response with string contents blanked: framing and types."""
+    return re.sub(rb"<string>.*?</string>", b"<string/>", body, flags=re.S)
+
+
+def replay_samples(state, samples, index, options=(), before=None):
+    """POST every captured request of ``index`` in order to a fresh test
+    oned and return {n: (status, content type, body)}.  before(server, n)
+    runs before sample n (waits, the test clock)."""
+    server = OnedProcess(state, options).start()
+    answers = {}
+    try:
+        for entry in index:
+            if before is not None:
+                before(server, entry["n"])
+            request = (samples / (entry["file"] + ".request.xml")).read_bytes()
+            answers[entry["n"]] = server.raw(request)
+    finally:
+        code = server.stop()
+    assert code == 0, server.log()
+    return answers
+
+
+def check_transport(entry, answer, recorded):
+    """Compare one replayed answer (status, content type, body) with the
+    recorded response bytes: HTTP status and content type, xmlrpc-c framing
+    and value types, and a fault exactly.  Returns None for a fault, else
+    the two decoded value lists (mine, real) for the caller to compare."""
+    status, ctype, body = answer
+    assert status == entry["http_status"]
+    assert ctype == entry["content_type"]
+    assert wire_skeleton(body) == wire_skeleton(recorded)
+    mine, real = decode(body), decode(recorded)
+    assert mine[0] == real[0]
+    if real[0] == "fault":
+        assert mine == real
+        return None
+    return mine[1], real[1]
+
+
+def xml_payloads(index, answers):
+    """(entry, XML string) of every successful answer that is a document."""
+    for entry in index:
+        kind, *rest = decode(answers[entry["n"]][2])
+        if kind == "result" and rest[0][0] and isinstance(rest[0][1], str) \
+                and rest[0][1].startswith("<"):
+            yield entry, rest[0][1]
+
+
 def wait_for(predicate, timeout=5.0, step=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -174,7 +234,6 @@ FILLED_HOST_DS = ("<VMS_THREAD>1</VMS_THREAD><DATASTORES><DISK_USAGE>0"
 
 
 def root_tag(xml_text):
-    import re
     return re.match(r"<([A-Z_]+)[ >/]", xml_text).group(1)
 
 

@@ -16,11 +16,11 @@ test_oned_replay.py.
 import json
 import re
 import time
-import xmlrpc.client
 
 import pytest
 
-from oned_support import SHARED, SESSION
+from oned_support import SESSION, SHARED, check_transport, decode, \
+    replay_samples, xml_payloads
 
 ACCT = SHARED / "samples-accounting-7.4.0"
 T0 = 1795465804         # README: the deploys, timeline "before_deploy"
@@ -85,41 +85,18 @@ def first_difference(mine, real):
     return ""
 
 
-def decode(body):
-    try:
-        (values,), _ = xmlrpc.client.loads(body.decode("utf-8"))
-        return ("result", values)
-    except xmlrpc.client.Fault as fault:
-        return ("fault", fault.faultCode, fault.faultString)
-
-
-def wire_skeleton(body):
-    return re.sub(rb"<string>.*?</string>", b"<string/>", body, flags=re.S)
-
-
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    from oned_support import OnedProcess
+    def set_clock(server, n):
+        ok, epoch, _ = server.proxy(SESSION).testoned.clock.set(clock_at(n))
+        assert ok and epoch == clock_at(n)
+        if n in (3, 23):
+            # the recorder waited for the host probe and the vnm driver
+            time.sleep(0.3)
     tmp = tmp_path_factory.mktemp("replay_acct")
     # the dummy IM answers at once on real oned: probe after 0.05 s
-    server = OnedProcess(tmp / "oned.sqlite",
-                         ["--monitor-interval", "0.05"]).start()
-    admin = server.proxy(SESSION)
-    answers = {}
-    try:
-        for entry in INDEX:
-            n = entry["n"]
-            ok, epoch, _ = admin.testoned.clock.set(clock_at(n))
-            assert ok and epoch == clock_at(n)
-            if n in (3, 23):
-                # the recorder waited for the host probe and the vnm driver
-                time.sleep(0.3)
-            request = (ACCT / (entry["file"] + ".request.xml")).read_bytes()
-            answers[n] = server.raw(request)
-    finally:
-        code = server.stop()
-    assert code == 0, server.log()
-    return answers
+    return replay_samples(tmp / "oned.sqlite", ACCT, INDEX,
+                          ["--monitor-interval", "0.05"], set_clock)
 
 
 def test_index_is_complete():
@@ -129,32 +106,18 @@ def test_index_is_complete():
 
 @pytest.mark.parametrize("entry", INDEX, ids=[e["file"] for e in INDEX])
 def test_replay(replay, entry):
-    status, ctype, body = replay[entry["n"]]
     recorded = (ACCT / (entry["file"] + ".response.xml")).read_bytes()
-    assert status == entry["http_status"]
-    assert ctype == entry["content_type"]
-    assert wire_skeleton(body) == wire_skeleton(recorded)
-    mine, real = decode(body), decode(recorded)
-    assert mine[0] == real[0]
-    if real[0] == "fault":
-        assert mine == real, first_difference(mine, real)
+    values = check_transport(entry, replay[entry["n"]], recorded)
+    if values is None:
         return
-    mine, real = [normalise_value(v) for v in mine[1]], \
-        [normalise_value(v) for v in real[1]]
+    mine, real = [normalise_value(v) for v in values[0]], \
+        [normalise_value(v) for v in values[1]]
     cut = PROBE_DETAIL.get(entry["file"])
     if cut:
         assert mine[1].index(cut) == real[1].index(cut) > 0
         mine[1] = mine[1][:mine[1].index(cut)]
         real[1] = real[1][:real[1].index(cut)]
     assert mine == real, first_difference(mine, real)
-
-
-def _payloads(replay):
-    for entry in INDEX:
-        kind, *rest = decode(replay[entry["n"]][2])
-        if kind == "result" and rest[0][0] and isinstance(rest[0][1], str) \
-                and rest[0][1].startswith("<"):
-            yield entry, rest[0][1]
 
 
 # real oned's own verdicts (xsd-validation.txt): vm.xsd requires
@@ -168,11 +131,11 @@ def test_replay_payloads_validate_against_xsd(replay):
     """Every XML document the test oned returned during the accounting
     replay gets the verdict real oned's document gets from the 7.4.0
     schemas (vm, vm_pool, vm_pool_extended, acct, showback, vmtemplate,
-    group, acl_pool, user, host): valid, except the never-deployed VMs, which must fail for
-    TM_MAD_SYSTEM only, as real oned's do."""
+    group, acl_pool, user, host): valid, except the never-deployed VMs,
+    which must fail for TM_MAD_SYSTEM only, as real oned's do."""
     from oned_support import xsd_errors
     checked, valid = 0, 0
-    for entry, value in _payloads(replay):
+    for entry, value in xml_payloads(INDEX, replay):
         name = "vm_pool_extended.xsd" if "infoextended" in entry["method"] \
             else None
         errors = xsd_errors(value, name=name)
