@@ -169,3 +169,15 @@ def test_authenticator_directly(slapd):
     with pytest.raises(AuthFailed):
         auth.authenticate("alice)(uid=*", "x")    # not a user name
     assert auth.dn_for("a+b") == "uid=a\\+b,ou=people,dc=acct,dc=test"
+
+
+def test_passwords_never_reach_the_log(api, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG, logger="stratuslab_accounting")
+    api.request("/v1/usage?" + WINDOW, "alice", USERS["alice"])
+    api.request("/v1/usage?" + WINDOW, "alice", "not-her-password")
+    api.request("/v1/usage?user=bob&" + WINDOW, "alice", USERS["alice"])
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "usage by alice" in text
+    assert USERS["alice"] not in text and "not-her-password" not in text
+    assert "Authorization" not in text and "Basic " not in text
