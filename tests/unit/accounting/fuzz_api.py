@@ -55,7 +55,8 @@ def serve_local(a):
     from stratuslab_accounting.auth import LdapAuthenticator
     from stratuslab_accounting.records import parse_history_records
     from stratuslab_accounting.store import SQLiteStore
-    store = SQLiteStore(os.path.join(tempfile.mkdtemp(prefix="acct-fuzz-"), "acct.sqlite"))
+    workdir = tempfile.mkdtemp(prefix="acct-fuzz-")
+    store = SQLiteStore(os.path.join(workdir, "acct.sqlite"))
     store.migrate()
     if a.samples:
         name = next(n for n in sorted(os.listdir(a.samples)) if n.startswith("055_") and n.endswith(".payload.xml"))
@@ -64,6 +65,7 @@ def serve_local(a):
     auth = LdapAuthenticator(a.ldap_uri, a.ldap_user_dn, a.ldap_ca or "", a.ldap_group_base or "",
                              a.admin_group or "", timeout=10)
     server = Server(("127.0.0.1", 0), store, auth, tls_context(a.tls_cert, a.tls_key))
+    server.workdir = workdir
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, "https://127.0.0.1:%d" % server.server_address[1]
 
@@ -106,6 +108,7 @@ def main(argv=None):
         if server is not None:
             server.shutdown()
             server.server_close()
+            shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
