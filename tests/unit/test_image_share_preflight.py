@@ -130,3 +130,14 @@ def test_bad_site_file_is_refused_naming_the_variable(runs, case):
     assert "image_share: " in out or "sl_hosts_outside" in out, out
     for text in expected:
         assert text in out, "%s: %r not in the output:\n%s" % (case, text, out)
+
+
+def test_every_sharing_mode_has_the_frontends_transfer_driver():
+    """The frontend role registers the datastores with the TM_MAD of the mode
+    this role sets up: nfs -> shared (one file system seen by every host),
+    ssh -> ssh (images copied). Both roles must accept the same modes."""
+    share = yaml.safe_load((ROOT / "roles" / "image_share" / "vars" / "main.yml").read_text(encoding="utf-8"))
+    frontend = yaml.safe_load((ROOT / "roles" / "frontend" / "vars" / "main.yml").read_text(encoding="utf-8"))
+    assert sorted(share["__image_share_modes"]) == sorted(frontend["__frontend_tm_mads"])
+    assert frontend["__frontend_tm_mads"]["nfs"] == "shared"
+    assert frontend["__frontend_tm_mads"]["ssh"] == "ssh"
