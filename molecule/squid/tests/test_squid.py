@@ -9,12 +9,17 @@ Evidence comes from three places: the client's view (status, bytes,
 Squid's X-Cache header), Squid's access.log and the origin's access log.
 """
 
+import json
+import os
 import re
+import subprocess
+import tempfile
 import time
 
 import pytest
 import stratuslab_testinfra
 import testinfra
+import yaml
 
 testinfra_hosts = stratuslab_testinfra.hosts("nodes")
 
@@ -158,6 +163,65 @@ def test_client_environment_file_sends_downloads_through_the_cache(host):
     assert re.search(r"^X-Cache: MISS from ", cmd.stdout, re.M | re.I), cmd.stdout
     answers = wait_for_origin("client.img")
     assert served_once_in_full(answers), answers
+
+
+CLIENT_ADDRESS = "10.89.7.82"  # sq-client's site_address
+APPLIANCE = "appliances/ttylinux-9.7.img"  # prepare.yml: signed with sl-publish
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", "")
+
+
+def from_client(name, count, timeout=20):
+    """Squid's access.log lines for name requested from sq-client's address."""
+    return [line for line in squid_lines(name, count, timeout) if line.split()[2] == CLIENT_ADDRESS]
+
+
+SHELLS = {
+    # su - : a login shell (~/.profile); bash -i: an interactive one (~/.bashrc).
+    "login": "su - oneadmin -c \"%s\"",
+    "bashrc": "su oneadmin -s /bin/bash -c \"bash -ic '%s'\"",
+}
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_oneadmin_shell_downloads_through_the_cache(host, shell):
+    # The client entry point makes oneadmin's ~/.profile and ~/.bashrc read
+    # the environment file; a plain curl in those shells uses the cache.
+    name = "shell-%s.txt" % shell  # prepare.yml: small files on the origin
+    cmd = host.run(SHELLS[shell] % ("curl -sS -o /dev/null -w %{http_code} " + ORIGIN_URL + name))
+    assert cmd.rc == 0 and cmd.stdout.strip().endswith("200"), (cmd.stdout, cmd.stderr)
+    lines = from_client(name, 1)
+    assert len(lines) == 1 and lines[0].split()[3] == "TCP_MISS/200", lines
+
+
+def test_appliance_verify_on_a_node_downloads_through_the_cache(host):
+    # appliance_verify without a proxy argument, run on the node through
+    # ansible-playbook: it reads the environment file, fetches the manifest
+    # and the image through the cache, verifies them and places the image.
+    signer = ORIGIN.file("/opt/stratuslab-test/signer.crt").content_string
+    dest = "/var/tmp/ttylinux-verified.img.gz"
+    host.run("rm -f %s", dest)
+    play = [{"name": "Verify on the node", "hosts": "sq-client", "gather_facts": False, "tasks": [
+        {"name": "Verify", "appliance_verify": {
+            "manifest_url": ORIGIN_URL + APPLIANCE + ".manifest.xml", "dest": dest, "trusted_signers": [signer]}}]}]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as book:
+        yaml.safe_dump(play, book)
+    env = dict(os.environ, ANSIBLE_LIBRARY=os.path.join(PROJECT, "library"),
+               ANSIBLE_MODULE_UTILS=os.path.join(PROJECT, "module_utils"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], book.name],
+                          capture_output=True, text=True, env=env, timeout=300)
+    os.unlink(book.name)
+    try:
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["sq-client"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError("ansible-playbook: %s\n%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
+    assert result.get("changed") is True and not result.get("failed"), result
+    assert result["proxy"] == PROXY
+    assert host.file(dest).exists
+    manifest = from_client(APPLIANCE + ".manifest.xml", 1)
+    assert manifest and manifest[-1].split()[3].endswith("/200"), manifest
+    image = from_client(APPLIANCE + ".gz", 1)
+    assert image and image[-1].split()[3] in ("TCP_MISS/200", "TCP_HIT/200"), image
 
 
 def test_host_outside_the_site_networks_is_denied():
