@@ -51,6 +51,7 @@ APT_PREFIX = "10.89.90."
 APT_FIRST = 101
 APT_ENV = ["env", "DEBIAN_FRONTEND=noninteractive"]
 # What Ansible's apt module passes to dpkg, so both sides treat conffiles alike.
+PACKAGE_ACTIONS = {"apt", "ansible.builtin.apt", "package", "ansible.builtin.package"}
 DPKG_OPTS = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
 
 
@@ -297,15 +298,15 @@ def main():
 
         # --- report ---------------------------------------------------------
         tasks = task_times(converge)
-        apt_tasks = [t for t in tasks if any(a in ("apt", "ansible.builtin.apt") for a in t[3])]
+        apt_tasks = [t for t in tasks if set(t[3]) & PACKAGE_ACTIONS]
         updates = [(t, h) for p in converge["plays"] for t in p["tasks"] for h, r in t["hosts"].items()
-                   if r.get("cache_updated") and r.get("action") in ("apt", "ansible.builtin.apt")]
+                   if r.get("cache_updated") and r.get("action") in PACKAGE_ACTIONS]
         x = converge_s / apt_s
         print(f"demo site, {len(hosts)} hosts: " +
               ", ".join(f"{h['name']} ({','.join(g for g in h['groups'] if g != 'ungrouped')})" for h in hosts))
         print(f"{'step':<40}{'wall s':>9}  detail")
         print(f"{'(1) converge site.yml (fresh)':<40}{converge_s:>9.1f}  changed={converge_changed} "
-              f"(sum over hosts); apt tasks {sum(t[0] for t in apt_tasks):.1f} s of it")
+              f"(sum over hosts); package tasks {sum(t[0] for t in apt_tasks):.1f} s of it")
         print(f"{'(2) rerun site.yml':<40}{rerun_s:>9.1f}  changed={rerun_changed}")
         print(f"{'(3) apt-get update+install, parallel':<40}{apt_s:>9.1f}  "
               f"{sum(len(a) for a in added.values())} packages in all")
@@ -328,7 +329,7 @@ def main():
             print(f"    {secs:7.1f} s  {name}  [{','.join(actions)}; {','.join(ran) or 'skipped'}] ({play})")
         figures.update(converge_s=converge_s, rerun_s=rerun_s, apt_s=apt_s, converge_changed=converge_changed,
                        rerun_changed=rerun_changed, apt_times=apt_times, added=added, removed=removed,
-                       rerun_stats=rerun["stats"], top_tasks=top, converge_vs_apt=x, missing=missing)
+                       rerun_stats=rerun["stats"], top_tasks=top, converge_tasks=tasks, converge_vs_apt=x, missing=missing)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
         print(f"site: converge_vs_apt={x:.2f} rerun_s={rerun_s:.1f} rerun_changed={rerun_changed}")
