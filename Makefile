@@ -30,7 +30,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # roles' own development scenarios that `site` covers. `vm` (qemu VMs under
 # software emulation, about 3x slower per task) and `nfs` (image sharing over
 # NFS, which the containers' kernel lacks) run with `make test-vm`.
-SCENARIOS ?= base ldap site appliance_repo squid
+SCENARIOS ?= base ldap site appliance_repo squid accounting
 VM_SCENARIOS ?= vm nfs
 
 .PHONY: help deps venv image vm-image vm-up vm-down lint unit molecule test test-vm site site-down clean
