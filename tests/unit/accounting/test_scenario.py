@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from acct_pgcluster import free_port
 from conftest import PKG_PARENT, ROOT, wait_for
 from stratuslab_accounting.collector import STATE_HWM, CollectError, Collector
 from stratuslab_accounting.oned import OnedClient
@@ -190,7 +191,6 @@ def test_scripted_scenario_restart_and_oned_outage(oned, store, tmp_path, caplog
 
 
 def test_collect_once_fails_cleanly_when_oned_is_unreachable(tmp_path, store):
-    from conftest import free_port
     config = write_config(tmp_path, "http://127.0.0.1:%d/RPC2" % free_port(), store)
     proc = cli_collect_once(config)
     assert proc.returncode == 1
