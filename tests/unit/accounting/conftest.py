@@ -4,19 +4,15 @@ material for the API."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-PKG_PARENT = os.path.join(ROOT, "roles", "accounting", "files")
-sys.path.insert(0, PKG_PARENT)
 sys.path.insert(0, os.path.dirname(__file__))
 
+from acct_testlib import PKG_PARENT, ROOT, listening, wait_for  # noqa: E402,F401
 from acct_pgcluster import PgCluster, free_port, pg_bindir  # noqa: E402
 from stratuslab_accounting.store import PostgreSQLStore, SQLiteStore  # noqa: E402
 
@@ -30,19 +26,6 @@ def run(cmd, **kw):
     return proc.stdout
 
 
-def wait_for(pred, timeout=20.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-def listening(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 # ------------------------------------------------------------------ stores

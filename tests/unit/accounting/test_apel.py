@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from acct_samples import T0, have_samples, payload
-from conftest import PKG_PARENT
+from acct_testlib import PKG_PARENT
 from stratuslab_accounting import apel
 from stratuslab_accounting.collector import STATE_LAST_SUCCESS
 from stratuslab_accounting.records import parse_history_records

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from acct_testlib import ROOT
 from acct_pgcluster import pg_bindir
 
 

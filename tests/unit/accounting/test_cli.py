@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PKG_PARENT, free_port, wait_for, listening
+from acct_testlib import PKG_PARENT, free_port, wait_for, listening
 
 ENV = dict(os.environ, PYTHONPATH=PKG_PARENT)
 

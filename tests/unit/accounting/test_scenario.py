@@ -22,7 +22,7 @@ import time
 import pytest
 
 from acct_pgcluster import free_port
-from conftest import PKG_PARENT, ROOT, wait_for
+from acct_testlib import PKG_PARENT, ROOT, wait_for
 from stratuslab_accounting.collector import STATE_HWM, CollectError, Collector
 from stratuslab_accounting.oned import OnedClient
 from stratuslab_accounting.records import parse_history_records
