@@ -8,7 +8,9 @@ class OnedError(Exception):
     """oned answered with a failure, or could not be reached."""
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
+class _TimeoutMixin:
+    """Gives every connection of an xmlrpc.client transport a timeout."""
+
     def __init__(self, timeout):
         super().__init__()
         self._timeout = timeout
@@ -19,15 +21,12 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         return conn
 
 
-class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
-    def __init__(self, timeout):
-        super().__init__()
-        self._timeout = timeout
+class _TimeoutTransport(_TimeoutMixin, xmlrpc.client.Transport):
+    pass
 
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
+
+class _TimeoutSafeTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
+    pass
 
 
 class OnedClient:
