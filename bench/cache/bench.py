@@ -12,12 +12,16 @@ then measures, in one run:
 
 1. cold: the three nodes pull the appliance at the same time through the
    empty cache; x = bytes the origin sent / appliance size (goal 1.0);
-2. warm: each node pulls it again, one after the other (cache hits); the
-   hit throughput is the median of the three (curl's own timing, inside
-   the node);
+2. warm: each node pulls it again, one after the other (cache hits), the
+   cache's copy evicted from the page cache before each pull, so the hit
+   is read from disk; the hit throughput is the median of the three (curl's
+   own timing, inside the node);
 3. disk: `cat` of the cached copy of the appliance (Squid's swap file) to
-   /dev/null on the cache host, three times, median throughput;
-   y = hit throughput / cat throughput (goal >= 0.5).
+   /dev/null on the cache host, three times, the file evicted from the
+   page cache before each (posix_fadvise DONTNEED, checked with fincore):
+   the throughput of the disk; y = hit throughput / cat throughput (goal
+   >= 0.5). The same cat with the file in the page cache (memory speed) is
+   printed too, as a note.
 
 Last line:  cache: origin_bytes_ratio=<x> hit_throughput_vs_disk=<y>
 Everything is removed at the end unless --keep.
@@ -155,14 +159,33 @@ def origin_bytes():
     return sent
 
 
-def cat_seconds(size):
-    """Seconds of `cat <Squid's swap file of the appliance> >/dev/null` on the cache host."""
-    swap_file = in_container(CACHE, f"find /var/spool/squid -type f -size +{size - 1}c -printf '%s %p\\n' | sort -n | tail -1").split()
-    if not swap_file:
+def swap_file(size):
+    """Path of Squid's swap file of the appliance on the cache host (the largest file there)."""
+    found = in_container(CACHE, f"find /var/spool/squid -type f -size +{size - 1}c -printf '%s %p\\n' | sort -n | tail -1").split()
+    if not found:
         raise RuntimeError("no swap file of the appliance's size in the cache directory")
-    path = swap_file[1]
+    return found[1]
+
+
+EVICT = ("import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+         "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)")
+
+
+def evict(path):
+    """Drop the file's pages from the page cache (clean pages only: no writes pending)."""
+    in_container(CACHE, f"sync {path}; python3 -c '{EVICT}' {path}")
+    resident = in_container(CACHE, f"fincore --bytes --noheadings --output RES {path}").strip()
+    if int(resident or 0) > 64 * 2**20:
+        raise RuntimeError(f"{path}: {resident} bytes still in the page cache after eviction")
+    return int(resident or 0)
+
+
+def cat_seconds(path, cold):
+    """Seconds of `cat <Squid's swap file> >/dev/null` on the cache host, from disk when cold."""
+    if cold:
+        evict(path)
     nanoseconds = in_container(CACHE, f"s=$(date +%s%N); cat {path} >/dev/null; e=$(date +%s%N); echo $((e - s))")
-    return int(nanoseconds) / 1e9, path
+    return int(nanoseconds) / 1e9
 
 
 def mib_s(size, seconds):
@@ -192,18 +215,26 @@ def main():
         cold = pull_together(nodes)
         cold_sent = origin_bytes()
         time.sleep(2)  # let Squid finish writing the object to disk
-        warm = [pull_together([node])[0] for node in nodes]
+        path = swap_file(size)
+        warm = []
+        for node in nodes:
+            evict(path)
+            warm.append(pull_together([node])[0])
         sent = origin_bytes()
-        cats = [cat_seconds(size) for _ in range(3)]
-        cat_s = statistics.median(seconds for seconds, _ in cats)
+        cats = [cat_seconds(path, cold=True) for _ in range(3)]
+        hot_cats = [cat_seconds(path, cold=False) for _ in range(3)]
+        cat_s = statistics.median(cats)
+        hot_s = statistics.median(hot_cats)
 
         print(f"{'phase':<6} {'node':<9} {'status':>6} {'MiB':>7} {'s':>7} {'MiB/s':>8}  X-Cache")
         for phase, pulls in (("cold", cold), ("warm", warm)):
             for pull in pulls:
                 print(f"{phase:<6} {pull['node']:<9} {pull['status']:>6} {pull['bytes'] / 2**20:>7.0f} "
                       f"{pull['seconds']:>7.2f} {mib_s(pull['bytes'], pull['seconds']):>8.0f}  {pull['x_cache']}")
-        for seconds, path in cats:
-            print(f"{'disk':<6} {CACHE:<9} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  {path}")
+        for seconds in cats:
+            print(f"{'disk':<6} {CACHE:<9} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  {path} (evicted first)")
+        for seconds in hot_cats:
+            print(f"{'memory':<6} {CACHE:<9} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  {path} (page cache)")
 
         problems = [p for p in cold + warm if p["status"] != 200 or p["bytes"] != size]
         problems += [p for p in warm if p["x_cache"].upper() != "HIT"]
@@ -214,9 +245,11 @@ def main():
         y = mib_s(size, hit_s) / mib_s(size, cat_s)
         note(f"x = {sent} bytes sent by the origin over the whole run ({cold_sent} during the cold pulls by "
              f"{len(nodes)} nodes at once) / {size} bytes of appliance")
-        note(f"y = median warm pull {mib_s(size, hit_s):.0f} MiB/s (curl through Squid, from a node) / "
-             f"median cat {mib_s(size, cat_s):.0f} MiB/s (Squid's swap file to /dev/null on the cache host); "
-             f"both read a file the page cache already holds")
+        note(f"y = median warm pull {mib_s(size, hit_s):.0f} MiB/s (curl through Squid, from a node, Squid's copy "
+             f"evicted from the page cache first) / median cat {mib_s(size, cat_s):.0f} MiB/s (Squid's swap file "
+             f"to /dev/null on the cache host, evicted first: the disk)")
+        note(f"against the page cache instead (cat of the file in memory, {mib_s(size, hot_s):.0f} MiB/s): "
+             f"{mib_s(size, hit_s) / mib_s(size, hot_s):.2f}")
         note(f"total {time.monotonic() - started:.0f} s")
         print(f"cache: origin_bytes_ratio={x:.3f} hit_throughput_vs_disk={y:.2f}", flush=True)
         return 1 if problems else 0
