@@ -83,7 +83,7 @@ def make_inventory(work):
             text = text.replace(demo, bench)
         for old, new in RENUMBER:
             text = text.replace(old, new)
-        text = text.replace("ansible_host: stratuslab-demo-", "ansible_host: bench-site-")
+        text = text.replace("demo_container: stratuslab-demo-", "demo_container: bench-site-")
         for stale in ("stratuslab-demo", "10.89.7.", "10.89.8."):
             if stale in text:
                 raise RuntimeError(f"{path}: '{stale}' left after renumbering the demo inventory")
@@ -94,13 +94,13 @@ def make_inventory(work):
         hv = inv["_meta"]["hostvars"][name]
         hosts.append({
             "name": name,
-            "container": hv["ansible_host"],
+            "container": hv["demo_container"],
             "address": hv["site_address"],
             "extra": hv.get("site_network_addresses", {}),
             "groups": sorted(g for g, v in inv.items() if isinstance(v, dict) and name in v.get("hosts", [])),
         })
-    networks = inv["_meta"]["hostvars"][hosts[0]["name"]]["demo_networks"]
-    return dst, hosts, networks
+    first = inv["_meta"]["hostvars"][hosts[0]["name"]]
+    return dst, hosts, first["demo_networks"], first["demo_ssh_key"]
 
 
 def create_networks(networks):
@@ -127,7 +127,20 @@ def wait_booted(names):
             raise RuntimeError(f"{name} did not boot: {state.stdout}{state.stderr}")
 
 
-def create_site(hosts, networks):
+def authorize_key(names, key):
+    """What tools/demo/up.yml does: the demo key (made if missing) authorised for root (sshd runs once booted)."""
+    key = Path(key)
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stratuslab-demo", "-f", str(key)])
+    public = Path(str(key) + ".pub").read_text().strip()
+    for name in names:
+        run(["podman", "exec", name, "sh", "-c",
+             f"umask 077 && mkdir -p /root/.ssh && grep -qxF '{public}' /root/.ssh/authorized_keys 2>/dev/null"
+             f" || echo '{public}' >> /root/.ssh/authorized_keys"])
+
+
+def create_site(hosts, networks, key):
     """The site's containers, attached like tools/demo/up.yml does (eth0 public, eth1 private)."""
     for h in hosts:
         attach = [f"{networks[0]['podman_network']}:ip={h['address']},interface_name=eth0"]
@@ -137,6 +150,7 @@ def create_site(hosts, networks):
                               f"interface_name=eth{index}")
         start_container(h["container"], h["name"], attach)
     wait_booted([h["container"] for h in hosts])
+    authorize_key([h["container"] for h in hosts], key)
 
 
 def installed(container):
@@ -248,7 +262,7 @@ def main():
         run([str(REPO / "tools" / "container" / "build-image")])
 
     work = Path(tempfile.mkdtemp(prefix="bench-site."))
-    inventory, hosts, networks = make_inventory(work)
+    inventory, hosts, networks, key = make_inventory(work)
     site_names = [h["container"] for h in hosts]
     apt_names = [f"bench-site-apt-{h['name']}" for h in hosts]
     net_names = [n["podman_network"] for n in networks]
@@ -258,7 +272,7 @@ def main():
     try:
         progress(f"creating the site's containers {', '.join(site_names)} (load {' '.join(load())})")
         create_networks(networks)
-        create_site(hosts, networks)
+        create_site(hosts, networks, key)
         before = {h["name"]: installed(h["container"]) for h in hosts}
 
         progress("(1) converge: ansible-playbook site.yml on the fresh containers")
