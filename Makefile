@@ -20,10 +20,12 @@ export PATH := $(VENV)/bin:$(PATH)
 
 # Debian packages the machine needs: Python's venv and headers (python-ldap
 # builds from source), podman with runc, debootstrap for the host image,
-# qemu for the VM test hosts, postgresql for the accounting tests and bench.
+# qemu for the VM test hosts, postgresql for the accounting tests and bench,
+# slapd and ldap-utils for the unit tests that bind to a real LDAP server
+# (the accounting API's login, the test oned's LDAP login).
 APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils \
-	postgresql
+	postgresql slapd ldap-utils
 
 # Molecule scenarios run by `make test`, in this order. `site` converges the
 # real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
