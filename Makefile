@@ -16,6 +16,14 @@ STAMP := $(VENV)/.installed
 # see tools/container/containers.conf. Nothing in /etc is changed.
 export CONTAINERS_CONF := $(CURDIR)/tools/container/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# The reference data the tests hold the test oned and the accounting to
+# (OpenNebula API notes, answers captured from oned 7.4.0, XSDs) is the
+# shared/ folder beside the checkout. A clone made elsewhere (git clone .
+# /tmp/fresh) finds it beside the repository it was cloned from. The tests
+# read STRATUSLAB_SHARED; set it to use another copy.
+STRATUSLAB_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared) \
+	$(wildcard $(shell git -C $(CURDIR) config --get remote.origin.url 2>/dev/null)/../shared))
+export STRATUSLAB_SHARED
 export PATH := $(VENV)/bin:$(PATH)
 
 # Debian packages the machine needs: Python's venv and headers (python-ldap
