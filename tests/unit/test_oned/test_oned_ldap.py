@@ -1,10 +1,10 @@
 """The test oned's LDAP authentication, against a real slapd.
 
-The test starts OpenLDAP's slapd (Debian package slapd; installed with
-apt-get when missing and we are root, otherwise the tests are skipped with
-the reason) as a subprocess on loopback ports, with its configuration and
-database in a temporary directory: TLS with a throw-away CA, simple binds
-refused without TLS (olcSecurity simple_bind=128), users under
+The test starts OpenLDAP's slapd (Debian package slapd, which `make deps`
+installs; without it the tests are skipped, naming what is missing) through
+tests/unit/slapd_testlib.py, as a subprocess on loopback ports, with its
+configuration and database in a temporary directory: TLS with a throw-away
+CA, simple binds refused without TLS (olcSecurity simple_bind=128), users under
 ou=people,dc=oned,dc=test. The test oned is started with --ldap-uri,
 --ldap-base-dn and --ldap-ca, and must behave like oned with the ldap auth
 driver: unknown users authenticated by a bind and created with AUTH_DRIVER
@@ -13,15 +13,16 @@ ldap on first login.
 
 import os
 import re
-import shutil
-import socket
 import subprocess
+import sys
 import time
 import xmlrpc.client
 
 import pytest
 
-from oned_support import free_port, wait_for
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/unit: slapd_testlib
+
+from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif, which  # noqa: E402
 
 BASE_DN = "dc=oned,dc=test"
 USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
@@ -30,143 +31,21 @@ USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
 AUTH_ERROR = 256
 NO_EXISTS = 1024
 TOOLS = ("slapd", "slapadd", "slappasswd", "ldapwhoami", "openssl")
-SBIN = ("/usr/sbin", "/usr/bin")
-
-
-def _which(tool):
-    return shutil.which(tool) or next(
-        (os.path.join(d, tool) for d in SBIN if os.access(os.path.join(d, tool), os.X_OK)), None)
-
-
-def _missing_tools():
-    """Why the LDAP tests cannot run here, or None. `make deps` installs
-    slapd and ldap-utils on the test machine (Makefile APT_PACKAGES)."""
-    missing = [t for t in TOOLS if not _which(t)]
-    return "%s missing (make deps installs slapd and ldap-utils)" % ", ".join(missing) if missing else None
-
-
-def _run(argv, **kwargs):
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)
-    assert proc.returncode == 0, "%s: %s%s" % (argv, proc.stdout, proc.stderr)
-    return proc.stdout
-
-
-def _make_tls(tmp):
-    """A CA and a server certificate for 127.0.0.1 (and localhost).
-
-    The URIs name 127.0.0.1: for "localhost" libldap checks the certificate
-    against the machine's own host name instead."""
-    ssl = _which("openssl")
-    ca_key, ca_crt = tmp / "ca.key", tmp / "ca.crt"
-    key, csr, crt = tmp / "server.key", tmp / "server.csr", tmp / "server.crt"
-    _run([ssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-          "-subj", "/CN=test oned LDAP CA", "-keyout", str(ca_key), "-out", str(ca_crt),
-          "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-    _run([ssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-          "-keyout", str(key), "-out", str(csr)])
-    ext = tmp / "server.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                   "extendedKeyUsage=serverAuth\n")
-    _run([ssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-          "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt)])
-    return ca_crt, crt, key
-
-
-CONFIG_LDIF = """\
-dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {tmp}/slapd.pid
-olcTLSCACertificateFile: {ca}
-olcTLSCertificateFile: {crt}
-olcTLSCertificateKeyFile: {key}
-olcSecurity: simple_bind=128
-
-dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-include: file:///etc/ldap/schema/core.ldif
-include: file:///etc/ldap/schema/cosine.ldif
-include: file:///etc/ldap/schema/inetorgperson.ldif
-
-dn: olcDatabase={{-1}}frontend,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcFrontendConfig
-olcDatabase: {{-1}}frontend
-
-dn: olcDatabase={{0}}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{0}}config
-olcAccess: {{0}}to * by * none
-
-dn: olcDatabase={{1}}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
-olcDbDirectory: {tmp}/db
-olcSuffix: {base}
-olcRootDN: cn=admin,{base}
-olcAccess: {{0}}to attrs=userPassword by anonymous auth by * none
-olcAccess: {{1}}to * by * read
-"""
-
-
-def _data_ldif(slappasswd):
-    entries = ["dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: oned\no: test oned\n" % BASE_DN,
-               "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n" % BASE_DN]
-    for uid, password in USERS.items():
-        hashed = _run([slappasswd, "-h", "{SSHA}", "-s", password]).strip()
-        entries.append("dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\n"
-                       "userPassword: %s\n" % (uid, BASE_DN, uid, uid, uid, hashed))
-    return "\n".join(entries)
-
-
-def _listening(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory):
-    reason = _missing_tools()
+    """slapd with alice, bob and an LDAP "oneadmin"; entries readable by all.
+    The URIs name 127.0.0.1 (the certificate's address)."""
+    reason = missing_tools(TOOLS)
     if reason:
         pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("slapd")
-    (tmp / "db").mkdir()
-    (tmp / "slapd.d").mkdir()
-    ca, crt, key = _make_tls(tmp)
-    (tmp / "config.ldif").write_text(CONFIG_LDIF.format(tmp=tmp, ca=ca, crt=crt, key=key, base=BASE_DN))
-    (tmp / "data.ldif").write_text(_data_ldif(_which("slappasswd")))
-    _run([_which("slapadd"), "-n0", "-F", str(tmp / "slapd.d"), "-l", str(tmp / "config.ldif")])
-    _run([_which("slapadd"), "-n1", "-F", str(tmp / "slapd.d"), "-l", str(tmp / "data.ldif")])
-    ldaps_port, ldap_port = free_port(), free_port()
-    log = open(tmp / "slapd.log", "wb")
-    proc = subprocess.Popen(
-        [_which("slapd"), "-d", "0", "-F", str(tmp / "slapd.d"),
-         "-h", "ldaps://127.0.0.1:%d/ ldap://127.0.0.1:%d/" % (ldaps_port, ldap_port)],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        if not wait_for(lambda: _listening(ldaps_port) and _listening(ldap_port), timeout=20):
-            pytest.fail("slapd did not start: %s" % (tmp / "slapd.log").read_text(errors="replace"))
-        yield {"ldaps": "ldaps://127.0.0.1:%d" % ldaps_port,
-               "ldap": "ldap://127.0.0.1:%d" % ldap_port, "ca": str(ca), "log": tmp / "slapd.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    tls = make_tls(tmp, "test oned LDAP CA")
+    data = ["dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: oned\no: test oned\n" % BASE_DN,
+            "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n" % BASE_DN]
+    with running_slapd(tmp / "server", tls, BASE_DN, "\n".join(data + user_ldif(BASE_DN, USERS))) as server:
+        yield server
 
 
 @pytest.fixture
@@ -182,7 +61,7 @@ def _user(server, session, oid=-1):
 
 def test_the_server_refuses_a_plain_text_bind(slapd):
     # The premise of the site's LDAP: no password crosses the wire in clear.
-    proc = subprocess.run([_which("ldapwhoami"), "-x", "-H", slapd["ldap"],
+    proc = subprocess.run([which("ldapwhoami"), "-x", "-H", slapd["ldap"],
                            "-D", "uid=alice,ou=people," + BASE_DN, "-w", USERS["alice"]],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 13, proc.stdout + proc.stderr   # confidentialityRequired
