@@ -230,6 +230,20 @@ def test_apel_export_is_scheduled(host):
     assert "ActiveState=active" in timer and "UnitFileState=enabled" in timer, timer
 
 
+def test_apel_export_unit_runs_as_its_timer_starts_it(host):
+    """The oneshot the timer starts, started the same way: its ExecStart (the
+    shell's date arithmetic, systemd's %% escapes, the service user) runs to
+    success and reports what it wrote (an unscripted day may have no record)."""
+    service = "%s-apel-export.service" % UNIT
+    start = host.run("systemctl start %s", service)
+    assert start.rc == 0, start.stdout + start.stderr
+    show = host.run("systemctl show -p Result,ExecMainStatus,InvocationID %s", service).stdout
+    assert "Result=success" in show and "ExecMainStatus=0" in show, show
+    invocation = re.search(r"InvocationID=(\w+)", show).group(1)
+    said = host.run("journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID=%s", invocation).stdout
+    assert re.search(r"^\d+ records( written to %s/\S+|, nothing written)$" % re.escape(APEL_DIR), said, re.M), said
+
+
 def test_postgresql_role_logs_in_with_its_password_only(host):
     sql = "SELECT max(version) FROM schema_version"
     ok = host.run("PGPASSWORD=%s psql -h 127.0.0.1 -U %s -d %s -tAc %s", DB["password"], DB["user"], DB["name"], sql)
