@@ -193,6 +193,19 @@ def test_oneadmin_shell_downloads_through_the_cache(host, shell):
     assert len(lines) == 1 and lines[0].split()[3] == "TCP_MISS/200", lines
 
 
+def test_a_listed_service_downloads_through_the_cache(host):
+    # site_cache_client_services names a unit (prepare.yml: it fetches a file
+    # when it starts, never started before the converge): the client entry
+    # point gave it a drop-in and restarted it, and its fetch came through
+    # Squid from the node's address.
+    dropin = host.file("/etc/systemd/system/stratuslab-test-fetcher.service.d/stratuslab-image-cache.conf")
+    assert dropin.contains("^EnvironmentFile=-%s$" % ENV_FILE)
+    show = host.run("systemctl show -p ActiveState,Result,EnvironmentFiles stratuslab-test-fetcher").stdout
+    assert "ActiveState=active" in show and "Result=success" in show and ENV_FILE in show, show
+    lines = from_client("service-fetch.txt", 1)
+    assert len(lines) == 1 and lines[0].split()[3].endswith("/200"), lines
+
+
 def test_appliance_verify_on_a_node_downloads_through_the_cache(host):
     # appliance_verify without a proxy argument, run on the node through
     # ansible-playbook: it reads the environment file, fetches the manifest
