@@ -719,7 +719,8 @@ LDAP_INVALID_CREDENTIALS = 49
 class LdapAuth:
     """Simple binds against one LDAP server through `ldapwhoami`."""
 
-    def __init__(self, uri, base_dn, ca_file=None, timeout=10.0):
+    def __init__(self, uri, base_dn, ca_file=None, timeout=10.0,
+                 user_field=None, starttls=None):
         if not re.fullmatch(r"ldaps?://[^\s]+", uri):
             raise ValueError("--ldap-uri must be ldap://HOST[:PORT] or "
                              "ldaps://HOST[:PORT]")
@@ -727,9 +728,47 @@ class LdapAuth:
         self.base_dn = base_dn
         self.ca_file = ca_file
         self.timeout = timeout
+        # None: the user's DN is uid=NAME,ou=people,BASE (--ldap-uri). A
+        # field (ldap_auth.conf's :user_field:): the DN is found as the
+        # driver finds it, by a search (FIELD=NAME) under the base.
+        self.user_field = user_field
+        self.starttls = uri.startswith("ldap://") if starttls is None else starttls
+
+    def _tools_args(self):
+        args = ["-x", "-H", self.uri,
+                "-o", "nettimeout=%d" % max(1, int(self.timeout))]
+        if self.starttls:
+            args.append("-ZZ")      # StartTLS, and fail without it
+        env = dict(os.environ, LDAPTLS_REQCERT="demand")
+        if self.ca_file:
+            env["LDAPTLS_CACERT"] = self.ca_file
+        return args, env
 
     def user_dn(self, name):
-        return "uid=%s,ou=people,%s" % (name, self.base_dn)
+        if self.user_field is None:
+            return "uid=%s,ou=people,%s" % (name, self.base_dn)
+        # An anonymous search, as the driver makes without :user: in
+        # ldap_auth.conf; exactly one entry must match.
+        args, env = self._tools_args()
+        try:
+            proc = subprocess.run(
+                ["ldapsearch"] + args + ["-LLL", "-o", "ldif-wrap=no",
+                                         "-b", self.base_dn,
+                                         "(%s=%s)" % (self.user_field, name),
+                                         "1.1"],
+                env=env, capture_output=True, text=True,
+                timeout=self.timeout + 5)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            LOG.emit("ldap: search for %s could not run: %s" % (name, exc))
+            return None
+        dns = [line[4:] for line in proc.stdout.splitlines()
+               if line.startswith("dn: ")]
+        if proc.returncode != 0 or len(dns) != 1:
+            LOG.emit("ldap: search (%s=%s) under %s: %d entries (%d) %s" % (
+                self.user_field, name, self.base_dn, len(dns),
+                proc.returncode, proc.stderr.strip()[:200]))
+            return None
+        return dns[0]
 
     def bind(self, name, password):
         """The user's DN when a simple bind with ``password`` succeeds."""
@@ -738,13 +777,10 @@ class LdapAuth:
         if not password or not LDAP_NAME_RE.fullmatch(name):
             return None
         dn = self.user_dn(name)
-        cmd = ["ldapwhoami", "-x", "-H", self.uri, "-D", dn,
-               "-o", "nettimeout=%d" % max(1, int(self.timeout))]
-        if self.uri.startswith("ldap://"):
-            cmd.append("-ZZ")       # StartTLS, and fail without it
-        env = dict(os.environ, LDAPTLS_REQCERT="demand")
-        if self.ca_file:
-            env["LDAPTLS_CACERT"] = self.ca_file
+        if dn is None:
+            return None
+        args, env = self._tools_args()
+        cmd = ["ldapwhoami"] + args + ["-D", dn]
         fd, pwfile = tempfile.mkstemp(prefix="test-oned-ldap-")
         try:
             with os.fdopen(fd, "w") as fh:   # mkstemp makes it 0600
@@ -763,6 +799,86 @@ class LdapAuth:
             LOG.emit("ldap: bind as %s failed (%d): %s" % (
                 dn, proc.returncode, proc.stderr.strip()[:200]))
         return None
+
+
+def _conf_scalar(text):
+    """A scalar of ldap_auth.conf (YAML written for Ruby): 'quoted',
+    "quoted", :symbol, a number, true/false, or a bare word."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.startswith(":"):
+        return text[1:]
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    return {"true": True, "false": False}.get(text, text)
+
+
+def read_ldap_auth_conf(path):
+    """The server OpenNebula's ldap driver would use first, from its
+    ldap_auth.conf: {"uri", "starttls", "base", "user_field"}. Reads the
+    subset of YAML the driver's file uses (top-level "server N:" maps of
+    ":key: value" lines, and an ":order:" list); ValueError names the file
+    and what is wrong."""
+    servers, order, section = {}, [], None
+    with open(path, encoding="utf-8") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = raw.rstrip()
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not raw[0].isspace():
+                if not line.endswith(":"):
+                    raise ValueError("%s:%d: expected a section, got %r" % (path, number, line))
+                key = line[:-1].strip()
+                section = order if key == ":order" else servers.setdefault(key, {})
+                continue
+            item = line.strip()
+            if section is order and item.startswith("- "):
+                order.append(_conf_scalar(item[2:]))
+                continue
+            match = re.fullmatch(r":(\w+):\s*(.*)", item)
+            if section is None or section is order or match is None:
+                raise ValueError("%s:%d: cannot read %r" % (path, number, item))
+            section[match.group(1)] = _conf_scalar(match.group(2))
+    name = order[0] if order else next(iter(servers), None)
+    server = servers.get(name)
+    if server is None:
+        raise ValueError("%s: no server %r to use (:order: %s)" % (path, name, order))
+    for key in ("host", "base"):
+        if not server.get(key):
+            raise ValueError("%s: server %r has no :%s:" % (path, name, key))
+    encryption = server.get("encryption", "")
+    if encryption not in ("", "simple_tls", "start_tls"):
+        raise ValueError("%s: server %r: unknown :encryption: %r" % (path, name, encryption))
+    scheme = "ldaps" if encryption == "simple_tls" else "ldap"
+    port = int(server.get("port", 636 if scheme == "ldaps" else 389))
+    return {"uri": "%s://%s:%d" % (scheme, server["host"], port),
+            "starttls": encryption == "start_tls", "base": server["base"],
+            "user_field": server.get("user_field", "cn")}
+
+
+class LdapAuthConf:
+    """--ldap-auth-conf: the server and fields of an ldap_auth.conf, read
+    again at each login as OpenNebula's driver reads it (a changed file
+    needs no restart; a file that no longer reads refuses the login)."""
+
+    def __init__(self, path, ca_file=None):
+        self.path = path
+        self.ca_file = ca_file
+        self.current()      # a file that does not read stops the start
+
+    def current(self):
+        conf = read_ldap_auth_conf(self.path)
+        return LdapAuth(conf["uri"], conf["base"], self.ca_file,
+                        user_field=conf["user_field"], starttls=conf["starttls"])
+
+    def bind(self, name, password):
+        try:
+            auth = self.current()
+        except (OSError, ValueError) as exc:
+            LOG.emit("ldap: %s" % exc)
+            return None
+        return auth.bind(name, password)
 
 
 def ldap_login(oned, name, secret):
@@ -808,7 +924,10 @@ class Oned:
                              if h.get("monitor_due") is not None]
         heapq.heapify(self.monitor_heap)
         self.ldap = None
-        if getattr(options, "ldap_uri", None):
+        if getattr(options, "ldap_auth_conf", None):
+            self.ldap = LdapAuthConf(options.ldap_auth_conf,
+                                     getattr(options, "ldap_ca", None))
+        elif getattr(options, "ldap_uri", None):
             self.ldap = LdapAuth(options.ldap_uri, options.ldap_base_dn,
                                  getattr(options, "ldap_ca", None))
         with self.lock:
@@ -3033,9 +3152,21 @@ def parse_args(argv=None):
                    help="base DN; users are uid=NAME,ou=people,DN")
     p.add_argument("--ldap-ca", default=None, metavar="FILE",
                    help="CA certificate that signed the LDAP server's")
+    p.add_argument("--ldap-auth-conf", default=None, metavar="FILE",
+                   help="authenticate as OpenNebula's ldap driver does with "
+                        "this ldap_auth.conf (read at each login): the first "
+                        "server of :order:, the user found by :user_field: "
+                        "under :base:, then a bind as that entry")
     opts = p.parse_args(argv)
     if opts.ldap_uri and not opts.ldap_base_dn:
         p.error("--ldap-uri needs --ldap-base-dn")
+    if opts.ldap_uri and opts.ldap_auth_conf:
+        p.error("give --ldap-uri or --ldap-auth-conf, not both")
+    if opts.ldap_auth_conf:
+        try:
+            read_ldap_auth_conf(opts.ldap_auth_conf)
+        except (OSError, ValueError) as exc:
+            p.error("--ldap-auth-conf: %s" % exc)
     host, sep, port = opts.listen.rpartition(":")
     if not sep or not port.isdigit():
         p.error("--listen must be HOST:PORT")

@@ -23,6 +23,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/unit: slapd_testlib
 
 from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif, which  # noqa: E402
+from oned_support import load_tool  # noqa: E402
 
 BASE_DN = "dc=oned,dc=test"
 USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
@@ -167,3 +168,102 @@ def test_ldap_users_own_their_vms_and_records(ldap_oned):
 def bob_sees_nothing(server):
     return server.proxy("bob:" + USERS["bob"]).one.vmpool.accounting(-2, -1, -1)[1] == \
         "<HISTORY_RECORDS></HISTORY_RECORDS>"
+
+
+# ------------------------------------------------- --ldap-auth-conf (ldap_auth.conf)
+# The front-end runs the test oned with --ldap-auth-conf on the ldap_auth.conf
+# the ldap role renders for OpenNebula's driver: these tests render that very
+# template (roles/ldap/templates/ldap_auth.conf.j2), so the file is proven by
+# logins, not only read back.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _render_ldap_auth_conf(path, host, port, tls, user_field="uid"):
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "roles", "ldap", "templates")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["comment"] = lambda text: "# " + text
+    env.filters["bool"] = bool
+    text = env.get_template("ldap_auth.conf.j2").render(
+        ansible_managed="Ansible managed", __ldap_uri_host=host, __ldap_uri_port=port, __ldap_uri_tls=tls,
+        ldap_base_dn=BASE_DN, ldap_opennebula_user_field=user_field, __ldap_groups_dn="ou=groups," + BASE_DN,
+        ldap_opennebula_group_field="member")
+    path.write_text(text)
+    return path
+
+
+def _port(uri):
+    return int(uri.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def conf_oned(oned_factory, slapd, tmp_path):
+    conf = _render_ldap_auth_conf(tmp_path / "ldap_auth.conf", "127.0.0.1", _port(slapd["ldaps"]), True)
+    server = oned_factory(["--ldap-auth-conf", str(conf), "--ldap-ca", slapd["ca"]])
+    server.conf = conf
+    return server
+
+
+def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
+    tool = load_tool()
+    conf = _render_ldap_auth_conf(tmp_path / "a.conf", "ldap.example.org", 636, True)
+    assert tool.read_ldap_auth_conf(str(conf)) == {
+        "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid"}
+    conf = _render_ldap_auth_conf(tmp_path / "b.conf", "ldap.example.org", 389, False)
+    assert tool.read_ldap_auth_conf(str(conf))["uri"] == "ldap://ldap.example.org:389"
+    assert tool.read_ldap_auth_conf(str(conf))["starttls"] is True
+
+
+def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path):
+    tool = load_tool()
+    conf = tmp_path / "ldap_auth.conf"
+    conf.write_text("# two servers, the second first\nserver 1:\n    :host: one.example.org\n"
+                    "    :base: 'dc=one'\n\nsecond:\n    :host: \"two.example.org\"\n    :base: dc=two\n"
+                    "    :encryption: :start_tls\n\n:order:\n    - second\n    - server 1\n")
+    assert tool.read_ldap_auth_conf(str(conf)) == {
+        "uri": "ldap://two.example.org:389", "starttls": True, "base": "dc=two", "user_field": "cn"}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("server 1:\n    :base: dc=x\n", "has no :host:"),
+    ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption: :tls\n", "unknown :encryption:"),
+    ("server 1:\n    :host: h\n    :base: dc=x\n:order:\n    - server 2\n", "no server 'server 2'"),
+    ("server 1:\n    host: h\n", "cannot read"),
+])
+def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_path, text, says):
+    tool = load_tool()
+    conf = tmp_path / "ldap_auth.conf"
+    conf.write_text(text)
+    with pytest.raises(ValueError) as err:
+        tool.read_ldap_auth_conf(str(conf))
+    assert str(conf) in str(err.value) and says in str(err.value)
+
+
+def test_a_start_with_an_unreadable_ldap_auth_conf_fails_naming_it(tmp_path):
+    conf = tmp_path / "ldap_auth.conf"
+    conf.write_text("server 1:\n    :base: dc=x\n")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "test_oned.py"), "--listen", "127.0.0.1:1",
+                           "--state", str(tmp_path / "s.sqlite"), "--ldap-auth-conf", str(conf)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--ldap-auth-conf" in proc.stderr and "has no :host:" in proc.stderr, proc.stderr
+
+
+def test_the_conf_user_is_found_by_its_field_and_created_with_driver_ldap(conf_oned):
+    xml = _user(conf_oned, "alice:" + USERS["alice"])
+    assert "<NAME>alice</NAME>" in xml and "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in xml
+    assert "<PASSWORD><![CDATA[uid=alice,ou=people,%s]]></PASSWORD>" % BASE_DN in xml
+    bad = conf_oned.proxy("bob:not-bobs-password").one.user.info(-1)
+    assert bad[0] is False and bad[2] == AUTH_ERROR
+    unknown = conf_oned.proxy("nobody:whatever").one.user.info(-1)
+    assert unknown[0] is False and unknown[2] == AUTH_ERROR
+
+
+def test_the_conf_is_read_again_at_each_login(conf_oned, slapd):
+    # as the driver reads it: a conf naming a port where no LDAP answers
+    # refuses the next login without a restart, and the right one admits it
+    assert _user(conf_oned, "alice:" + USERS["alice"])
+    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", 1, True)
+    refused = conf_oned.proxy("alice:" + USERS["alice"]).one.user.info(-1)
+    assert refused[0] is False and refused[2] == AUTH_ERROR
+    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", _port(slapd["ldap"]), False)   # StartTLS this time
+    assert "<NAME>alice</NAME>" in _user(conf_oned, "alice:" + USERS["alice"])
