@@ -6,31 +6,11 @@ a site file holding one mistake, and checks that the run fails with a
 message naming the site file variable to fix.
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+from preflight_testlib import preflight_play, run_playbook
 
-PLAY = """\
-- name: Run the accounting role's preflight
-  hosts: accounting
-  gather_facts: false
-  tasks:
-    - name: Load the accounting role's OS data
-      ansible.builtin.include_role:
-        name: accounting
-        tasks_from: set_vars.yml
-    - name: Run the accounting role's preflight
-      ansible.builtin.include_role:
-        name: accounting
-        tasks_from: preflight.yml
-"""
+PLAY = preflight_play("accounting", hosts="accounting")
 
 # localhost is the front-end, the LDAP host (its site CA signs the API's
 # certificate) and the accounting host, as in the molecule scenario.
@@ -65,16 +45,8 @@ GOOD = {
 
 
 def run_preflight(tmp_path, **changes):
-    site = dict(GOOD, **changes)
-    (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "hosts").write_text(INVENTORY)
-    (tmp_path / "site.json").write_text(json.dumps(site))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FILTER_PLUGINS=str(ROOT / "filter_plugins"))
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts"), str(tmp_path / "play.yml"),
-         "-e", "@" + str(tmp_path / "site.json"), "-e", "ansible_python_interpreter=" + sys.executable],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_playbook(tmp_path, PLAY, tmp_path / "hosts", extra_vars=dict(GOOD, **changes))
 
 
 def test_good_values_pass(tmp_path):

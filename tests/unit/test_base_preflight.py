@@ -8,28 +8,13 @@ and preflight.yml; one case per way the ids can differ, and a good inventory
 that passes, so the failures are the inputs' own.
 """
 
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from preflight_testlib import failed_results, preflight_play, run_playbook
 
-PLAYBOOK = """\
-- name: Preflight of the base role
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Load the base role's OS data
-      ansible.builtin.include_role: {name: base, tasks_from: set_vars.yml}
-    - name: Run the base role's preflight
-      ansible.builtin.include_role: {name: base, tasks_from: preflight.yml}
-"""
+PLAYBOOK = preflight_play("base")
 
 # An id no account of this machine has, so "refuse to renumber an existing
 # oneadmin" cannot be what fails.
@@ -46,16 +31,8 @@ def _run(tmp_path, host_vars):
             "frontend": {"hosts": {"fe": dict(local, **host_vars.get("fe", {}))}},
             "nodes": {"hosts": {"node1": dict(local, **host_vars.get("node1", {}))}},
         }}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    report = json.loads(proc.stdout)
-    failures = [json.dumps(result) for play in report["plays"] for task in play["tasks"]
-                for result in task["hosts"].values() if result.get("failed")]
-    return proc.returncode, "\n".join(failures)
+    proc = run_playbook(tmp_path, PLAYBOOK, inventory, callback="json")
+    return proc.returncode, failed_results(proc.stdout)
 
 
 def test_the_same_ids_everywhere_pass(tmp_path):

@@ -6,32 +6,16 @@ the demo site file plus one bad value per case, and each case must fail with
 a message naming the site-file variable to fix.
 """
 
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from preflight_testlib import ROOT, failed_results, preflight_play, run_playbook
+
 SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
-PLAYBOOK = """\
-- name: Preflight of the frontend role on bad input
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Load the frontend role's OS data
-      ansible.builtin.include_role:
-        name: frontend
-        tasks_from: set_vars.yml
-    - name: Run the frontend role's preflight
-      ansible.builtin.include_role:
-        name: frontend
-        tasks_from: preflight.yml
-"""
+PLAYBOOK = preflight_play("frontend")
 
 PUBLIC = {"name": "public", "bridge": "brpublic", "interface": "eth0", "cidr": "10.89.7.0/24",
           "gateway": "10.89.7.1", "range": {"first": "10.89.7.100", "last": "10.89.7.199"}}
@@ -107,10 +91,7 @@ def outcomes(tmp_path_factory):
     host vars (host vars win), so the hosts fail independently and the run
     takes a few seconds. Returns {host: (failed, text of its failed results)}.
     """
-    import yaml
-
     work = tmp_path_factory.mktemp("frontend_preflight")
-    (work / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
     hosts = {host_name(case): dict(overrides) for case, overrides in GOOD_CASES.items()}
     hosts.update({host_name(case): dict(overrides) for case, (overrides, _) in CASES.items()})
     for overrides in hosts.values():
@@ -119,20 +100,12 @@ def outcomes(tmp_path_factory):
     inventory = {"all": {"vars": site, "children": {
         "cases": {"hosts": hosts},
         "others": {"hosts": NODES}}}}
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_FORKS="20")
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(work / "hosts.yml"), "--limit", "cases", str(work / "preflight.yml")]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    report = json.loads(result.stdout)
+    result = run_playbook(work, PLAYBOOK, inventory, args=["--limit", "cases"], callback="json",
+                          env={"ANSIBLE_FORKS": "20"})
     outcomes = {}
     for host in hosts:
-        failures = [
-            json.dumps(task["hosts"][host])
-            for play in report["plays"] for task in play["tasks"]
-            if task["hosts"].get(host, {}).get("failed")
-        ]
-        outcomes[host] = (bool(failures), "\n".join(failures))
+        failures = failed_results(result.stdout, host)
+        outcomes[host] = (bool(failures), failures)
     outcomes["_raw"] = result.stdout + result.stderr
     return outcomes
 

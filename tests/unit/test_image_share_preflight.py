@@ -9,32 +9,17 @@ variable to fix (and the node, where one is at fault). The good inventories
 (nfs and the demo's ssh) pass, so the failures are the inputs' own.
 """
 
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from preflight_testlib import ROOT, preflight_play, run_playbook
+
 SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
 
-PLAYBOOK = """\
-- name: Preflight of the image_share role on bad input
-  hosts: frontend:nodes
-  gather_facts: false
-  tasks:
-    - name: Load the image_share role's OS data
-      ansible.builtin.include_role:
-        name: image_share
-        tasks_from: set_vars.yml
-    - name: Run the image_share role's preflight
-      ansible.builtin.include_role:
-        name: image_share
-        tasks_from: preflight.yml
-"""
+PLAYBOOK = preflight_play("image_share", hosts="frontend:nodes")
 
 NFS = {"site_image_sharing": "nfs", "site_nfs_export_network": "10.89.7.0/24"}
 NODES = {"node1": {"site_address": "10.89.7.21"}, "node2": {"site_address": "10.89.7.22"}}
@@ -92,16 +77,7 @@ GOOD = {
 
 
 def _run(work, inventory):
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    (work / "preflight.yml").write_text(PLAYBOOK, encoding="utf-8")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(work / "hosts.yml"),
-         str(work / "preflight.yml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_playbook(work, PLAYBOOK, inventory)
     return proc.returncode, proc.stdout + proc.stderr
 
 

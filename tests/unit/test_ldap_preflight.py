@@ -10,33 +10,14 @@ no_log: true.
 
 import copy
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ROLE = ROOT / "roles" / "ldap"
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+from preflight_testlib import ROOT, preflight_play, run_playbook
 
-PLAY = """\
-- name: Run the ldap role's preflight
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Load the ldap role's data
-      ansible.builtin.include_role:
-        name: ldap
-        tasks_from: set_vars.yml
-    - name: Run the ldap role's preflight
-      ansible.builtin.include_role:
-        name: ldap
-        tasks_from: preflight.yml
-"""
+ROLE = ROOT / "roles" / "ldap"
+PLAY = preflight_play("ldap", hosts="localhost")
 
 GOOD = {
     "site_name": "unit",
@@ -58,18 +39,9 @@ GOOD = {
 
 def run_preflight(tmp_path, site, ldap_group=True):
     """The preflight on localhost, a member of group ldap unless ``ldap_group`` is false."""
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY)
-    extra = tmp_path / "site.json"
-    extra.write_text(json.dumps(dict(site, ansible_python_interpreter=sys.executable)))
-    inventory = tmp_path / "hosts.yml"
     group = "ldap" if ldap_group else "frontend"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {group: {"hosts": {"localhost": {}}}}}}))
-    env = dict(os.environ, ANSIBLE_INJECT_FACT_VARS="false", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-v", "-i", str(inventory), str(play), "-e", "@%s" % extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    inventory = {"all": {"children": {group: {"hosts": {"localhost": {"ansible_connection": "local"}}}}}}
+    proc = run_playbook(tmp_path, PLAY, inventory, extra_vars=site, args=["-v"])
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -10,16 +10,13 @@ container tests cannot reach.
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from preflight_testlib import ROOT, run_playbook
 
 PLAYBOOK = """
 - name: Preflight of the nodes roles
@@ -56,16 +53,7 @@ def _inventory(nodes=None, frontend=("fe",), networks=None):
 
 
 def _run(tmp_path, inventory):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
-         str(tmp_path / "play.yml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_playbook(tmp_path, PLAYBOOK, inventory)
     return proc.returncode, proc.stdout + proc.stderr
 
 

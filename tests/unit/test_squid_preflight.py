@@ -7,31 +7,10 @@ with a message naming the site file variable to fix.
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-
-PLAY = """\
-- name: Run the squid role's preflight
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Load the squid role's OS data
-      ansible.builtin.include_role:
-        name: squid
-        tasks_from: set_vars.yml
-    - name: Run the squid role's preflight
-      ansible.builtin.include_role:
-        name: squid
-        tasks_from: preflight.yml
-"""
+from preflight_testlib import preflight_play, run_playbook
 
 GOOD = {
     "site_networks": [
@@ -46,15 +25,8 @@ GOOD = {
 
 
 def run_preflight(tmp_path, **changes):
-    site = dict(GOOD, **changes)
-    (tmp_path / "play.yml").write_text(PLAY)
-    (tmp_path / "site.json").write_text(json.dumps(site))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_FILTER_PLUGINS=str(ROOT / "filter_plugins"))
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", str(tmp_path / "play.yml"), "-e", "@" + str(tmp_path / "site.json"),
-         "-e", "ansible_python_interpreter=" + sys.executable],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_playbook(tmp_path, preflight_play("squid", hosts="localhost"), "localhost,",
+                        extra_vars=dict(GOOD, ansible_connection="local", **changes))
 
 
 def test_good_values_pass(tmp_path):
