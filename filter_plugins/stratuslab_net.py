@@ -30,10 +30,38 @@ from collections.abc import Iterable, Mapping
 
 from ansible.errors import AnsibleFilterError
 
-try:
-    import netaddr
-except ImportError:  # pragma: no cover - the tests simulate this by patching
-    netaddr = None
+
+class _NetaddrOnFirstUse:
+    """Stands for the netaddr module until a filter first needs it.
+
+    Ansible loads every filter plugin file in each worker process that
+    renders a template with any filter, and a worker lives for one task on
+    one host: importing netaddr (40-65 ms) at the top of this file cost that
+    in nearly every task of a site run, most of which never call one of
+    these filters (profiled with py-spy: 6 % of the controller's CPU in a
+    rerun of site.yml). The first attribute read imports it and replaces
+    this stand-in.
+    """
+
+    def __getattr__(self, attribute):
+        module = _import_netaddr()
+        if module is None:
+            _require_netaddr("stratuslab_net")
+        return getattr(module, attribute)
+
+
+def _import_netaddr():
+    """Import netaddr into this module's globals; None when it is not installed."""
+    global netaddr  # pylint: disable=global-statement
+    try:
+        import netaddr as module  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - the tests simulate this by patching
+        module = None
+    netaddr = module
+    return module
+
+
+netaddr = _NetaddrOnFirstUse()
 
 DEFAULT_MAC_PREFIX = "02:00"
 # Linux IFNAMSIZ counts the terminating NUL: names have at most 15 bytes.
@@ -68,6 +96,8 @@ def _fail(filter_name, field, value, problem):
 
 def _require_netaddr(filter_name):
     """Refuse to run, with install instructions, when netaddr is missing."""
+    if isinstance(netaddr, _NetaddrOnFirstUse):
+        _import_netaddr()
     if netaddr is None:
         raise AnsibleFilterError(
             f"{filter_name}: the Python library 'netaddr' is not installed on the "

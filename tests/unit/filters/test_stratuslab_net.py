@@ -617,3 +617,16 @@ def test_errors_surface_through_ansible():
     result = run_ansible("'br with space' | sl_bridge_name_valid(label='networks.public.bridge')")
     assert result.returncode != 0
     assert "sl_bridge_name_valid: networks.public.bridge 'br with space'" in result.stdout + result.stderr
+
+
+def test_loading_the_plugin_does_not_import_netaddr():
+    """Ansible loads every filter file in each task's worker: netaddr waits for a filter that needs it."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import stratuslab_net as net; "
+        "loaded = 'netaddr' in sys.modules; net.sl_ip_to_mac('10.0.0.1'); "
+        "print(loaded, 'netaddr' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(REPO / "filter_plugins")], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert out == ["False", "True"]
