@@ -118,6 +118,31 @@ def deploy_cache(workdir, size_mb, extra_vars=()):
     return time.monotonic() - start
 
 
+def swap_in_squid_build(prefix):
+    """Experiment: serve from a local Squid build (installed under prefix) instead of Debian's.
+
+    The squid role deploys and initialises the cache as usual; then Debian's
+    squid.service is stopped and the build runs the role's own squid.conf
+    (through `include`) as a transient unit, with the two settings Debian
+    compiles in (the proxy user, the pid file). Not something the role does:
+    it answers "what would a Squid built differently give here".
+    """
+    run(["podman", "exec", CACHE, "mkdir", "-p", str(Path(prefix).parent)])
+    run(["podman", "cp", prefix, f"{CACHE}:{prefix}"])
+    conf = ("include /etc/squid/squid.conf\n"
+            "cache_effective_user proxy\n"
+            "pid_filename /run/squid-build.pid\n")
+    in_container(CACHE, f"systemctl stop squid && printf '{conf}' > /etc/squid/build.conf && "
+                        f"systemd-run --unit=squid-build {prefix}/sbin/squid -N -f /etc/squid/build.conf")
+    for _ in range(60):
+        if in_container(CACHE, f"{prefix}/sbin/squid -f /etc/squid/build.conf -k check 2>/dev/null && echo up",
+                        check=False).strip() == "up":
+            return in_container(CACHE, f"{prefix}/sbin/squid -v | head -1").strip()
+        time.sleep(0.5)
+    raise RuntimeError(f"the Squid build under {prefix} did not start: "
+                       + in_container(CACHE, "journalctl -u squid-build --no-pager | tail -20", check=False))
+
+
 def start_origin(size_mb):
     run(["podman", "cp", str(HERE / "origin.py"), f"{ORIGIN}:/usr/local/bin/bench-origin.py"])
     in_container(ORIGIN, f"mkdir -p /srv{Path(APPLIANCE).parent} && "
@@ -197,6 +222,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the containers and the work directory")
     parser.add_argument("-e", "--extra-vars", action="append", default=[],
                         help="passed to ansible-playbook -e when deploying the cache (to try other settings)")
+    parser.add_argument("--squid-build", metavar="PREFIX",
+                        help="experiment: after the role's deploy, serve with the Squid installed under PREFIX on "
+                             "this machine (e.g. a build with another HTTP_REQBUF_SZ) instead of Debian's")
     args = parser.parse_args()
     size = args.size_mb * 2**20
     started = time.monotonic()
@@ -208,6 +236,9 @@ def main():
         note(f"containers up in {time.monotonic() - started:.0f} s")
         deploy_s = deploy_cache(workdir, args.size_mb, args.extra_vars)
         note(f"squid role deployed with ansible-playbook in {deploy_s:.0f} s")
+        if args.squid_build:
+            note(f"EXPERIMENT: serving with {swap_in_squid_build(args.squid_build)} from {args.squid_build}, "
+                 f"not Debian's squid")
         start_origin(args.size_mb)
 
         nodes = [node for node, _ in NODES]
