@@ -23,6 +23,10 @@ then measures, in one run:
    >= 0.5). The same cat with the file in the page cache (memory speed) is
    printed too, as a note.
 
+With --squid-build PREFIX (an experiment, bench/README.md), the cache serves
+with a Squid built under PREFIX on this machine (bench/cache/build-squid)
+instead of Debian's, after the role's deploy.
+
 Last line:  cache: origin_bytes_ratio=<x> hit_throughput_vs_disk=<y>
 Everything is removed at the end unless --keep.
 """
