@@ -69,8 +69,13 @@ def test_api_listens_on_every_address_port_2633(host):
 
 def test_service_enabled_and_running_with_its_alias(host):
     service = host.service("test-oned")
-    assert service.is_enabled
     assert service.is_running
+    # Started at boot: multi-user.target wants it. (`is_enabled` alone is
+    # not enough: systemctl is-enabled exits 0 for "indirect" too, a unit
+    # with only an alias link, which the role once left and which does not
+    # start at boot.)
+    assert host.run("systemctl is-enabled test-oned").stdout.splitlines()[0] == "enabled"
+    assert "multi-user.target" in host.run("systemctl show -p WantedBy --value test-oned").stdout.split()
     # The same contract as OpenNebula: `systemctl ... opennebula` reaches it.
     assert host.run("systemctl is-active opennebula").stdout.strip() == "active"
 
