@@ -1,4 +1,5 @@
-"""Filters that read the site's inventory: host addresses and per-host values.
+"""Filters that read the site's inventory and a host's facts: host addresses,
+per-host values, the packages a role still has to install.
 
 Pure functions behind a thin FilterModule. Bad input raises AnsibleFilterError
 naming the host or value at fault, never a silent empty answer.
@@ -79,6 +80,23 @@ def sl_values_by_host(hosts, hostvars, variable, default=None):
     return groups
 
 
+def sl_missing_packages(names, facts):
+    """The names in ``names`` that ``facts['packages']`` (package_facts) does
+    not list as installed, in their order: ``[]`` means a role's package
+    tasks have nothing to do.
+
+    Without package_facts in ``facts`` every name is missing, so a role that
+    runs before the facts are read still installs. Facts read earlier in the
+    run, before another role installed packages, can only make a role install
+    for nothing. Names must be plain package names (no version or
+    architecture), as the roles' vars/ give them.
+    """
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise AnsibleFilterError("sl_missing_packages needs a list of package names, got %r" % (names,))
+    installed = (facts or {}).get("packages") or {}
+    return [name for name in names if name not in installed]
+
+
 class FilterModule(object):
     """Site inventory filters."""
 
@@ -86,4 +104,5 @@ class FilterModule(object):
         return {
             "sl_host_entries": sl_host_entries,
             "sl_values_by_host": sl_values_by_host,
+            "sl_missing_packages": sl_missing_packages,
         }

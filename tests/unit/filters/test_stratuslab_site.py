@@ -1,4 +1,4 @@
-"""Unit tests of filter_plugins/stratuslab_site.py (sl_host_entries, sl_values_by_host)."""
+"""Unit tests of filter_plugins/stratuslab_site.py (sl_host_entries, sl_values_by_host, sl_missing_packages)."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -49,3 +49,26 @@ def test_values_by_host_groups_as_strings():
 def test_values_by_host_needs_a_variable_name(variable):
     with pytest.raises(AnsibleFilterError, match="variable name"):
         site.sl_values_by_host(["one"], {"one": {}}, variable)
+
+
+# package_facts' shape: {"packages": {name: [{"version": ..., ...}, ...]}}
+FACTS = {"packages": {"slapd": [{"version": "2.5.13"}], "ldap-utils": [{"version": "2.5.13"}]}}
+
+
+def test_missing_packages_keeps_the_uninstalled_in_order():
+    assert site.sl_missing_packages(["squid", "slapd", "curl", "ldap-utils"], FACTS) == ["squid", "curl"]
+
+
+def test_nothing_missing_is_an_empty_list():
+    assert site.sl_missing_packages(["slapd", "ldap-utils"], FACTS) == []
+
+
+@pytest.mark.parametrize("facts", [{}, None, {"packages": None}, {"os_family": "Debian"}])
+def test_without_package_facts_every_package_is_missing(facts):
+    assert site.sl_missing_packages(["slapd", "curl"], facts) == ["slapd", "curl"]
+
+
+@pytest.mark.parametrize("names", ["slapd", None, {"slapd": 1}])
+def test_missing_packages_needs_a_list(names):
+    with pytest.raises(AnsibleFilterError, match="list of package names"):
+        site.sl_missing_packages(names, FACTS)
