@@ -1,0 +1,137 @@
+"""library/stratuslab_files.py through ansible-playbook on localhost (the module as roles call it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def run(tmp_path, tasks, check=False, diff=False):
+    """Task results of a play of `tasks` on localhost; the json callback's view."""
+    book = tmp_path / f"play-{len(list(tmp_path.glob('play-*.yml')))}.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                     "tasks": tasks}], sort_keys=False))
+    cmd = [str(PLAYBOOK), "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
+    cmd += ["--check"] if check else []
+    cmd += ["--diff"] if diff else []
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_HOME=str(tmp_path / "home"))
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    data = json.loads(proc.stdout)
+    return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
+
+
+def files_task(entries):
+    return {"name": "files", "stratuslab_files": {"entries": entries}}
+
+
+def tree(tmp_path, text="a = 1\n", mode="0640"):
+    return [
+        {"path": str(tmp_path / "etc"), "state": "directory", "mode": "0755"},
+        {"path": str(tmp_path / "etc" / "one.conf"), "content": text, "mode": mode},
+        {"path": str(tmp_path / "etc" / "two.conf"), "content": "b = 2\n", "mode": "0600"},
+    ]
+
+
+def mode_of(path):
+    return f"{path.stat().st_mode & 0o7777:04o}"
+
+
+def test_creates_then_changes_nothing(tmp_path):
+    (first,) = run(tmp_path, [files_task(tree(tmp_path))])
+    assert first["changed"] is True, first
+    assert first["changed_paths"] == [str(tmp_path / "etc"), str(tmp_path / "etc/one.conf"),
+                                      str(tmp_path / "etc/two.conf")]
+    assert (tmp_path / "etc/one.conf").read_text() == "a = 1\n"
+    assert [mode_of(tmp_path / p) for p in ("etc", "etc/one.conf", "etc/two.conf")] == ["0755", "0640", "0600"]
+    before = (tmp_path / "etc/one.conf").stat().st_mtime_ns
+
+    (second,) = run(tmp_path, [files_task(tree(tmp_path))])
+    assert second["changed"] is False, second
+    assert second["changed_paths"] == []
+    assert (tmp_path / "etc/one.conf").stat().st_mtime_ns == before
+    assert sorted(os.listdir(tmp_path / "etc")) == ["one.conf", "two.conf"]  # no temporary file left
+
+
+def test_only_what_differs_changes_and_the_diff_says_what(tmp_path):
+    run(tmp_path, [files_task(tree(tmp_path))])
+    os.chmod(tmp_path / "etc/two.conf", 0o644)
+    (result,) = run(tmp_path, [files_task(tree(tmp_path, text="a = 3\n"))], diff=True)
+    assert result["changed_paths"] == [str(tmp_path / "etc/one.conf"), str(tmp_path / "etc/two.conf")]
+    one, two = result["diff"]
+    assert (one["before"], one["after"]) == ("a = 1\n", "a = 3\n")
+    assert (two["before"], two["after"]) == ("mode=0644\n", "mode=0600\n")
+    assert (tmp_path / "etc/one.conf").read_text() == "a = 3\n"
+    assert mode_of(tmp_path / "etc/two.conf") == "0600"
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path):
+    (result,) = run(tmp_path, [files_task(tree(tmp_path))], check=True, diff=True)
+    assert result["changed"] is True, result
+    assert len(result["changed_paths"]) == 3  # files in a directory still to be made are new, not an error
+    assert not (tmp_path / "etc").exists()
+    run(tmp_path, [files_task(tree(tmp_path))])
+    (again,) = run(tmp_path, [files_task(tree(tmp_path, text="a = 9\n"))], check=True)
+    assert again["changed_paths"] == [str(tmp_path / "etc/one.conf")]
+    assert (tmp_path / "etc/one.conf").read_text() == "a = 1\n"
+
+
+def test_validate_refuses_and_keeps_the_old_file(tmp_path):
+    run(tmp_path, [files_task(tree(tmp_path))])
+    entries = tree(tmp_path, text="broken\n")
+    entries[1]["validate"] = "grep -q '^a = ' %s"
+    (refused,) = run(tmp_path, [files_task(entries)])
+    assert refused.get("failed") is True
+    assert "failed validation" in refused["msg"] and "one.conf" in refused["msg"]
+    assert (tmp_path / "etc/one.conf").read_text() == "a = 1\n"
+    assert sorted(os.listdir(tmp_path / "etc")) == ["one.conf", "two.conf"]
+    entries = tree(tmp_path, text="a = 2\n")
+    entries[1]["validate"] = "grep -q '^a = ' %s"
+    (accepted,) = run(tmp_path, [files_task(entries)])
+    assert accepted["changed_paths"] == [str(tmp_path / "etc/one.conf")]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"owner": "no-such-user-here"}, "owner 'no-such-user-here' does not exist"),
+    ({"group": "no-such-group-here"}, "group 'no-such-group-here' does not exist"),
+    ({"mode": "rw-r--r--"}, "is not an octal mode"),
+    ({"content": None}, "a file entry needs content"),
+])
+def test_bad_entries_name_the_path(tmp_path, entry, message):
+    target = {"path": str(tmp_path / "x.conf"), "content": "x\n", "mode": "0644"}
+    target.update(entry)
+    if target["content"] is None:
+        del target["content"]
+    (result,) = run(tmp_path, [files_task([target])])
+    assert result.get("failed") is True
+    assert str(tmp_path / "x.conf") in result["msg"] and message in result["msg"], result["msg"]
+    assert not (tmp_path / "x.conf").exists()
+
+
+def test_a_directory_is_not_replaced_by_a_file(tmp_path):
+    (tmp_path / "x.conf").mkdir()
+    (result,) = run(tmp_path, [files_task([{"path": str(tmp_path / "x.conf"), "content": "x\n", "mode": "0644"}])])
+    assert result.get("failed") is True and "is not a regular file" in result["msg"]
+
+
+def test_lookup_template_gives_the_template_modules_bytes(tmp_path):
+    """Roles moved from template tasks to lookup('template') + this module: the bytes must not change
+    (a converged site would otherwise report changes and restart services)."""
+    (tmp_path / "t.j2").write_text("# {{ 'x' }}\n{% for i in [1, 2] %}\nline {{ i }}\n{% endfor %}\nlast\n\n")
+    src = str(tmp_path / "t.j2")
+    run(tmp_path, [
+        {"name": "template", "ansible.builtin.template": {"src": src, "dest": str(tmp_path / "by-template")}},
+        files_task([{"path": str(tmp_path / "by-module"), "mode": "0644",
+                     "content": "{{ lookup('ansible.builtin.template', '%s') }}" % src}]),
+    ])
+    assert (tmp_path / "by-module").read_bytes() == (tmp_path / "by-template").read_bytes()
+    assert (tmp_path / "by-module").read_bytes().endswith(b"last\n\n")
