@@ -39,7 +39,8 @@ options:
         required: true
       state:
         description:
-          - V(directory) creates a missing directory (its parents must exist or come earlier in O(entries)).
+          - V(directory) creates a missing directory; missing parents are made owned by the running user with
+            mode V(0755), as M(ansible.builtin.file) makes them.
           - V(file) writes O(entries[].content).
         type: str
         choices: [directory, file]
@@ -102,6 +103,9 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+# Longer texts are not shown in a diff (Ansible's own limit for file diffs).
+DIFF_LIMIT = 104448
 
 
 def _uid(name):
@@ -190,6 +194,8 @@ class Files:
             if self.check:
                 self.planned_dirs.add(path)
             else:
+                # Missing parents are made as the file module makes them: root's, mode 0755.
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
                 os.mkdir(path, 0o700)
                 os.chown(path, uid, gid)
                 os.chmod(path, mode)
@@ -252,6 +258,8 @@ class Files:
     def record(self, path, before, after):
         self.changed_paths.append(path)
         if self.module._diff:
+            before, after = (text if len(text) <= DIFF_LIMIT else f"({len(text)} characters, too long to show)\n"
+                             for text in (before, after))
             self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
 
 

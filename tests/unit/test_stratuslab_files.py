@@ -117,6 +117,13 @@ def test_bad_entries_name_the_path(tmp_path, entry, message):
     assert not (tmp_path / "x.conf").exists()
 
 
+def test_missing_parents_of_a_directory_are_made(tmp_path):
+    deep = tmp_path / "spool" / "apel" / "outgoing"
+    (result,) = run(tmp_path, [files_task([{"path": str(deep), "state": "directory", "mode": "0700"}])])
+    assert result["changed_paths"] == [str(deep)]
+    assert (mode_of(tmp_path / "spool"), mode_of(deep)) == ("0755", "0700")
+
+
 def test_a_directory_is_not_replaced_by_a_file(tmp_path):
     (tmp_path / "x.conf").mkdir()
     (result,) = run(tmp_path, [files_task([{"path": str(tmp_path / "x.conf"), "content": "x\n", "mode": "0644"}])])
