@@ -157,6 +157,10 @@ class Files:
 
     def ids(self, entry):
         uid, gid = _uid(entry["owner"]), _gid(entry["group"])
+        if self.check and (uid is None or gid is None):
+            # An earlier task of the same run would have made the account (check mode made nothing):
+            # the entry would change; -1 never matches a real owner.
+            return (-1 if uid is None else uid), (-1 if gid is None else gid)
         if uid is None:
             self.module.fail_json(msg=f"{entry['path']}: owner {entry['owner']!r} does not exist on this host")
         if gid is None:

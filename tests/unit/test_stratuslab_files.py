@@ -117,6 +117,18 @@ def test_bad_entries_name_the_path(tmp_path, entry, message):
     assert not (tmp_path / "x.conf").exists()
 
 
+def test_check_mode_takes_a_missing_owner_for_a_change(tmp_path):
+    """In --check an earlier task would have made the account: report a change instead of failing."""
+    run(tmp_path, [files_task(tree(tmp_path))])
+    entries = tree(tmp_path)
+    entries[1]["owner"] = "no-such-user-here"
+    (result,) = run(tmp_path, [files_task(entries)], check=True)
+    assert result.get("failed") is not True, result
+    assert result["changed_paths"] == [str(tmp_path / "etc/one.conf")]
+    (real,) = run(tmp_path, [files_task(entries)])
+    assert real.get("failed") is True and "owner 'no-such-user-here' does not exist" in real["msg"]
+
+
 def test_missing_parents_of_a_directory_are_made(tmp_path):
     deep = tmp_path / "spool" / "apel" / "outgoing"
     (result,) = run(tmp_path, [files_task([{"path": str(deep), "state": "directory", "mode": "0700"}])])
