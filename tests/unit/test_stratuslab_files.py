@@ -57,6 +57,9 @@ def test_creates_then_changes_nothing(tmp_path):
 
     (second,) = run(tmp_path, [files_task(tree(tmp_path))])
     assert second["changed"] is False, second
+    # A verbose run shows each file's length, not its text.
+    assert [e["content"] for e in second["invocation"]["module_args"]["entries"]] == \
+        [None, "(6 characters)", "(6 characters)"]
     assert second["changed_paths"] == []
     assert (tmp_path / "etc/one.conf").stat().st_mtime_ns == before
     assert sorted(os.listdir(tmp_path / "etc")) == ["one.conf", "two.conf"]  # no temporary file left
@@ -154,3 +157,9 @@ def test_lookup_template_gives_the_template_modules_bytes(tmp_path):
     ])
     assert (tmp_path / "by-module").read_bytes() == (tmp_path / "by-template").read_bytes()
     assert (tmp_path / "by-module").read_bytes().endswith(b"last\n\n")
+
+
+def test_arguments_that_fail_validation_get_ansibles_message(tmp_path):
+    (result,) = run(tmp_path, [{"name": "files", "stratuslab_files": {"entries": [{"path": "/tmp/x"}]}}])
+    assert result.get("failed") is True
+    assert "missing required arguments: mode" in result["msg"], result["msg"]
