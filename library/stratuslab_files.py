@@ -21,7 +21,7 @@ description:
     text as O(entries[].content).
   - A file is replaced atomically (a temporary file in the same directory, then a rename), after
     O(entries[].validate) accepted the new content. A refused file leaves the old one in place.
-  - Made for configuration files: text only, no SELinux contexts, no file attributes, no backups.
+  - Made for configuration files (text only; no SELinux contexts, file attributes or backups).
     Secrets belong in tasks with C(no_log), since the content is a module argument and a diff shows it.
 version_added: "1.0.0"
 author: StratusLab site deployer contributors
@@ -267,6 +267,19 @@ class Files:
             self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
 
 
+ARGUMENT_SPEC = dict(
+    entries=dict(type="list", elements="dict", required=True, options=dict(
+        path=dict(type="path", required=True),
+        state=dict(type="str", choices=["directory", "file"], default="file"),
+        content=dict(type="str"),
+        owner=dict(type="str", default="root"),
+        group=dict(type="str", default="root"),
+        mode=dict(type="str", required=True),
+        validate=dict(type="str"),
+    )),
+)
+
+
 class FilesModule(AnsibleModule):
     """Reports its arguments with each file's content as its length: a verbose run shows which files
     the task handles, not their whole text (the test oned's script alone is 130 kB)."""
@@ -290,20 +303,7 @@ class FilesModule(AnsibleModule):
 
 
 def main():
-    module = FilesModule(
-        argument_spec=dict(
-            entries=dict(type="list", elements="dict", required=True, options=dict(
-                path=dict(type="path", required=True),
-                state=dict(type="str", choices=["directory", "file"], default="file"),
-                content=dict(type="str"),
-                owner=dict(type="str", default="root"),
-                group=dict(type="str", default="root"),
-                mode=dict(type="str", required=True),
-                validate=dict(type="str"),
-            )),
-        ),
-        supports_check_mode=True,
-    )
+    module = FilesModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     files = Files(module)
     for entry in module.params["entries"]:
         if not os.path.isabs(entry["path"]):

@@ -163,3 +163,20 @@ def test_arguments_that_fail_validation_get_ansibles_message(tmp_path):
     (result,) = run(tmp_path, [{"name": "files", "stratuslab_files": {"entries": [{"path": "/tmp/x"}]}}])
     assert result.get("failed") is True
     assert "missing required arguments: mode" in result["msg"], result["msg"]
+
+
+def test_documentation_matches_the_argument_spec():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("stratuslab_files", REPO / "library" / "stratuslab_files.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]["entries"]
+    code = module.ARGUMENT_SPEC["entries"]
+    assert (documented["type"], documented["elements"], documented["required"]) == ("list", "dict", True)
+    assert sorted(documented["suboptions"]) == sorted(code["options"])
+    for name, option in code["options"].items():
+        doc = documented["suboptions"][name]
+        assert doc["type"] == option["type"], name
+        assert doc.get("default") == option.get("default"), name
+        assert doc.get("required", False) == option.get("required", False), name
+        assert doc.get("choices") == option.get("choices"), name
