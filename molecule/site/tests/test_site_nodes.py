@@ -57,6 +57,20 @@ def test_libvirt_offers_kvm_on_its_socket_only(host):
     assert not host.socket("tcp://0.0.0.0:16514").is_listening
 
 
+def test_libvirt_units_as_the_role_keeps_them(host):
+    # kvm_node keeps these six units with one stratuslab_units call; read back from systemd.
+    for unit in ("libvirtd-tcp.socket", "libvirtd-tls.socket"):
+        assert host.run("systemctl is-enabled %s", unit).stdout.strip() == "masked", unit
+        assert host.run("systemctl is-active %s", unit).stdout.strip() == "inactive", unit
+    for unit in ("libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket"):
+        state = host.run("systemctl show -p UnitFileState,ActiveState,NeedDaemonReload %s", unit).stdout.split()
+        assert sorted(state) == ["ActiveState=active", "NeedDaemonReload=no", "UnitFileState=enabled"], unit
+    assert host.run("systemctl is-enabled libvirtd.service").stdout.strip() == "enabled"
+    # The drop-in's group and mode are on the socket: systemd read the drop-in.
+    sock = host.file("/run/libvirt/libvirt-sock")
+    assert sock.is_socket and sock.group == "oneadmin" and sock.mode == 0o660
+
+
 def test_frontend_oneadmin_reaches_the_node_without_a_prompt(host):
     frontend = host.get_host(stratuslab_testinfra.hosts("frontend")[0])
     for target in (_me(host), "%s.%s" % (_me(host), DOMAIN)):
