@@ -81,11 +81,11 @@ def sl_values_by_host(hosts, hostvars, variable, default=None):
 
 
 def sl_missing_packages(names, facts):
-    """The names in ``names`` that ``facts['packages']`` (package_facts) does
-    not list as installed, in their order: ``[]`` means a role's package
-    tasks have nothing to do.
+    """The names in ``names`` that ``facts['packages']`` (from
+    stratuslab_package_facts or package_facts) does not list as installed, in
+    their order: ``[]`` means a role's package tasks have nothing to do.
 
-    Without package_facts in ``facts`` every name is missing, so a role that
+    Without those facts in ``facts`` every name is missing, so a role that
     runs before the facts are read still installs. Facts read earlier in the
     run, before another role installed packages, can only make a role install
     for nothing. Names must be plain package names (no version or
