@@ -90,3 +90,36 @@ def test_role_has_readme_preflight_and_table_of_contents(role):
         includes = {"ansible.builtin.include_tasks", "ansible.builtin.import_tasks"}
         assert includes & set(task), "%s: tasks/main.yml should only include task files, found %r" % (
             role.name, task.get("name"))
+
+
+def _entry_points(role):
+    return [p for p in sorted((role / "tasks").glob("*.yml")) if p.name != "set_vars.yml"]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_os_data_is_loaded_once_per_run(role):
+    # The entry points include set_vars.yml only while __<role>_os_supported
+    # is undefined: the OS data files must define it, vars/main.yml must not
+    # (it would keep set_vars.yml from ever running), and set_vars.yml sets
+    # no fact (a value worked out there would be missing where it is skipped).
+    # bridge is the exception: its set_vars.yml reads the node's links each time.
+    gate = f"__{role.name}_os_supported"
+    assert gate not in _load(role / "vars" / "main.yml"), f"{role.name}: vars/main.yml defines {gate}"
+    families = [p for p in (role / "vars").glob("*.yml") if p.name != "main.yml" and "_" not in p.stem]
+    assert families, f"{role.name} has no vars/<family>.yml"
+    for path in families:
+        assert role.name == "bridge" or gate in _load(path), f"{path.relative_to(ROOT)} does not define {gate}"
+    includes = [(path, task) for path in _entry_points(role) for task in _load(path) or []
+                if isinstance(task, dict) and "set_vars.yml" in (task.get("ansible.builtin.include_tasks"),
+                                                                  task.get("ansible.builtin.import_tasks"))]
+    assert includes, f"{role.name}: no entry point includes set_vars.yml"
+    set_vars = _load(role / "tasks" / "set_vars.yml")
+    for path, task in includes:
+        if role.name == "bridge":
+            assert "when" not in task, f"{path.relative_to(ROOT)}: bridge reads its links on every entry"
+        else:
+            assert "ansible.builtin.include_tasks" in task, f"{path.relative_to(ROOT)}: an import cannot be skipped"
+
+            assert task.get("when") == f"{gate} is not defined", f"{path.relative_to(ROOT)}: {task.get('name')}"
+            assert not [t for t in set_vars if "ansible.builtin.set_fact" in t], \
+                f"{role.name}: set_vars.yml sets a fact, which a skipped set_vars.yml would leave unset"
