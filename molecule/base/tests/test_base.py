@@ -98,7 +98,7 @@ def test_module_cache_holds_the_code_the_converge_sent(host):
     assert (entry.user, entry.mode) == ("root", 0o600)
 
 
-def test_a_new_module_run_needs_nothing_new_compiled(host):
+def test_rerunning_a_module_of_the_converge_adds_no_cache_entry(host):
     # getent ran in the converge (the role's checks), so its module and all it
     # imports are cached: running it again adds no entry. (A module the
     # converge never ran, e.g. ping, adds the one entry of its own file.)
