@@ -89,3 +89,14 @@ def test_refusals_name_the_variable(tmp_path, changes, names):
 def test_the_database_password_is_never_shown(tmp_path):
     run = run_preflight(tmp_path, site_accounting_db_password="short")
     assert "short" not in run.stdout.replace("site_accounting_db_password", "")
+
+
+def test_every_broken_rule_is_reported_at_once(tmp_path):
+    """One run names the bad port, the unknown admin group and the relative APEL directory."""
+    run = run_preflight(tmp_path, site_accounting_api_port=0, site_accounting_admin_group="nobody-here",
+                        site_accounting_apel_dir="spool/apel")
+    assert run.returncode != 0, run.stdout[-3000:]
+    for text in ["site_accounting_api_port (accounting_api_port) (0) must be between 1 and 65535",
+                 "site_accounting_admin_group (nobody-here) is not one of the site's groups",
+                 "site_accounting_apel_dir (accounting_apel_dir=spool/apel) must be an absolute path"]:
+        assert text in run.stdout, "%r not in the failure:\n%s" % (text, run.stdout[-3000:])

@@ -118,7 +118,7 @@ def test_good_site_passes(outcomes, case):
 
 def test_ldap_login_runs_the_ldap_checks(outcomes):
     """The good external-LDAP case really ran the ldap role's preflight."""
-    assert "Check the LDAP URI is ldap:// or ldaps://" in outcomes["_raw"]
+    assert "ldap : preflight | Check the URI, base DN, server host, users, groups and TLS files" in outcomes["_raw"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

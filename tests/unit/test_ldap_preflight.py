@@ -148,3 +148,16 @@ def test_no_log_check_catches_a_task_without_it():
         {"name": "guarded", "no_log": True, "ansible.builtin.debug": {"msg": "{{ ldap_admin_password }}"}},
     ]
     assert tasks_missing_no_log(tasks) == ["leaks", "leaks too"]
+
+
+def test_every_broken_rule_is_reported_at_once(tmp_path):
+    """One run names the bad URI, the bad base DN and a group member who is not a user."""
+    site = with_changes(site_ldap_uri="http://ldap.example.org", site_ldap_base_dn="not a dn")
+    site["site_ldap_groups"] = copy.deepcopy(site["site_ldap_groups"])
+    site["site_ldap_groups"][0]["members"] = site["site_ldap_groups"][0]["members"] + ["nobody-here"]
+    rc, out = run_preflight(tmp_path, site)
+    assert rc != 0, out
+    for text in ["site_ldap_uri (ldap_uri=http://ldap.example.org) must be one URI",
+                 "site_ldap_base_dn (ldap_base_dn=not a dn) is not a valid LDAP DN",
+                 "has members nobody-here that are not users of site_ldap_users"]:
+        assert text in out, "%r not in the failure:\n%s" % (text, out[-3000:])

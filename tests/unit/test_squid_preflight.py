@@ -61,3 +61,13 @@ def test_bad_values_fail_naming_the_variable(tmp_path, changes, names):
     assert "squid" in output
     for name in names:
         assert name in output, "%r not in the failure:\n%s" % (name, output)
+
+
+def test_every_broken_rule_is_reported_at_once(tmp_path):
+    """One run names the bad port and both bad networks: the admin fixes all three before running again."""
+    run = run_preflight(tmp_path, site_cache_port=0, site_cache_allowed_networks=["10.9.0.5/24", "0.0.0.0/0"])
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    for text in ["site_cache_port (squid_port=0) must be between 1 and 65535",
+                 "squid_allowed_networks) item 0 (10.9.0.5/24)", "squid_allowed_networks) item 1 (0.0.0.0/0)"]:
+        assert text in output, "%r not in the failure:\n%s" % (text, output)

@@ -57,6 +57,19 @@ def test_refusals_name_the_variable(tmp_path, overrides, variable):
     assert variable in failed[0]["msg"], failed[0]["msg"]
 
 
+def test_every_broken_rule_is_reported_at_once(tmp_path):
+    """One run names all three mistakes, each on a line of its own."""
+    failed, output = preflight(tmp_path, site_repository_writers_group="uploaders",
+                               site_repository_url="http://repo.demo.stratuslab.test/",
+                               site_repository_tls_cert="/etc/ssl/repo.crt")
+    assert len(failed) == 1, output[-3000:]
+    lines = failed[0]["msg"].splitlines()
+    assert len(lines) == 3, failed[0]["msg"]
+    for line, variable in zip(lines, ["site_repository_url", "site_repository_writers_group",
+                                      "site_repository_tls_key"]):
+        assert line.startswith("appliance_repo: ") and variable in line, failed[0]["msg"]
+
+
 @pytest.mark.parametrize("overrides", [
     {"site_ldap_tls_ca": "/etc/ssl/site-ca.pem"},  # the site's own CA: its key is not on the LDAP host
     {"site_ldap_deploy": False},  # the site's own LDAP server: no CA made by the ldap role
