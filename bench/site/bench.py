@@ -25,6 +25,7 @@ Everything is removed at the end (also on failure or SIGTERM) unless --keep.
 """
 
 import argparse
+import resource
 import json
 import os
 import re
@@ -69,6 +70,43 @@ def progress(text):
 
 def load():
     return Path("/proc/loadavg").read_text().split()[:3]
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds the whole machine (controller and every container) spent
+    busy, and could have spent, between start() and stop(), from /proc/stat;
+    and the CPU seconds of this process's finished children (ansible-playbook,
+    its workers and ssh clients: the controller's share)."""
+
+    @staticmethod
+    def _stat():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        total = sum(fields[:8])       # guest time is already in user
+        return total - idle, total
+
+    def __enter__(self):
+        self.busy0, self.total0 = self._stat()
+        self.children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc):
+        busy, total = self._stat()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.busy = (busy - self.busy0) / TICK
+        self.capacity = (total - self.total0) / TICK
+        self.controller = (children.ru_utime - self.children0.ru_utime
+                           + children.ru_stime - self.children0.ru_stime)
+        return False
+
+    def text(self, controller=True):
+        out = f"machine CPU busy {self.busy:.0f} of {self.capacity:.0f} CPU-s ({100 * self.busy / self.capacity:.0f} %)"
+        if controller:
+            out += f", ansible-playbook and its children {self.controller:.0f} CPU-s"
+        return out
 
 
 # --- the site ---------------------------------------------------------------
@@ -297,10 +335,12 @@ def main():
 
         progress("(1) converge: ansible-playbook site.yml on the fresh containers")
         figures["load_converge"] = load()
-        converge_s, converge = playbook(inventory, work / "converge.json", work / "converge.log")
+        with CpuMeter() as converge_cpu:
+            converge_s, converge = playbook(inventory, work / "converge.json", work / "converge.log")
         progress(f"converge took {converge_s:.1f} s; (2) rerun")
         figures["load_rerun"] = load()
-        rerun_s, rerun = playbook(inventory, work / "rerun.json", work / "rerun.log")
+        with CpuMeter() as rerun_cpu:
+            rerun_s, rerun = playbook(inventory, work / "rerun.json", work / "rerun.log")
         rerun_changed = sum(s["changed"] for s in rerun["stats"].values())
         converge_changed = sum(s["changed"] for s in converge["stats"].values())
 
@@ -320,7 +360,8 @@ def main():
             if installed(name) != before[h["name"]]:
                 raise RuntimeError(f"{name} does not start with the packages {h['container']} started with")
         figures["load_apt"] = load()
-        apt_s, apt_times = apt_floor([(name, added[h["name"]]) for h, name in zip(hosts, apt_names)])
+        with CpuMeter() as apt_cpu:
+            apt_s, apt_times = apt_floor([(name, added[h["name"]]) for h, name in zip(hosts, apt_names)])
         missing = {}
         for h, name in zip(hosts, apt_names):
             now = installed(name)
@@ -349,6 +390,8 @@ def main():
             upd, ins = apt_times[name]
             print(f"{'    ' + h['name']:<40}{upd + ins:>9.1f}  update {upd:.1f} s, install {ins:.1f} s, "
                   f"{len(added[h['name']])} packages")
+        note(f"CPU (all {os.cpu_count()} cores of this machine): converge {converge_cpu.text()}; "
+             f"rerun {rerun_cpu.text()}; apt floor {apt_cpu.text(controller=False)}")
         note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, converge "
              f"{' '.join(figures['load_converge'])}, rerun {' '.join(figures['load_rerun'])}, apt "
              f"{' '.join(figures['load_apt'])}, end {' '.join(figures['load_end'])}")
@@ -364,7 +407,9 @@ def main():
             print(f"    {secs:7.1f} s  {name}  [{','.join(actions)}; {','.join(ran) or 'skipped'}] ({play})")
         figures.update(converge_s=converge_s, rerun_s=rerun_s, apt_s=apt_s, converge_changed=converge_changed,
                        rerun_changed=rerun_changed, apt_times=apt_times, added=added, removed=removed,
-                       rerun_stats=rerun["stats"], top_tasks=top, converge_tasks=tasks, converge_vs_apt=x, missing=missing)
+                       rerun_stats=rerun["stats"],
+                       cpu={step: {"busy": m.busy, "capacity": m.capacity, "controller": m.controller}
+                            for step, m in (("converge", converge_cpu), ("rerun", rerun_cpu), ("apt", apt_cpu))}, top_tasks=top, converge_tasks=tasks, converge_vs_apt=x, missing=missing)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
         print(f"site: converge_vs_apt={x:.2f} rerun_s={rerun_s:.1f} rerun_changed={rerun_changed}")
