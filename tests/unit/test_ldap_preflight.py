@@ -161,3 +161,29 @@ def test_every_broken_rule_is_reported_at_once(tmp_path):
                  "site_ldap_base_dn (ldap_base_dn=not a dn) is not a valid LDAP DN",
                  "has members nobody-here that are not users of site_ldap_users"]:
         assert text in out, "%r not in the failure:\n%s" % (text, out[-3000:])
+
+
+@pytest.mark.parametrize("ldap_group", [True, False], ids=["ldap-server", "ldap-client"])
+def test_preflight_declares_the_packages_base_installs_early(tmp_path, ldap_group):
+    """site.yml's base step installs what the preflight declares: the client
+    tools everywhere, the server's packages on the LDAP host, never slapd
+    (its debconf answers come first, in the role's own install step)."""
+    play = PLAY + """\
+    - name: Show the declared packages
+      ansible.builtin.debug:
+        msg: "DECLARED {{ __ldap_preflight_packages | to_json }} CLIENT {{ __ldap_client_packages | to_json }}"
+"""
+    local = {"localhost": {"ansible_connection": "local"}}
+    if ldap_group:
+        children = {"ldap": {"hosts": local}}
+    else:  # a client: the LDAP server is another host of the inventory (the play runs on localhost only)
+        children = {"ldap": {"hosts": {"ldap-server": {"ansible_connection": "local"}}}, "frontend": {"hosts": local}}
+    proc = run_playbook(tmp_path, play, {"all": {"children": children}}, extra_vars=GOOD, callback="json")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    report = json.loads(proc.stdout)
+    msg = [result["msg"] for play_ in report["plays"] for task in play_["tasks"]
+           for result in task["hosts"].values() if str(result.get("msg", "")).startswith("DECLARED ")][0]
+    declared, client = (json.loads(part) for part in msg[len("DECLARED "):].split(" CLIENT "))
+    assert set(client) <= set(declared) and client, msg
+    assert "slapd" not in declared, msg
+    assert ("python3-ldap" in declared) == ldap_group, msg
