@@ -85,9 +85,13 @@ def _walk(value, path, secret_context, found):
 def inventory_secrets():
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
+    # As ansible-playbook does first: without it, a value that calls a
+    # plugin by its full name (lookup('ansible.builtin.env', ...)) fails.
+    init_plugin_loader()
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[os.environ["MOLECULE_INVENTORY_FILE"]])
     variables = VariableManager(loader=loader, inventory=inventory)

@@ -1,0 +1,262 @@
+"""A site with its own PKI and its accounting in SQLite, seen from outside.
+
+pki-one runs the site LDAP server, the test oned (tools/test_oned.py, with
+LDAP login: NOT OpenNebula), the appliance repository and accounting, all
+on the host certificate prepare.yml issued on the control machine (a test
+root CA -> an intermediate "host CA" -> the host). The tests trust only
+that root CA, read from the control machine, never a file the roles wrote:
+
+- each TLS service (ldaps 636, the repository 443, the accounting API 8443)
+  presents the site's host certificate and its intermediate, so a client
+  holding only the root CA checks it by the host's name;
+- no site CA was made on the host (the ldap role makes one only when the
+  site gives none) and the given files are installed with private modes;
+- the host's LDAP tools, Apache's LDAP authentication, the test oned's LDAP
+  login and the accounting API's LDAP login all reach slapd over TLS with
+  the given root CA;
+- a usage record goes through the SQLite store (no PostgreSQL installed);
+- `--check --diff` with a replaced key file on the host reports the key
+  files as to be changed and prints no line of any key.
+"""
+
+import base64
+import calendar
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import urllib.parse
+import uuid
+import xml.etree.ElementTree as ET
+import xmlrpc.client
+
+import pytest
+import stratuslab_testinfra
+
+testinfra_hosts = stratuslab_testinfra.hosts("accounting")
+
+NAME = "pki-one.demo.stratuslab.test"
+PKI = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "pki")
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+SCENARIO = os.path.join(PROJECT, "molecule", "own_pki")
+BASE_DN = "dc=demo,dc=stratuslab,dc=test"
+# inventories/demo/group_vars/all/site.yml (test values, not secrets).
+ONEADMIN = ("oneadmin", "demo-oneadmin-secret")
+ALICE = ("alice", "demo-alice-password")  # in appliance-writers
+CAROL = ("carol", "demo-carol-password")  # outside appliance-writers
+UNIT = "stratuslab-accounting"
+CONFIG = "/etc/stratuslab-accounting/accounting.ini"
+SQLITE = "/var/lib/stratuslab-accounting/accounting.sqlite"
+API_PORT = 8443
+ONED_PORT = 2633
+# The key files the roles installed from the site's hostkey.pem.
+KEY_FILES = {
+    "/etc/ldap/tls/server.key": ("root", "openldap", 0o640),
+    "/etc/ssl/stratuslab-appliances/server.key": ("root", "root", 0o600),
+    "/etc/stratuslab-accounting/tls/api.key": ("root", UNIT, 0o640),
+}
+CERT_FILES = ["/etc/ldap/tls/server.crt", "/etc/ssl/stratuslab-appliances/server.crt",
+              "/etc/stratuslab-accounting/tls/api.crt"]
+HOUR = 3600
+
+
+def _pki(name):
+    with open(os.path.join(PKI, name)) as f:
+        return f.read()
+
+
+def _der(pem):
+    return ssl.PEM_cert_to_DER_cert(pem)
+
+
+@pytest.fixture(scope="module")
+def address(host):
+    ipv4 = [a for a in host.interface("eth0").addresses if ":" not in a]
+    assert ipv4
+    return ipv4[0]
+
+
+@pytest.fixture(scope="module")
+def root_only():
+    """A client that trusts the site's root CA and nothing else, and checks names."""
+    ctx = ssl.create_default_context(cadata=_pki("ca.pem"))
+    ctx.check_hostname = True
+    return ctx
+
+
+def _handshake(address, port, ctx):
+    with socket.create_connection((address, port), timeout=30) as sock:
+        with ctx.wrap_socket(sock, server_hostname=NAME) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+# --- the certificates ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", [636, 443, API_PORT], ids=["ldaps", "repository", "accounting-api"])
+def test_service_presents_the_site_host_certificate(address, root_only, port):
+    # Verified with the root CA only: the server sent the intermediate too.
+    peer = _handshake(address, port, root_only)
+    assert peer == _der(_pki("hostcert-leaf.pem"))
+
+
+@pytest.mark.parametrize("port", [636, 443, API_PORT], ids=["ldaps", "repository", "accounting-api"])
+def test_service_is_not_trusted_without_the_site_ca(address, port):
+    ctx = ssl.create_default_context()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(address, port, ctx)
+
+
+def test_no_site_ca_was_made_on_the_host(host):
+    assert not host.file("/etc/ldap/tls/site-ca.key").exists
+    for path in ("/etc/ldap/tls/site-ca.crt", "/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt"):
+        assert host.file(path).content_string.strip() == _pki("ca.pem").strip(), path
+
+
+def test_given_files_are_installed_with_private_keys_private(host):
+    key = _pki("hostkey.pem").strip()
+    for path, (user, group, mode) in KEY_FILES.items():
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == (user, group, mode), path
+        assert f.content_string.strip() == key, path
+    for path in CERT_FILES:
+        assert host.file(path).content_string.strip() == _pki("hostcert.pem").strip(), path
+
+
+# --- LDAP over TLS with the given CA --------------------------------------------
+
+
+@pytest.mark.parametrize("uri,opts", [("ldaps://%s" % NAME, "-x"), ("ldap://%s" % NAME, "-x -ZZ")],
+                         ids=["ldaps", "starttls"])
+def test_ldap_tools_bind_over_tls(host, uri, opts):
+    out = host.run("ldapwhoami " + opts + " -H %s -D uid=alice,ou=people,%s -w %s", uri, BASE_DN, ALICE[1])
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == "dn:uid=alice,ou=people,%s" % BASE_DN
+
+
+def test_repository_authenticates_writers_against_ldap(host):
+    """Apache's LDAP authentication binds to slapd over TLS, trusting the given CA."""
+    base = "https://%s/images/pki-%s/" % (NAME, uuid.uuid4().hex[:8])
+
+    def code(method, url, user=None, data=None):
+        cmd = "curl -sS -o /dev/null -w '%%{http_code}' -X %s" % method
+        if user:
+            cmd += " -u '%s:%s'" % user
+        if data is not None:
+            cmd += " --data-binary '%s'" % data
+        out = host.run(cmd + " '%s'" % url)
+        assert out.rc == 0, out.stderr
+        return int(out.stdout)
+
+    assert code("MKCOL", base, ALICE) == 201
+    assert code("PUT", base + "hello.txt", ALICE, "hello") == 201
+    assert code("GET", base + "hello.txt") == 200
+    assert code("PUT", base + "carol.txt", CAROL, "x") == 403
+    assert code("PUT", base + "anon.txt", None, "x") == 401
+
+
+# --- accounting in SQLite ---------------------------------------------------------
+
+
+def _oned(address, auth, method, *params):
+    proxy = xmlrpc.client.ServerProxy("http://%s:%d/RPC2" % (address, ONED_PORT), use_builtin_types=True)
+    answer = getattr(proxy, method)("%s:%s" % auth, *params)
+    assert answer[0] is True, (method, params, answer)
+    return answer[1]
+
+
+def _cluster_id(address):
+    for cluster in ET.fromstring(_oned(address, ONEADMIN, "one.clusterpool.info")).findall("CLUSTER"):
+        if cluster.findtext("NAME") == "demo":
+            return int(cluster.findtext("ID"))
+    raise AssertionError("no cluster demo in the test oned")
+
+
+@pytest.fixture(scope="module")
+def usage(host, address):
+    """alice (an LDAP user, created by the test oned at her first call) runs a
+    2-CPU, 2 GiB VM for 3 hours of the test oned's clock on a day of its own;
+    one collector pass stores it."""
+    earlier = len(ET.fromstring(_oned(address, ONEADMIN, "one.vmpool.info", -2, -1, -1, -2)).findall("VM"))
+    day = datetime.date(2026, 10, 1) + datetime.timedelta(days=earlier)
+    _oned(address, ONEADMIN, "testoned.clock.set", calendar.timegm((day.year, day.month, day.day, 6, 0, 0)))
+    try:
+        hid = _oned(address, ONEADMIN, "one.host.allocate", "pki-host-%d" % os.getpid(), "dummy", "dummy",
+                    _cluster_id(address))
+        vm = _oned(address, ALICE, "one.vm.allocate", 'NAME="pki-vm"\nCPU="2"\nVCPU="2"\nMEMORY="2048"\n', True)
+        _oned(address, ONEADMIN, "one.vm.deploy", vm, hid, False, -1)
+        _oned(address, ONEADMIN, "testoned.clock.advance", 3 * HOUR)
+        _oned(address, ALICE, "one.vm.action", "terminate-hard", vm)
+    finally:
+        _oned(address, ONEADMIN, "testoned.clock.set", 0)
+    collect = host.run("runuser -u %s -- env PYTHONPATH=/usr/local/lib/stratuslab-accounting "
+                       "python3 -m stratuslab_accounting --config %s collect --once" % (UNIT, CONFIG))
+    assert collect.rc == 0, collect.stdout + collect.stderr
+    return {"from": day.isoformat(), "to": (day + datetime.timedelta(days=1)).isoformat()}
+
+
+def test_store_is_one_private_sqlite_file_and_no_postgresql(host):
+    assert "backend = sqlite" in host.file(CONFIG).content_string
+    store = host.file(SQLITE)
+    assert (store.user, store.group) == (UNIT, UNIT) and store.mode & 0o007 == 0, (store.user, store.mode)
+    assert not host.file("/etc/stratuslab-accounting/db_password").exists
+    assert not host.package("postgresql").is_installed
+
+
+def test_usage_goes_through_sqlite_and_the_api(host, address, root_only, usage):
+    rows = host.run("runuser -u %s -- python3 -c %s", UNIT,
+                    "import sqlite3; print(sqlite3.connect('file:%s?mode=ro', uri=True)"
+                    ".execute('SELECT count(*) FROM history').fetchone()[0])" % SQLITE)
+    assert rows.rc == 0 and int(rows.stdout) >= 1, rows.stdout + rows.stderr
+
+    class Conn(http.client.HTTPSConnection):
+        def connect(self):
+            self.sock = root_only.wrap_socket(socket.create_connection((address, API_PORT), 30),
+                                              server_hostname=NAME)
+
+    conn = Conn(NAME, API_PORT, context=root_only, timeout=60)
+    auth = base64.b64encode(("%s:%s" % ALICE).encode()).decode()
+    conn.request("GET", "/v1/usage?" + urllib.parse.urlencode(usage), headers={"Authorization": "Basic " + auth})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    assert resp.status == 200, body
+    row = {r["user"]: r for r in json.loads(body)["rows"]}["alice"]
+    assert row["vms"] == 1
+    assert row["cpu_hours"] == pytest.approx(2 * 3.0)
+    assert row["memory_gb_hours"] == pytest.approx(2.0 * 3.0)
+
+
+# --- no key in --check --diff ---------------------------------------------------------
+
+
+def test_check_diff_names_a_replaced_key_but_never_prints_it(host):
+    """A site that renews its host key: with the old key on the host, --check
+    --diff says the key files would change, and prints no line of either key."""
+    old = "-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % base64.b64encode(
+        hashlib.sha512(b"stand-in for the key being replaced").digest() * 4).decode()
+    for path in KEY_FILES:
+        assert host.run("cp -p %s %s.verify-backup", path, path).rc == 0
+        host.run("printf '%%s' '%s' > %s", old, path)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOG_PATH="/dev/null")
+    try:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--check", "--diff",
+             os.path.join(SCENARIO, "converge.yml")],
+            capture_output=True, text=True, env=env, timeout=900, cwd=PROJECT)
+    finally:
+        for path in KEY_FILES:
+            host.run("mv %s.verify-backup %s", path, path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    for path in KEY_FILES:
+        assert re.search(r"changed: \[pki-one\] => \(item=%s\)" % re.escape(path), out), (path, out[-3000:])
+    body_lines = [line for key in (old, _pki("hostkey.pem")) for line in key.splitlines()
+                  if line and not line.startswith("-----")]
+    leaked = [line for line in body_lines if line in out]
+    assert leaked == [], "key lines in the --check --diff output: %d" % len(leaked)
