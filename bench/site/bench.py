@@ -392,6 +392,15 @@ def main():
                   f"{len(added[h['name']])} packages")
         note(f"CPU (all {os.cpu_count()} cores of this machine): converge {converge_cpu.text()}; "
              f"rerun {rerun_cpu.text()}; apt floor {apt_cpu.text(controller=False)}")
+        # What no converge can beat here: it installs what the floor installs
+        # and runs every task the rerun runs (the rerun is the same tasks
+        # finding nothing to change), on the same cores.
+        cores = os.cpu_count()
+        least_s = (apt_cpu.busy + rerun_cpu.busy) / cores
+        x_least = least_s / apt_s
+        note(f"x's floor on this machine: (apt floor {apt_cpu.busy:.0f} + rerun {rerun_cpu.busy:.0f} busy CPU-s) "
+             f"/ {cores} cores = {least_s:.1f} s at the least for a converge, x >= {x_least:.2f}, with every core "
+             f"busy all the time and the changes themselves free")
         note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, converge "
              f"{' '.join(figures['load_converge'])}, rerun {' '.join(figures['load_rerun'])}, apt "
              f"{' '.join(figures['load_apt'])}, end {' '.join(figures['load_end'])}")
@@ -409,7 +418,7 @@ def main():
                        rerun_changed=rerun_changed, apt_times=apt_times, added=added, removed=removed,
                        rerun_stats=rerun["stats"],
                        cpu={step: {"busy": m.busy, "capacity": m.capacity, "controller": m.controller}
-                            for step, m in (("converge", converge_cpu), ("rerun", rerun_cpu), ("apt", apt_cpu))}, top_tasks=top, converge_tasks=tasks, converge_vs_apt=x, missing=missing)
+                            for step, m in (("converge", converge_cpu), ("rerun", rerun_cpu), ("apt", apt_cpu))}, top_tasks=top, converge_tasks=tasks, converge_vs_apt=x, x_least=x_least, missing=missing)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
         print(f"site: converge_vs_apt={x:.2f} rerun_s={rerun_s:.1f} rerun_changed={rerun_changed}")
