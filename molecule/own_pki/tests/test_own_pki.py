@@ -1,21 +1,25 @@
-"""A site with its own PKI and its accounting in SQLite, seen from outside.
+"""A site with its own PKI, its own LDAP server and its accounting in SQLite.
 
-pki-one runs the site LDAP server, the test oned (tools/test_oned.py, with
-LDAP login: NOT OpenNebula), the appliance repository and accounting, all
-on the host certificate prepare.yml issued on the control machine (a test
-root CA -> an intermediate "host CA" -> the host). The tests trust only
-that root CA, read from the control machine, never a file the roles wrote:
+pki-ldap stands for the LDAP server the site already runs (converge.yml
+makes it with the ldap role; the site file says site_ldap_deploy: false).
+pki-one runs the test oned (tools/test_oned.py, with LDAP login: NOT
+OpenNebula), the appliance repository and accounting. Every TLS service
+runs on a host certificate prepare.yml issued on the control machine (a
+test root CA -> an intermediate "host CA" -> the host). The tests trust
+only that root CA, read from the control machine, never a file the roles
+wrote:
 
-- each TLS service (ldaps 636, the repository 443, the accounting API 8443)
-  presents the site's host certificate and its intermediate, so a client
+- each TLS service (pki-ldap's ldaps, pki-one's repository and accounting
+  API) presents its host certificate and the intermediate, so a client
   holding only the root CA checks it by the host's name;
-- no site CA was made on the host (the ldap role makes one only when the
-  site gives none) and the given files are installed with private modes;
-- the host's LDAP tools, Apache's LDAP authentication, the test oned's LDAP
-  login and the accounting API's LDAP login all reach slapd over TLS with
-  the given root CA;
+- no site CA was made on either host (the ldap role makes one only when
+  the site gives none), no slapd on pki-one, and the given files are
+  installed with private modes;
+- pki-one's LDAP tools, Apache's LDAP authentication, the test oned's LDAP
+  login and the accounting API's LDAP login all reach pki-ldap over TLS
+  with the given root CA;
 - a usage record goes through the SQLite store (no PostgreSQL installed);
-- `--check --diff` with a replaced key file on the host reports the key
+- `--check --diff` with replaced key files on the hosts reports the key
   files as to be changed and prints no line of any key.
 """
 
@@ -37,10 +41,12 @@ import xmlrpc.client
 
 import pytest
 import stratuslab_testinfra
+import testinfra
 
 testinfra_hosts = stratuslab_testinfra.hosts("accounting")
 
 NAME = "pki-one.demo.stratuslab.test"
+LDAP_NAME = "pki-ldap.demo.stratuslab.test"
 PKI = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "pki")
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 SCENARIO = os.path.join(PROJECT, "molecule", "own_pki")
@@ -54,14 +60,16 @@ CONFIG = "/etc/stratuslab-accounting/accounting.ini"
 SQLITE = "/var/lib/stratuslab-accounting/accounting.sqlite"
 API_PORT = 8443
 ONED_PORT = 2633
-# The key files the roles installed from the site's hostkey.pem.
+# The key and certificate files the roles installed from the site's, per host.
 KEY_FILES = {
-    "/etc/ldap/tls/server.key": ("root", "openldap", 0o640),
-    "/etc/ssl/stratuslab-appliances/server.key": ("root", "root", 0o600),
-    "/etc/stratuslab-accounting/tls/api.key": ("root", UNIT, 0o640),
+    "pki-ldap": {"/etc/ldap/tls/server.key": ("root", "openldap", 0o640)},
+    "pki-one": {"/etc/ssl/stratuslab-appliances/server.key": ("root", "root", 0o600),
+                "/etc/stratuslab-accounting/tls/api.key": ("root", UNIT, 0o640)},
 }
-CERT_FILES = ["/etc/ldap/tls/server.crt", "/etc/ssl/stratuslab-appliances/server.crt",
-              "/etc/stratuslab-accounting/tls/api.crt"]
+CERT_FILES = {
+    "pki-ldap": ["/etc/ldap/tls/server.crt"],
+    "pki-one": ["/etc/ssl/stratuslab-appliances/server.crt", "/etc/stratuslab-accounting/tls/api.crt"],
+}
 HOUR = 3600
 
 
@@ -74,11 +82,25 @@ def _der(pem):
     return ssl.PEM_cert_to_DER_cert(pem)
 
 
-@pytest.fixture(scope="module")
-def address(host):
+def _ipv4(host):
     ipv4 = [a for a in host.interface("eth0").addresses if ":" not in a]
     assert ipv4
     return ipv4[0]
+
+
+@pytest.fixture(scope="module")
+def ldap_host():
+    return testinfra.get_host(stratuslab_testinfra.hosts("directory")[0])
+
+
+@pytest.fixture(scope="module")
+def hosts(host, ldap_host):
+    return {"pki-one": host, "pki-ldap": ldap_host}
+
+
+@pytest.fixture(scope="module")
+def address(host):
+    return _ipv4(host)
 
 
 @pytest.fixture(scope="module")
@@ -89,51 +111,62 @@ def root_only():
     return ctx
 
 
-def _handshake(address, port, ctx):
+def _handshake(address, port, ctx, name):
     with socket.create_connection((address, port), timeout=30) as sock:
-        with ctx.wrap_socket(sock, server_hostname=NAME) as tls:
+        with ctx.wrap_socket(sock, server_hostname=name) as tls:
             return tls.getpeercert(binary_form=True)
+
+
+SERVICES = [("pki-ldap", 636), ("pki-one", 443), ("pki-one", API_PORT)]
+SERVICE_IDS = ["ldaps", "repository", "accounting-api"]
 
 
 # --- the certificates ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("port", [636, 443, API_PORT], ids=["ldaps", "repository", "accounting-api"])
-def test_service_presents_the_site_host_certificate(address, root_only, port):
+@pytest.mark.parametrize("server,port", SERVICES, ids=SERVICE_IDS)
+def test_service_presents_the_site_host_certificate(hosts, root_only, server, port):
     # Verified with the root CA only: the server sent the intermediate too.
-    peer = _handshake(address, port, root_only)
-    assert peer == _der(_pki("hostcert-leaf.pem"))
+    peer = _handshake(_ipv4(hosts[server]), port, root_only, "%s.demo.stratuslab.test" % server)
+    assert peer == _der(_pki("%s-leaf.pem" % server))
 
 
-@pytest.mark.parametrize("port", [636, 443, API_PORT], ids=["ldaps", "repository", "accounting-api"])
-def test_service_is_not_trusted_without_the_site_ca(address, port):
-    ctx = ssl.create_default_context()
+@pytest.mark.parametrize("server,port", SERVICES, ids=SERVICE_IDS)
+def test_service_is_not_trusted_without_the_site_ca(hosts, server, port):
     with pytest.raises(ssl.SSLCertVerificationError):
-        _handshake(address, port, ctx)
+        _handshake(_ipv4(hosts[server]), port, ssl.create_default_context(), "%s.demo.stratuslab.test" % server)
 
 
-def test_no_site_ca_was_made_on_the_host(host):
-    assert not host.file("/etc/ldap/tls/site-ca.key").exists
-    for path in ("/etc/ldap/tls/site-ca.crt", "/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt"):
-        assert host.file(path).content_string.strip() == _pki("ca.pem").strip(), path
+def test_no_site_ca_was_made_and_no_slapd_runs_on_the_site_hosts(hosts):
+    for name, h in hosts.items():
+        assert not h.file("/etc/ldap/tls/site-ca.key").exists, name
+    assert hosts["pki-ldap"].file("/etc/ldap/tls/site-ca.crt").content_string.strip() == _pki("ca.pem").strip()
+    trusted = hosts["pki-one"].file("/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt")
+    assert trusted.content_string.strip() == _pki("ca.pem").strip()
+    # site_ldap_deploy: false: the site's hosts are only pointed at its server.
+    assert not hosts["pki-one"].package("slapd").is_installed
+    assert "URI ldaps://%s" % LDAP_NAME in hosts["pki-one"].file("/etc/ldap/ldap.conf").content_string
 
 
-def test_given_files_are_installed_with_private_keys_private(host):
-    key = _pki("hostkey.pem").strip()
-    for path, (user, group, mode) in KEY_FILES.items():
-        f = host.file(path)
-        assert (f.user, f.group, f.mode) == (user, group, mode), path
-        assert f.content_string.strip() == key, path
-    for path in CERT_FILES:
-        assert host.file(path).content_string.strip() == _pki("hostcert.pem").strip(), path
+def test_given_files_are_installed_with_private_keys_private(hosts):
+    for name, files in KEY_FILES.items():
+        key = _pki("%s-key.pem" % name).strip()
+        for path, (user, group, mode) in files.items():
+            f = hosts[name].file(path)
+            assert (f.user, f.group, f.mode) == (user, group, mode), path
+            assert f.content_string.strip() == key, path
+    for name, paths in CERT_FILES.items():
+        for path in paths:
+            assert hosts[name].file(path).content_string.strip() == _pki("%s-cert.pem" % name).strip(), path
 
 
 # --- LDAP over TLS with the given CA --------------------------------------------
 
 
-@pytest.mark.parametrize("uri,opts", [("ldaps://%s" % NAME, "-x"), ("ldap://%s" % NAME, "-x -ZZ")],
+@pytest.mark.parametrize("uri,opts", [("ldaps://%s" % LDAP_NAME, "-x"), ("ldap://%s" % LDAP_NAME, "-x -ZZ")],
                          ids=["ldaps", "starttls"])
 def test_ldap_tools_bind_over_tls(host, uri, opts):
+    """pki-one's LDAP tools reach the site's server, trusting the given root CA."""
     out = host.run("ldapwhoami " + opts + " -H %s -D uid=alice,ou=people,%s -w %s", uri, BASE_DN, ALICE[1])
     assert out.rc == 0, out.stderr
     assert out.stdout.strip() == "dn:uid=alice,ou=people,%s" % BASE_DN
@@ -234,14 +267,15 @@ def test_usage_goes_through_sqlite_and_the_api(host, address, root_only, usage):
 # --- no key in --check --diff ---------------------------------------------------------
 
 
-def test_check_diff_names_a_replaced_key_but_never_prints_it(host):
-    """A site that renews its host key: with the old key on the host, --check
-    --diff says the key files would change, and prints no line of either key."""
+def test_check_diff_names_a_replaced_key_but_never_prints_it(hosts):
+    """A site that renews its host keys: with old keys on the hosts, --check
+    --diff says the key files would change, and prints no line of any key."""
     old = "-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % base64.b64encode(
         hashlib.sha512(b"stand-in for the key being replaced").digest() * 4).decode()
-    for path in KEY_FILES:
-        assert host.run("cp -p %s %s.verify-backup", path, path).rc == 0
-        host.run("printf '%%s' '%s' > %s", old, path)
+    for name, files in KEY_FILES.items():
+        for path in files:
+            assert hosts[name].run("cp -p %s %s.verify-backup", path, path).rc == 0
+            hosts[name].run("printf '%%s' '%s' > %s", old, path)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOG_PATH="/dev/null")
     try:
@@ -250,13 +284,15 @@ def test_check_diff_names_a_replaced_key_but_never_prints_it(host):
              os.path.join(SCENARIO, "converge.yml")],
             capture_output=True, text=True, env=env, timeout=900, cwd=PROJECT)
     finally:
-        for path in KEY_FILES:
-            host.run("mv %s.verify-backup %s", path, path)
+        for name, files in KEY_FILES.items():
+            for path in files:
+                hosts[name].run("mv %s.verify-backup %s", path, path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    for path in KEY_FILES:
-        assert re.search(r"changed: \[pki-one\] => \(item=%s\)" % re.escape(path), out), (path, out[-3000:])
-    body_lines = [line for key in (old, _pki("hostkey.pem")) for line in key.splitlines()
-                  if line and not line.startswith("-----")]
+    for name, files in KEY_FILES.items():
+        for path in files:
+            assert re.search(r"changed: \[%s\] => \(item=%s\)" % (name, re.escape(path)), out), (path, out[-3000:])
+    body_lines = [line for key in [old] + [_pki("%s-key.pem" % name) for name in KEY_FILES]
+                  for line in key.splitlines() if line and not line.startswith("-----")]
     leaked = [line for line in body_lines if line in out]
     assert leaked == [], "key lines in the --check --diff output: %d" % len(leaked)
