@@ -38,9 +38,10 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # Molecule scenarios run by `make test`, in this order. `site` converges the
 # real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
 # roles' own development scenarios that `site` covers; `own_pki` is a site
-# with its own certificates and LDAP server and accounting in SQLite. `vm` (qemu VMs under
-# software emulation, about 3x slower per task) and `nfs` (image sharing over
-# NFS, which the containers' kernel lacks) run with `make test-vm`.
+# with its own certificates and LDAP server and accounting in SQLite. `vm`
+# (qemu VMs under software emulation, about 3x slower per task) and `nfs`
+# (image sharing over NFS, which the containers' kernel lacks) run with
+# `make test-vm`.
 SCENARIOS ?= base ldap site appliance_repo squid accounting own_pki
 VM_SCENARIOS ?= vm nfs
 

@@ -84,3 +84,39 @@ def hostvars(name):
     from testinfra.utils.ansible_runner import AnsibleRunner
 
     return AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_variables(name)
+
+
+def http_code(host, method, url, user=None, data=None, extra=""):
+    """HTTP status code of one request made with curl on ``host`` (which
+    checks TLS against that host's system store, as its services would)."""
+    cmd = "curl -sS -o /dev/null -w '%%{http_code}' -X %s %s" % (method, extra)
+    if user:
+        cmd += " -u '%s:%s'" % user
+    if data is not None:
+        cmd += " --data-binary '%s' -H 'Content-Type: application/octet-stream'" % data
+    out = host.run(cmd + " '%s'" % url)
+    assert out.rc == 0, out.stderr
+    return int(out.stdout.strip())
+
+
+def oned_caller(address, port=2633):
+    """call(auth, method, *params): one XML-RPC call to the test oned (or an
+    oned) at ``address``, asserting success and returning its value."""
+    import xmlrpc.client
+
+    def call(auth, method, *params):
+        proxy = xmlrpc.client.ServerProxy("http://%s:%d/RPC2" % (address, port), use_builtin_types=True)
+        answer = getattr(proxy, method)("%s:%s" % auth, *params)
+        assert answer[0] is True, (method, params, answer)
+        return answer[1]
+    return call
+
+
+def cluster_id(call, auth, name):
+    """The id of the cluster ``name``, from one.clusterpool.info through ``call``."""
+    import xml.etree.ElementTree as ET
+
+    for cluster in ET.fromstring(call(auth, "one.clusterpool.info")).findall("CLUSTER"):
+        if cluster.findtext("NAME") == name:
+            return int(cluster.findtext("ID"))
+    raise AssertionError("no cluster %s in oned" % name)

@@ -114,25 +114,10 @@ def api(address, tls):
 
 @pytest.fixture(scope="module")
 def oned(address):
-    def call(auth, method, *params):
-        proxy = xmlrpc.client.ServerProxy("http://%s:%d/RPC2" % (address, ONED_PORT), use_builtin_types=True)
-        answer = getattr(proxy, method)("%s:%s" % auth, *params)
-        assert answer[0] is True, (method, params, answer)
-        return answer[1]
-    return call
+    return stratuslab_testinfra.oned_caller(address, ONED_PORT)
 
 
 # --- the scripted usage ---------------------------------------------------------
-
-
-def _cluster_id(oned, name="demo"):
-    import xml.etree.ElementTree as ET
-
-    pool = ET.fromstring(oned(ONEADMIN, "one.clusterpool.info"))
-    for cluster in pool.findall("CLUSTER"):
-        if cluster.findtext("NAME") == name:
-            return int(cluster.findtext("ID"))
-    raise AssertionError("no cluster %s in the test oned" % name)
 
 
 def _group(address, name):
@@ -174,7 +159,7 @@ def usage(host, oned, address):
         for auth, gid in ((ALICE, physics), (BOB, chemistry)):
             oned(ONEADMIN, "one.user.chgrp", _user_id(oned, auth), gid)
         hid = oned(ONEADMIN, "one.host.allocate", "acct-host-%d" % os.getpid(), "dummy", "dummy",
-                   _cluster_id(oned))
+                   stratuslab_testinfra.cluster_id(oned, ONEADMIN, "demo"))
         # alice: 1 CPU, 1 GiB; runs 2 h, powered off 1 h, runs 1 h, terminated.
         a = _vm(oned, ALICE, "alice-vm", 1, 1024)
         # bob: 2 CPUs, 2 GiB; runs 3 h, terminated.

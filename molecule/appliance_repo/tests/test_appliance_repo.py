@@ -29,16 +29,9 @@ TEST_DIR = "/opt/stratuslab-test"
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 
 
-def curl(host, method, url, user=None, data=None, extra=""):
-    """HTTP status code of one request from the client (curl checks TLS against the system store)."""
-    cmd = "curl -sS -o /dev/null -w '%%{http_code}' -X %s %s" % (method, extra)
-    if user:
-        cmd += " -u '%s:%s'" % user
-    if data is not None:
-        cmd += " --data-binary '%s' -H 'Content-Type: application/octet-stream'" % data
-    out = host.run(cmd + " '%s'" % url)
-    assert out.rc == 0, out.stderr
-    return int(out.stdout.strip())
+# HTTP status code of one request from the client (curl checks TLS against
+# the system store).
+curl = stratuslab_testinfra.http_code
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,6 @@ import subprocess
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-import xmlrpc.client
 
 import pytest
 import stratuslab_testinfra
@@ -177,14 +176,7 @@ def test_repository_authenticates_writers_against_ldap(host):
     base = "https://%s/images/pki-%s/" % (NAME, uuid.uuid4().hex[:8])
 
     def code(method, url, user=None, data=None):
-        cmd = "curl -sS -o /dev/null -w '%%{http_code}' -X %s" % method
-        if user:
-            cmd += " -u '%s:%s'" % user
-        if data is not None:
-            cmd += " --data-binary '%s'" % data
-        out = host.run(cmd + " '%s'" % url)
-        assert out.rc == 0, out.stderr
-        return int(out.stdout)
+        return stratuslab_testinfra.http_code(host, method, url, user, data)
 
     assert code("MKCOL", base, ALICE) == 201
     assert code("PUT", base + "hello.txt", ALICE, "hello") == 201
@@ -196,37 +188,28 @@ def test_repository_authenticates_writers_against_ldap(host):
 # --- accounting in SQLite ---------------------------------------------------------
 
 
-def _oned(address, auth, method, *params):
-    proxy = xmlrpc.client.ServerProxy("http://%s:%d/RPC2" % (address, ONED_PORT), use_builtin_types=True)
-    answer = getattr(proxy, method)("%s:%s" % auth, *params)
-    assert answer[0] is True, (method, params, answer)
-    return answer[1]
-
-
-def _cluster_id(address):
-    for cluster in ET.fromstring(_oned(address, ONEADMIN, "one.clusterpool.info")).findall("CLUSTER"):
-        if cluster.findtext("NAME") == "demo":
-            return int(cluster.findtext("ID"))
-    raise AssertionError("no cluster demo in the test oned")
+@pytest.fixture(scope="module")
+def oned(address):
+    return stratuslab_testinfra.oned_caller(address, ONED_PORT)
 
 
 @pytest.fixture(scope="module")
-def usage(host, address):
+def usage(host, oned):
     """alice (an LDAP user, created by the test oned at her first call) runs a
     2-CPU, 2 GiB VM for 3 hours of the test oned's clock on a day of its own;
     one collector pass stores it."""
-    earlier = len(ET.fromstring(_oned(address, ONEADMIN, "one.vmpool.info", -2, -1, -1, -2)).findall("VM"))
+    earlier = len(ET.fromstring(oned(ONEADMIN, "one.vmpool.info", -2, -1, -1, -2)).findall("VM"))
     day = datetime.date(2026, 10, 1) + datetime.timedelta(days=earlier)
-    _oned(address, ONEADMIN, "testoned.clock.set", calendar.timegm((day.year, day.month, day.day, 6, 0, 0)))
+    oned(ONEADMIN, "testoned.clock.set", calendar.timegm((day.year, day.month, day.day, 6, 0, 0)))
     try:
-        hid = _oned(address, ONEADMIN, "one.host.allocate", "pki-host-%d" % os.getpid(), "dummy", "dummy",
-                    _cluster_id(address))
-        vm = _oned(address, ALICE, "one.vm.allocate", 'NAME="pki-vm"\nCPU="2"\nVCPU="2"\nMEMORY="2048"\n', True)
-        _oned(address, ONEADMIN, "one.vm.deploy", vm, hid, False, -1)
-        _oned(address, ONEADMIN, "testoned.clock.advance", 3 * HOUR)
-        _oned(address, ALICE, "one.vm.action", "terminate-hard", vm)
+        hid = oned(ONEADMIN, "one.host.allocate", "pki-host-%d" % os.getpid(), "dummy", "dummy",
+                    stratuslab_testinfra.cluster_id(oned, ONEADMIN, "demo"))
+        vm = oned(ALICE, "one.vm.allocate", 'NAME="pki-vm"\nCPU="2"\nVCPU="2"\nMEMORY="2048"\n', True)
+        oned(ONEADMIN, "one.vm.deploy", vm, hid, False, -1)
+        oned(ONEADMIN, "testoned.clock.advance", 3 * HOUR)
+        oned(ALICE, "one.vm.action", "terminate-hard", vm)
     finally:
-        _oned(address, ONEADMIN, "testoned.clock.set", 0)
+        oned(ONEADMIN, "testoned.clock.set", 0)
     collect = host.run("runuser -u %s -- env PYTHONPATH=/usr/local/lib/stratuslab-accounting "
                        "python3 -m stratuslab_accounting --config %s collect --once" % (UNIT, CONFIG))
     assert collect.rc == 0, collect.stdout + collect.stderr
