@@ -1,0 +1,76 @@
+"""The site's post-deployment validation, run as a site administrator runs it.
+
+    ansible-playbook -i <molecule inventory> playbooks/validate.yml
+
+on the converged site with the real OpenNebula: a VM boots from the test
+image on every site network, in the site cluster, with its disk copied to
+its node by the site's image sharing, answers ping at its leased address,
+and its usage is found in the accounting API when the site has one. Then
+nothing the validation made is left in OpenNebula.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import stratuslab_testinfra
+
+testinfra_hosts = stratuslab_testinfra.hosts("frontend")
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+PREFIX = "stratuslab-validate-"  # roles/validate: validate_name_prefix
+
+
+def _pool_names(host, command, pool, item):
+    out = host.run("runuser -u oneadmin -- %s list --json", command)
+    assert out.rc == 0, out.stderr
+    items = json.loads(out.stdout)[pool].get(item) or []
+    return [i["NAME"] for i in (items if isinstance(items, list) else [items])]
+
+
+@pytest.fixture(scope="module")
+def validation(request):
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
+               ANSIBLE_NOCOLOR="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    started = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "validate.yml")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - started
+    report = [line.strip().strip('",') for line in proc.stdout.splitlines()
+              if line.strip().strip('"').startswith(("PASS ", "FAIL ", "SKIP ", "NOT RUN "))]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("validate.yml: rc %d in %.0f s" % (proc.returncode, seconds))
+        for line in report:
+            reporter.write_line("  " + line)
+    return {"rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr, "report": report}
+
+
+def test_validation_passes_every_check(validation):
+    assert validation["rc"] == 0, validation["stdout"][-6000:] + validation["stderr"][-2000:]
+    assert validation["report"], "no report lines in:\n" + validation["stdout"][-4000:]
+    assert all(line.startswith(("PASS", "SKIP")) for line in validation["report"]), "\n".join(validation["report"])
+
+
+@pytest.mark.parametrize("check", [
+    "LDAP login", "Register the test image", "Every VM RUNNING", "disk reached its node",
+    "answers ping", "accounting API", "Remove every VM"])
+def test_report_names_each_check(validation, check):
+    assert any(check in line for line in validation["report"]), "\n".join(validation["report"])
+
+
+def test_a_vm_ran_on_every_site_network(validation):
+    running = [line for line in validation["report"] if "Every VM RUNNING" in line]
+    assert running and "public" in running[0] and "private" in running[0], running
+
+
+def test_nothing_the_validation_made_is_left(host, validation):
+    assert validation["report"]
+    assert not [n for n in _pool_names(host, "onevm", "VM_POOL", "VM") if n.startswith(PREFIX)]
+    assert not [n for n in _pool_names(host, "oneimage", "IMAGE_POOL", "IMAGE") if n.startswith(PREFIX)]
