@@ -82,33 +82,88 @@ HOST_INIT, HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 0, 2, 3, 4,
 VN_STATES = ["INIT", "READY", "LOCK_CREATE", "LOCK_DELETE", "DONE", "ERROR",
              "UPDATE_FAILURE"]
 VN_INIT, VN_READY, VN_LOCK_CREATE, VN_LOCK_DELETE = 0, 1, 2, 3
-VN_UPDATE_FAILURE = 6
+VN_ERROR, VN_UPDATE_FAILURE = 5, 6
 
-# oned.conf knowledge (a default 7.4.0 oned.conf)
+# oned.conf knowledge: the stock oned.conf of 7.4.0 (share/etc/oned.conf).
+# VN_MAD_CONF: name -> the BRIDGE_TYPEs it allows (the first is the default)
 VN_MAD_CONF = {
-    "bridge": "linux", "fw": "linux", "ebtables": "linux", "802.1Q": "linux",
-    "vxlan": "linux", "ovswitch": "openvswitch",
-    "ovswitch_vxlan": "openvswitch", "vcenter": "vcenter_port_groups",
-    "elastic": "linux", "nodeport": "linux", "dummy": "linux",
+    "dummy": ["linux"], "802.1Q": ["linux"], "fw": ["linux"],
+    "ovswitch": ["openvswitch", "openvswitch_dpdk"], "vxlan": ["linux"],
+    "ovswitch_vxlan": ["openvswitch"], "bridge": ["linux"],
+    "elastic": ["linux"], "nodeport": ["linux"],
 }
 VLAN_VN_MADS = ("802.1Q", "vxlan", "ovswitch_vxlan")
-DS_MAD_CONF = ("dummy", "fs", "ceph", "dev", "iscsi_libvirt", "vcenter",
-               "rsync", "restic", "fs_lvm")
-# name: (LN_TARGET, CLONE_TARGET, SHARED, ALLOW_ORPHANS)
-TM_MAD_CONF = {
-    "dummy": ("NONE", "SYSTEM", "YES", "NO"),
-    "lvm": ("NONE", "SELF", "YES", "NO"),
-    "shared": ("NONE", "SYSTEM", "YES", "YES"),
-    "fs_lvm": ("SYSTEM", "SYSTEM", "YES", "NO"),
-    "fs_lvm_ssh": ("SYSTEM", "SYSTEM", "NO", "NO"),
-    "qcow2": ("NONE", "SYSTEM", "YES", "NO"),
-    "ssh": ("SYSTEM", "SYSTEM", "NO", "YES"),
-    "local": ("SYSTEM", "SYSTEM", "NO", "FORMAT"),
-    "ceph": ("NONE", "SELF", "YES", "MIXED"),
-    "dev": ("NONE", "NONE", "YES", "YES"),
-    "iscsi_libvirt": ("NONE", "SELF", "YES", "YES"),
-    "vcenter": ("NONE", "NONE", "YES", "YES"),
+# DS_MAD_CONF: name -> (REQUIRED_ATTRS, DATASTORE_CAPACITY_CHECK or None)
+DS_MAD_CONF = {
+    "ceph": ("DISK_TYPE,BRIDGE_LIST", None), "dev": ("DISK_TYPE", None),
+    "iscsi_libvirt": ("DISK_TYPE,ISCSI_HOST", None), "dummy": ("", None),
+    "fs": ("", None), "lvm": ("", None), "restic": ("RESTIC_PASSWORD", None),
+    "rsync": ("RSYNC_HOST,RSYNC_USER", None),
+    "netapp": ("NETAPP_HOST,NETAPP_USER,NETAPP_PASS,NETAPP_AGGREGATES,"
+               "NETAPP_SVM,NETAPP_IGROUP,NETAPP_TARGET", None),
+    "purefa": ("PUREFA_HOST,PUREFA_API_TOKEN,PUREFA_TARGET", None),
+    "virtiofs": ("", "NO"), "interactive": ("", "NO"),
 }
+# TM_MAD_CONF: name -> its attributes, as Datastore::set_tm_mad reads them
+TM_MAD_CONF = {
+    "dummy": dict(LN_TARGET="NONE", CLONE_TARGET="SYSTEM", SHARED="YES",
+                  DS_MIGRATE="YES", DS_LIVE_MIGRATE="YES",
+                  DS_MIGRATE_SNAP="YES"),
+    "shared": dict(LN_TARGET="NONE", CLONE_TARGET="SYSTEM", SHARED="YES",
+                   TM_MAD_SYSTEM="ssh", LN_TARGET_SSH="SYSTEM",
+                   CLONE_TARGET_SSH="SYSTEM", DISK_TYPE_SSH="FILE",
+                   ALLOW_ORPHANS="FORMAT", DS_MIGRATE="YES",
+                   DS_LIVE_MIGRATE="YES", DS_MIGRATE_SNAP="YES"),
+    "lvm": dict(LN_TARGET="NONE", CLONE_TARGET="SELF", SHARED="YES",
+                DRIVER="raw", DISK_TYPE="BLOCK", ALLOW_ORPHANS="YES",
+                DS_MIGRATE="YES", DS_LIVE_MIGRATE="NO", DS_MIGRATE_SNAP="NO"),
+    "fs_lvm": dict(LN_TARGET="SYSTEM", CLONE_TARGET="SYSTEM", SHARED="YES",
+                   DRIVER="raw", DISK_TYPE="BLOCK", DS_MIGRATE="YES",
+                   DS_LIVE_MIGRATE="NO", DS_MIGRATE_SNAP="NO"),
+    "fs_lvm_ssh": dict(LN_TARGET="SYSTEM", CLONE_TARGET="SYSTEM",
+                       SHARED="YES", DRIVER="raw", DISK_TYPE="BLOCK",
+                       PERSISTENT_SNAPSHOTS="NO", ALLOW_ORPHANS="YES",
+                       DS_MIGRATE="YES", DS_LIVE_MIGRATE="YES",
+                       DS_MIGRATE_SNAP="NO"),
+    "qcow2": dict(LN_TARGET="NONE", CLONE_TARGET="SYSTEM", SHARED="YES",
+                  TM_MAD_SYSTEM="ssh", LN_TARGET_SSH="SYSTEM",
+                  CLONE_TARGET_SSH="SYSTEM", DISK_TYPE_SSH="FILE",
+                  DRIVER="qcow2", ALLOW_ORPHANS="FORMAT", DS_MIGRATE="YES",
+                  DS_LIVE_MIGRATE="YES", DS_MIGRATE_SNAP="YES"),
+    "ssh": dict(LN_TARGET="SYSTEM", CLONE_TARGET="SYSTEM", SHARED="NO",
+                ALLOW_ORPHANS="YES", DS_MIGRATE="YES", DS_LIVE_MIGRATE="YES",
+                DS_MIGRATE_SNAP="YES"),
+    "local": dict(LN_TARGET="SYSTEM", CLONE_TARGET="SYSTEM", SHARED="NO",
+                  ALLOW_ORPHANS="FORMAT", DS_MIGRATE="YES",
+                  DS_LIVE_MIGRATE="YES", DS_MIGRATE_SNAP="YES"),
+    "ceph": dict(LN_TARGET="NONE", CLONE_TARGET="SELF", SHARED="YES",
+                 DRIVER="raw", ALLOW_ORPHANS="mixed", TM_MAD_SYSTEM="ssh",
+                 LN_TARGET_SSH="SYSTEM", CLONE_TARGET_SSH="SYSTEM",
+                 DISK_TYPE_SSH="FILE", DS_MIGRATE="NO", DS_LIVE_MIGRATE="NO",
+                 DS_MIGRATE_SNAP="NO"),
+    "iscsi_libvirt": dict(LN_TARGET="NONE", CLONE_TARGET="SELF",
+                          SHARED="YES", DRIVER="raw", DS_MIGRATE="NO",
+                          DS_LIVE_MIGRATE="NO", DS_MIGRATE_SNAP="NO"),
+    "dev": dict(LN_TARGET="NONE", CLONE_TARGET="NONE", SHARED="YES",
+                DRIVER="raw", DS_MIGRATE="NO", DS_LIVE_MIGRATE="NO",
+                DS_MIGRATE_SNAP="NO"),
+    "netapp": dict(LN_TARGET="NONE", CLONE_TARGET="SELF", SHARED="YES",
+                   DRIVER="raw", DISK_TYPE="BLOCK", ALLOW_ORPHANS="LINEAR",
+                   DS_MIGRATE="NO", DS_LIVE_MIGRATE="NO",
+                   DS_MIGRATE_SNAP="NO"),
+    "purefa": dict(LN_TARGET="NONE", CLONE_TARGET="SELF", SHARED="YES",
+                   DRIVER="raw", DISK_TYPE="BLOCK", ALLOW_ORPHANS="YES",
+                   DS_MIGRATE="NO", DS_LIVE_MIGRATE="NO",
+                   DS_MIGRATE_SNAP="NO"),
+    "virtiofs": dict(LN_TARGET="NONE", CLONE_TARGET="NONE", SHARED="YES",
+                     DRIVER="virtiofs", DISK_TYPE="filesystem",
+                     DS_MIGRATE="NO", DS_LIVE_MIGRATE="NO",
+                     DS_MIGRATE_SNAP="NO"),
+}
+# Image::DiskType, for a datastore's DISK_TYPE element
+DISK_TYPES = {"FILE": 0, "CDROM": 1, "BLOCK": 2, "RBD": 3, "RBD_CDROM": 4,
+              "GLUSTER": 5, "GLUSTER_CDROM": 6, "SHEEPDOG": 7,
+              "SHEEPDOG_CDROM": 8, "ISCSI": 9, "FILESYSTEM": 10}
 DS_TYPES = {"IMAGE_DS": 0, "SYSTEM_DS": 1, "FILE_DS": 2, "BACKUP_DS": 3}
 
 
@@ -256,145 +311,143 @@ class TemplateSyntaxError(Exception):
     pass
 
 
-_TOKEN_NAMES = {"=": "EQUAL", "[": "OBRACKET", "]": "CBRACKET", ",": "COMMA"}
+# oned's template lexer (src/parsers/template_parser.l), rule by rule, in
+# flex's way: the longest match wins, then the first rule. INITIAL state:
+_LEX_INITIAL = [
+    (re.compile(r"[ \t]*#[^\n]*\n"), None),                # comment line
+    (re.compile(r"[ \t\n]+"), None),                       # blanks
+    (re.compile(r"[A-Za-z0-9_]+"), "VARIABLE"),
+    (re.compile(r"[ \t]*=[ \t]*"), "EQUAL"),               # -> VALUE
+    (re.compile(r"[ \t]*=[ \t]*\n"), "EQUAL_EMPTY"),
+    (re.compile(r"[ \t\n]*,[ \t\n]*"), "COMMA"),
+    (re.compile(r"[ \t\n]*\][ \t\n]*"), "CBRACKET"),
+]
+# VALUE state (after EQUAL; every token goes back to INITIAL)
+_LEX_VALUE = [
+    (re.compile(r"[ \t]*\[[ \t\n]*"), "OBRACKET"),
+    (re.compile(r"[^\n]*\]\]>[^\n]*"), "CCDATA"),
+    ("quoted", "STRING"),                                  # "...\"..."
+    (re.compile(r"[^=#\t \n,\[\]]+"), "STRING"),
+]
+# bison's token numbers order the "expecting" lists
+_TOKEN_ORDER = ["$end", "EQUAL", "COMMA", "OBRACKET", "CBRACKET",
+                "EQUAL_EMPTY", "CCDATA", "STRING", "VARIABLE"]
+
+
+def _quoted_end(text, i):
+    """End of flex's longest match of \"([^\"]|\\\")*\" at i, or None: the
+    last quote before the first one that no backslash escapes."""
+    if i >= len(text) or text[i] != '"':
+        return None
+    end = None
+    j = i + 1
+    while True:
+        j = text.find('"', j)
+        if j < 0:
+            return end
+        end = j + 1
+        if text[j - 1] != "\\" or j - 1 == i:
+            return end
+        j += 1
 
 
 def _lex_template(text):
-    """Tokenise OpenNebula template syntax.
-
-    Yields (kind, value, line, col_start, col_end).  kinds: VARIABLE, EQUAL,
-    EQUAL_EMPTY, STRING, OBRACKET, CBRACKET, COMMA, $undefined, $end.
-    """
+    """Tokens of OpenNebula template syntax, as oned's flex lexer gives
+    them: (kind, value, line, first column, last column), ending with
+    $end. Columns count from the start of the text, not of the line
+    (YY_USER_ACTION never resets them), and every match moves them,
+    skipped blanks and comments included, so $end has the place of the
+    last match. A character no rule matches is skipped (flex's default
+    rule)."""
     i, n = 0, len(text)
-    line, col = 1, 1
-    after_equal = False
+    line, last_col = 1, 1
+    value_state = False
+    first_col = 1
     while i < n:
-        c = text[i]
-        if c == "\n":
-            i += 1
-            line += 1
-            col = 1
+        best_len, best_kind = 0, None
+        for rule, kind in (_LEX_VALUE if value_state else _LEX_INITIAL):
+            if rule == "quoted":
+                end = _quoted_end(text, i)
+                length = 0 if end is None else end - i
+            else:
+                match = rule.match(text, i)
+                length = match.end() - i if match else 0
+            if length > best_len:
+                best_len, best_kind = length, kind
+        if best_len == 0:                  # flex's default rule: skip one
+            best_len, best_kind = 1, None
+        lexeme = text[i:i + best_len]
+        first_col, last_col = last_col, last_col + best_len
+        tok_line = line
+        line += lexeme.count("\n")
+        i += best_len
+        if best_kind is None:
             continue
-        if c in " \t\r":
-            i += 1
-            col += 1
-            continue
-        if c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        start_col = col
-        if c == "=":
-            # "KEY =" followed only by blanks up to a newline/end: empty value
-            j = i + 1
-            while j < n and text[j] in " \t\r":
-                j += 1
-            if j >= n or text[j] == "\n":
-                yield ("EQUAL_EMPTY", "", line, start_col, start_col + 1)
-                col += j - i
-                i = j
-                after_equal = False
-                continue
-            yield ("EQUAL", "=", line, start_col, start_col + 1)
-            i += 1
-            col += 1
-            after_equal = True
-            continue
-        if c in "[],":
-            yield (_TOKEN_NAMES[c], c, line, start_col, start_col + 1)
-            i += 1
-            col += 1
-            after_equal = False
-            continue
-        if c == '"':
-            j = i + 1
-            buf = []
-            sline = line
-            while j < n and text[j] != '"':
-                if text[j] == "\\" and j + 1 < n and text[j + 1] == '"':
-                    buf.append('"')
-                    j += 2
-                    continue
-                if text[j] == "\n":
-                    line += 1
-                buf.append(text[j])
-                j += 1
-            if j >= n:
-                yield ("$undefined", text[i:], sline, start_col, start_col + 1)
-                return
-            col += j + 1 - i
-            i = j + 1
-            after_equal = False
-            yield ("STRING", "".join(buf), sline, start_col, col)
-            continue
-        if after_equal:
-            j = i
-            while j < n and text[j] not in " \t\r\n,]#[=\"":
-                j += 1
-            if j == i:
-                yield ("$undefined", c, line, start_col, start_col + 1)
-                return
-            col += j - i
-            yield ("STRING", text[i:j], line, start_col, col)
-            i = j
-            after_equal = False
-            continue
-        if c.isalnum() or c == "_":
-            j = i
-            while j < n and (text[j].isalnum() or text[j] in "_"):
-                j += 1
-            col += j - i
-            yield ("VARIABLE", text[i:j], line, start_col, col)
-            i = j
-            continue
-        yield ("$undefined", c, line, start_col, start_col + 1)
-        return
-    yield ("$end", "", line, col, col + 1)
+        if best_kind == "EQUAL":
+            value_state = True
+        elif value_state:
+            value_state = False
+        if best_kind == "STRING" and lexeme.startswith('"') and \
+                _quoted_end(lexeme, 0) == len(lexeme):
+            value = lexeme[1:-1].replace('\\"', '"')       # unescape()
+        elif best_kind in ("STRING", "VARIABLE"):
+            value = lexeme
+        else:
+            value = ""
+        yield (best_kind, value, tok_line, first_col, last_col)
+    yield ("$end", "", line, first_col, last_col)
 
 
 def parse_template_text(text):
-    tokens = list(_lex_template(text))
-    pos = [0]
+    """oned's template grammar (src/parsers/template_syntax.y) with bison's
+    error messages: "syntax error, unexpected X, expecting A or B at line
+    L, columns F:L" (the expected tokens in bison's order; where a new
+    attribute may start, only $end, bison's default reduction)."""
+    tokens = _lex_template(text)
+    state = {"tok": next(tokens)}
 
     def peek():
-        return tokens[pos[0]]
+        return state["tok"][0]
 
     def take(*expected):
-        tok = tokens[pos[0]]
+        tok = state["tok"]
         if tok[0] not in expected:
             raise TemplateSyntaxError(
                 "syntax error, unexpected %s, expecting %s at line %d, "
-                "columns %d:%d" % (tok[0], " or ".join(expected), tok[2],
-                                   tok[3], tok[4]))
-        pos[0] += 1
+                "columns %d:%d" % (tok[0], " or ".join(
+                    t for t in _TOKEN_ORDER if t in expected), tok[2],
+                    tok[3], tok[4]))
+        if tok[0] != "$end":
+            state["tok"] = next(tokens)
         return tok
 
     attrs = []
-    if peek()[0] == "$end":
-        return attrs
-    while True:
-        if peek()[0] == "$end":
-            break
+    while peek() != "$end":
+        if peek() != "VARIABLE":
+            take("$end")
         key = take("VARIABLE")[1].upper()
-        eq = take("EQUAL", "EQUAL_EMPTY")
-        if eq[0] == "EQUAL_EMPTY":
+        if take("EQUAL", "EQUAL_EMPTY")[0] == "EQUAL_EMPTY":
             attrs.append([key, ""])
             continue
-        tok = take("STRING", "OBRACKET")
+        tok = take("OBRACKET", "CCDATA", "STRING")
         if tok[0] == "STRING":
             attrs.append([key, tok[1]])
             continue
+        if tok[0] == "CCDATA":
+            # the grammar aborts here (YYABORT), without a message
+            raise TemplateSyntaxError("")
         vector = []
-        first = take("CBRACKET", "VARIABLE")
-        if first[0] == "VARIABLE":
-            pos[0] -= 1
-            while True:
-                sub = take("VARIABLE")[1].upper()
-                eq = take("EQUAL", "EQUAL_EMPTY")
-                val = "" if eq[0] == "EQUAL_EMPTY" else take("STRING")[1]
-                _vector_set(vector, sub, val)
-                if take("COMMA", "CBRACKET")[0] == "CBRACKET":
-                    break
+        tok = take("CBRACKET", "VARIABLE")
+        while tok[0] == "VARIABLE":
+            name = tok[1].upper()
+            take("EQUAL")
+            value = take("STRING")[1]
+            # a map's insert: the first value of a repeated key stays
+            if all(k != name for k, _ in vector):
+                vector.append([name, value])
+            if take("COMMA", "CBRACKET")[0] == "CBRACKET":
+                break
+            tok = take("VARIABLE")
         attrs.append([key, vector])
     return attrs
 
@@ -411,7 +464,7 @@ def parse_template_xml(text):
     try:
         root = ET.fromstring(text)
     except ET.ParseError:
-        raise TemplateSyntaxError("XML Template malformed") from None
+        raise TemplateSyntaxError("XML Template malformed.") from None
     attrs = []
     for child in root:
         if len(child):
@@ -424,18 +477,32 @@ def parse_template_xml(text):
     return attrs
 
 
+def _trimmed(attrs):
+    """Template::trim_attributes: blanks around every value go."""
+    blanks = " \t\n\v\f\r"
+    return [[k, v.strip(blanks) if isinstance(v, str) else
+             [[sk, sv.strip(blanks)] for sk, sv in v]] for k, v in attrs]
+
+
 def parse_template(text):
-    """Parse 'KEY="v"' syntax or an XML template, as oned's parse_str_or_xml."""
-    if text.lstrip().startswith("<"):
-        return parse_template_xml(text)
-    return parse_template_text(text)
+    """Parse 'KEY="v"' syntax or an XML template, as oned's parse_str_or_xml
+    (XML when the very first character is '<')."""
+    if text.startswith("<"):
+        return _trimmed(parse_template_xml(text))
+    return _trimmed(parse_template_text(text))
+
+
+def parse_error_message(exc):
+    """parse_str_or_xml's message: "Parse error: WHY", or "Parse error."
+    when the parser gave no reason."""
+    return "Parse error: %s" % exc if str(exc) else "Parse error."
 
 
 def parse_or_fail(text):
     try:
         return parse_template(text)
     except TemplateSyntaxError as exc:
-        raise OnedError(INTERNAL, "Parse error: %s" % exc) from None
+        raise OnedError(INTERNAL, parse_error_message(exc)) from None
 
 
 def tget(tpl, key, default=None):
@@ -680,6 +747,12 @@ def check_param(params, index, letter):
 
 def now():
     return time.time()
+
+
+def log_time(t=None):
+    """one_util::log_time: ctime(3) without its newline, the stamp of the
+    TEMPLATE/ERROR messages ("Sun Dec  6 11:38:29 2026")."""
+    return time.asctime(time.localtime(now() if t is None else t))
 
 
 def sha256(text):
@@ -1030,16 +1103,33 @@ class Oned:
         self.schedule_monitor(host, due)
 
     def _vnet_ready(self, vn):
-        vn["state"] = VN_READY
-        vn["prev_state"] = VN_READY
+        """The vnm/IPAM driver's answer to the create (IPAMManager::
+        _vnet_create): the template's ARs enter AR_POOL now, one by one. An
+        AR that does not build is left out (and its id not used) and puts
+        the network in ERROR, with the last error in TEMPLATE/ERROR."""
         vn["due"] = None
         tpl = vn["template"]
         terase(tpl, "AR")
+        terase(tpl, "ERROR")
         if tget(tpl, "VLAN_ID") is None:
             tset(tpl, "VLAN_ID", vn["vlan_id"])
         if tget(tpl, "OUTER_VLAN_ID") is None:
             tset(tpl, "OUTER_VLAN_ID", vn["outer_vlan_id"])
-        vn["ars"].extend(vn.pop("pending_ars", []))
+        error = None
+        for pending in vn.pop("pending_ars", []):
+            if isinstance(pending, dict):      # a state file of an older
+                vn["ars"].append(pending)      # test oned: built already
+                continue
+            try:
+                vn["ars"].append(self.build_ar(pending, next_ar_id(vn)))
+            except OnedError as exc:
+                error = exc.message
+        vn.pop("next_ar_id", None)             # older state files
+        if error is None:
+            vn["state"] = vn["prev_state"] = VN_READY
+        else:
+            vn["state"] = vn["prev_state"] = VN_ERROR
+            tset(tpl, "ERROR", "%s : %s" % (log_time(), error))
         self.store.touch("vnet", vn)
 
     def _reachable(self, host):
@@ -1065,18 +1155,22 @@ class Oned:
             return
         tpl = host["template"]
         if self._reachable(host):
-            host["share"] = {"TOTAL_MEM": 16777216, "TOTAL_CPU": 800,
-                             "MAX_MEM": 16777216, "MAX_CPU": 800}
+            share = host.setdefault("share", {})
+            share.update({"TOTAL_MEM": 16777216, "TOTAL_CPU": 800})
             host["ds_share"] = {"DISK_USAGE": 0, "FREE_DISK": 20480,
                                 "MAX_DISK": 20480, "USED_DISK": 9720}
             terase(tpl, "ERROR")
-            hyper = "dummy" if host["im_mad"] == "dummy" else "kvm"
+            dummy = host["im_mad"] == "dummy"
+            # the dummy IM driver's figures (im_mad/remotes/dummy-probes.d)
             for key, value in (
                     ("ARCH", "x86_64"), ("CPUSPEED", "3200"),
-                    ("HOSTNAME", host["name"]), ("HYPERVISOR", hyper),
-                    ("MODELNAME", "test oned simulated CPU @ 3.2GHz"),
+                    ("HOSTNAME", host["name"]),
+                    ("HYPERVISOR", "dummy" if dummy else "kvm"),
+                    ("MODELNAME", "Dummy(R) Core @ 3.2GHz" if dummy
+                     else "test oned simulated CPU @ 3.2GHz"),
                     ("TOTALCPU", "800"), ("TOTALMEMORY", "16777216")):
                 tset(tpl, key, value)
+            self.apply_reserved(host)
             new_state = HOST_MONITORED
         else:
             # the ERROR text carries the probe time: keep probing
@@ -1084,7 +1178,7 @@ class Oned:
             if host.get("ds_share") is None:
                 host["ds_share"] = {"DISK_USAGE": 0, "FREE_DISK": 0,
                                     "MAX_DISK": 0, "USED_DISK": 0}
-            stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t))
+            stamp = log_time(t)
             tset(tpl, "ERROR", "%s : Error monitoring Host %s (%d): " % (
                 stamp, host["name"], host["id"]))
             new_state = HOST_ERROR
@@ -1092,6 +1186,27 @@ class Oned:
             host["state"] = new_state
             host["prev_state"] = new_state
         self.store.touch("host", host)
+
+    def apply_reserved(self, host):
+        """HostShare's MAX_CPU and MAX_MEM: the totals less the host's
+        RESERVED_CPU and RESERVED_MEM (or its cluster's), each an amount
+        or a percentage ("10%"); a value that does not read reserves
+        nothing (set_reserved_metric)."""
+        share = host.setdefault("share", {})
+        cluster = self.store.get("cluster", host["cluster_id"])
+        for kind in ("CPU", "MEM"):
+            total = share.get("TOTAL_" + kind, 0)
+            reserved = (tget(host["template"], "RESERVED_" + kind) or
+                        (tget(cluster["template"], "RESERVED_" + kind)
+                         if cluster else "") or "").strip()
+            value = total
+            if reserved:
+                percent = reserved.endswith("%")
+                number = reserved[:-1] if percent else reserved
+                if re.fullmatch(r"[+-]?\d+", number):
+                    value = int(total * (1 - int(number) / 100.0)) \
+                        if percent else total - int(number)
+            share["MAX_" + kind] = value
 
     # ------------------------------------------------------- auth helpers
     def authenticate(self, session):
@@ -1333,29 +1448,73 @@ class Oned:
         return str(vlan)
 
     def post_update_vnet(self, vn):
+        """VirtualNetwork::post_update_template."""
         tpl = vn["template"]
-        for key, field in (("BRIDGE", "bridge"), ("VN_MAD", "vn_mad"),
-                           ("PHYDEV", "phydev"), ("VLAN_ID", "vlan_id"),
-                           ("OUTER_VLAN_ID", "outer_vlan_id"),
-                           ("BRIDGE_TYPE", "bridge_type")):
-            value = tget(tpl, key)
-            if value:
-                vn[field] = value
-        for key, field in (("BRIDGE", "bridge"), ("BRIDGE_TYPE", "bridge_type"),
-                           ("OUTER_VLAN_ID", "outer_vlan_id"),
-                           ("PHYDEV", "phydev"), ("VLAN_ID", "vlan_id"),
-                           ("VN_MAD", "vn_mad")):
-            tset(tpl, key, vn[field])
+        terase(tpl, "TEMPLATE_ID")
+        vn_mad = tget(tpl, "VN_MAD", "")
+        terase(tpl, "VN_MAD")
+        if not vn_mad:
+            raise OnedError(INTERNAL, "No VN_MAD in template for Virtual "
+                                      "Network.")
+        if vn_mad not in VN_MAD_CONF:
+            raise OnedError(INTERNAL, 'VN_MAD named "%s" is not defined in '
+                                      'oned.conf' % vn_mad)
+        br_type = tget(tpl, "BRIDGE_TYPE", "")
+        terase(tpl, "BRIDGE_TYPE")
+        if vn_mad != vn["vn_mad"] and br_type == vn["bridge_type"]:
+            br_type = ""
+        vn["bridge_type"] = parse_bridge_type(vn_mad, br_type)
+        vn["vn_mad"] = vn_mad
+        tset(tpl, "VN_MAD", vn_mad)
+        tset(tpl, "BRIDGE_TYPE", vn["bridge_type"])
+        # PHYDEV, and VLAN_ID and OUTER_VLAN_ID unless automatic, are what
+        # the new template says (nothing when it does not say)
+        vn["phydev"] = tget(tpl, "PHYDEV", "")
+        tset(tpl, "PHYDEV", vn["phydev"])
+        terase(tpl, "AUTOMATIC_VLAN_ID")
+        terase(tpl, "AUTOMATIC_OUTER_VLAN_ID")
+        for key, fld, auto in (("VLAN_ID", "vlan_id", "vlan_auto"),
+                               ("OUTER_VLAN_ID", "outer_vlan_id",
+                                "outer_vlan_auto")):
+            if vn[auto]:
+                terase(tpl, key)
+            else:
+                vn[fld] = tget(tpl, key, "")
+                tset(tpl, key, vn[fld])
+        if tget(tpl, "BRIDGE"):
+            vn["bridge"] = tget(tpl, "BRIDGE")
+        tset(tpl, "BRIDGE", vn["bridge"])
 
-    def update_template(self, obj, text, utype):
+    def update_template(self, kind, oid, text, utype, post=None):
+        """SharedAPI::update: the object, the update type, then the new
+        template (replacing the old one, utype 0, or merged into it, 1)
+        and the kind's post-update processing, post(obj). A template that
+        does not parse, or that post refuses, leaves the old one in place:
+        "Cannot update template. <why>" (INTERNAL)."""
+        obj = self.get(kind, oid)
         if utype not in (0, 1):
             raise OnedError(RPC_API, "Wrong update type")
-        new = parse_or_fail(text)
+        try:
+            new = parse_template(text)
+        except TemplateSyntaxError as exc:
+            raise OnedError(INTERNAL, "Cannot update template. %s"
+                            % parse_error_message(exc)) from None
+        saved = json.loads(json.dumps(obj))
         if utype == 0:
             obj["template"] = [[k, v if isinstance(v, str) else
                                 [list(x) for x in v]] for k, v in new]
         else:
             tmerge(obj["template"], new)
+        if post is not None:
+            try:
+                post(obj)
+            except OnedError as exc:
+                obj.clear()
+                obj.update(saved)
+                raise OnedError(INTERNAL, "Cannot update template. %s"
+                                % exc.message) from None
+        self.store.touch(kind, obj)
+        return obj
 
 
 # --------------------------------------------------------------------------
@@ -1483,15 +1642,17 @@ def system_config(o, user, m):
         ["PORT", str(o.opts.port)],
         ["VERSION", VERSION],
     ]
-    for name, btype in sorted(VN_MAD_CONF.items()):
-        conf.append(["VN_MAD_CONF", [["BRIDGE_TYPE", btype], ["NAME", name]]])
-    for name in DS_MAD_CONF:
-        conf.append(["DS_MAD_CONF", [["NAME", name]]])
-    for name, (ln, clone, shared, orphans) in sorted(TM_MAD_CONF.items()):
-        conf.append(["TM_MAD_CONF", [
-            ["ALLOW_ORPHANS", orphans], ["CLONE_TARGET", clone],
-            ["DS_MIGRATE", "YES"], ["LN_TARGET", ln], ["NAME", name],
-            ["SHARED", shared]]])
+    for name, btypes in sorted(VN_MAD_CONF.items()):
+        conf.append(["VN_MAD_CONF", [["BRIDGE_TYPE", ",".join(btypes)],
+                                     ["NAME", name]]])
+    for name, (required, capacity) in sorted(DS_MAD_CONF.items()):
+        attrs = [["NAME", name], ["REQUIRED_ATTRS", required]]
+        if capacity is not None:
+            attrs.append(["DATASTORE_CAPACITY_CHECK", capacity])
+        conf.append(["DS_MAD_CONF", attrs])
+    for name, attrs in sorted(TM_MAD_CONF.items()):
+        conf.append(["TM_MAD_CONF", [["NAME", name]] + [
+            [k, v] for k, v in sorted(attrs.items())]])
     return template_xml(conf, "OPENNEBULA_CONFIGURATION")
 
 
@@ -1569,27 +1730,48 @@ def host_status(o, user, m, oid, status):
         raise OnedError(INTERNAL, "Wrong status code")
     host = o.get("host", oid)
     if status == 0:
-        host["state"] = host["prev_state"] = HOST_INIT
+        # Host::enable: a disabled host that has been monitored is
+        # MONITORED at once, any other one is INIT until its next probe
+        share = host.get("share") or {}
+        state = HOST_MONITORED if host["state"] == HOST_DISABLED and \
+            share.get("TOTAL_CPU", 0) > 0 else HOST_INIT
+        host["state"] = host["prev_state"] = state
         o.schedule_monitor(host, now())    # enabling triggers a probe
     elif status == 1:
         host["state"] = host["prev_state"] = HOST_DISABLED
         if host.get("monitor_due") is None:
             o.schedule_monitor(host, now() + o.opts.monitor_interval)
     else:
+        # Host::offline: the capacity and the probe's figures are dropped
         host["state"] = host["prev_state"] = HOST_OFFLINE
+        share = host.setdefault("share", {})
+        for key in ("TOTAL_CPU", "TOTAL_MEM", "MAX_CPU", "MAX_MEM"):
+            share[key] = 0
+        for key in ("TOTALCPU", "TOTALMEMORY", "FREECPU", "FREEMEMORY",
+                    "USEDCPU", "USEDMEMORY"):
+            terase(host["template"], key)
         o.schedule_monitor(host, None)
     o.store.touch("host", host)
     return oid
 
 
+def _post_update_host(o):
+    """Host::post_update_template: IM_MAD and VM_MAD given in the template
+    become the host's, and the reserved capacity is applied."""
+    def post(host):
+        tpl = host["template"]
+        for key, fld in (("IM_MAD", "im_mad"), ("VM_MAD", "vm_mad")):
+            if tget(tpl, key):
+                host[fld] = tget(tpl, key)
+            tset(tpl, key, host[fld])
+        o.apply_reserved(host)
+        o.rearm_monitor(host)       # the next probe rewrites what it owns
+    return post
+
+
 @rpc("one.host.update", "i,s,?i")
 def host_update(o, user, m, oid, text, utype=0):
-    host = o.get("host", oid)
-    o.update_template(host, text, utype)
-    tset(host["template"], "IM_MAD", host["im_mad"])
-    tset(host["template"], "VM_MAD", host["vm_mad"])
-    o.rearm_monitor(host)       # the next probe rewrites what it owns
-    o.store.touch("host", host)
+    o.update_template("host", oid, text, utype, _post_update_host(o))
     return oid
 
 
@@ -1636,10 +1818,22 @@ def cluster_delete(o, user, m, oid):
 
 def _cluster_member(kind, add):
     def handler(o, user, m, cluster_id, obj_id):
-        o.get("cluster", cluster_id)
+        # delhost is oned's addhost into the default cluster (ClusterAPI::
+        # DelHost): the cluster named is not even looked up
+        if kind != "host" or add:
+            o.get("cluster", cluster_id)
         obj = o.get(kind, obj_id)
         if kind == "host":
-            obj["cluster_id"] = cluster_id if add else 0
+            target = cluster_id if add else 0
+            if obj["cluster_id"] != target:
+                obj["cluster_id"] = target
+                # Host::update_reserved_capacity: unless the host reserves
+                # both CPU and memory itself, MAX_* are computed again, from
+                # the current totals (0 for an offline host: a reservation
+                # makes them negative, as in oned)
+                if not (tget(obj["template"], "RESERVED_CPU") and
+                        tget(obj["template"], "RESERVED_MEM")):
+                    o.apply_reserved(obj)
         elif add:
             if cluster_id not in obj["clusters"]:
                 obj["clusters"] = sorted(obj["clusters"] + [cluster_id])
@@ -1663,6 +1857,27 @@ define_reads("vnet", "one.vnpool.info", "one.vn.info", Oned.vnet_xml,
              filtered=True)
 
 
+def next_ar_id(vn):
+    """The id oned gives a new address range: AddressRangePool's next_ar,
+    which oned rebuilds from the stored ARs each time it reads the network
+    (the highest AR_ID + 1, or 0), so an id freed by rm_ar at the top is
+    given again."""
+    return max((int(ar["attrs"]["AR_ID"]) for ar in vn["ars"]), default=-1) + 1
+
+
+def parse_bridge_type(vn_mad, wanted):
+    """VirtualNetwork::parse_bridge_type: the VN_MAD_CONF's first
+    BRIDGE_TYPE, or the one asked for if the driver allows it."""
+    allowed = VN_MAD_CONF[vn_mad]
+    wanted = wanted.strip()
+    if not wanted:
+        return allowed[0]
+    if wanted not in allowed:
+        raise OnedError(INTERNAL, 'Attribute BRIDGE_TYPE has wrong value "%s" '
+                        'for VN_MAD_CONF %s in oned.conf' % (wanted, vn_mad))
+    return wanted
+
+
 @rpc("one.vn.allocate", "s,i")
 def vn_allocate(o, user, m, text, cluster_id):
     tpl, cluster, name = named_allocate(
@@ -1674,8 +1889,10 @@ def vn_allocate(o, user, m, text, cluster_id):
     if vn_mad not in VN_MAD_CONF:
         raise OnedError(INTERNAL, 'VN_MAD named "%s" is not defined in '
                                   'oned.conf' % vn_mad)
-    # validate the address ranges now, they enter AR_POOL when READY
-    pending = [o.build_ar(vec, i) for i, vec in enumerate(tvectors(tpl, "AR"))]
+    bridge_type = parse_bridge_type(vn_mad, tget(tpl, "BRIDGE_TYPE", ""))
+    # the address ranges are read when the driver answers (_vnet_ready):
+    # a wrong one does not fail the allocate, it puts the network in ERROR
+    pending = tvectors(tpl, "AR")
     oid = o.store.new_id("vnet")
     terase(tpl, "NAME")
     vlan_id = tget(tpl, "VLAN_ID", "")
@@ -1691,13 +1908,12 @@ def vn_allocate(o, user, m, text, cluster_id):
     vn = {
         "id": oid, "uid": user["id"], "gid": user["gid"], "name": name,
         "clusters": [cluster["id"]], "bridge": bridge,
-        "bridge_type": tget(tpl, "BRIDGE_TYPE", "") or VN_MAD_CONF[vn_mad],
+        "bridge_type": bridge_type,
         "state": VN_LOCK_CREATE, "prev_state": VN_INIT, "vn_mad": vn_mad,
         "phydev": tget(tpl, "PHYDEV", ""), "vlan_id": vlan_id,
         "outer_vlan_id": tget(tpl, "OUTER_VLAN_ID", ""),
         "vlan_auto": vlan_auto, "outer_vlan_auto": 0,
         "template": tpl, "ars": [], "pending_ars": pending,
-        "next_ar_id": len(pending),
         "due": now() + o.opts.vnet_driver_delay,
     }
     tset(tpl, "BRIDGE", vn["bridge"])
@@ -1712,10 +1928,7 @@ def vn_allocate(o, user, m, text, cluster_id):
 
 @rpc("one.vn.update", "i,s,?i")
 def vn_update(o, user, m, oid, text, utype=0):
-    vn = o.get("vnet", oid)
-    o.update_template(vn, text, utype)
-    o.post_update_vnet(vn)
-    o.store.touch("vnet", vn)
+    o.update_template("vnet", oid, text, utype, o.post_update_vnet)
     return oid
 
 
@@ -1733,8 +1946,7 @@ def vn_add_ar(o, user, m, oid, text):
     if vector is None:
         raise OnedError(INTERNAL, "Wrong AR definition. AR vector attribute "
                                   "is missing.")
-    ar = o.build_ar(vector, vn["next_ar_id"])
-    vn["next_ar_id"] += 1
+    ar = o.build_ar(vector, next_ar_id(vn))
     vn["ars"].append(ar)
     o.store.touch("vnet", vn)
     return oid
@@ -1810,72 +2022,183 @@ define_reads("datastore", "one.datastorepool.info", "one.datastore.info",
              Oned.datastore_xml)
 
 
-@rpc("one.datastore.allocate", "s,i")
-def datastore_allocate(o, user, m, text, cluster_id):
-    tpl, cluster, name = named_allocate(o, "datastore", text, cluster_id,
-                                        "No NAME in template.")
-    type_name = (tget(tpl, "TYPE", "") or "IMAGE_DS").upper()
-    if type_name not in DS_TYPES:
-        raise OnedError(INTERNAL, "Invalid DATASTORE TYPE: %s." % type_name)
-    ds_type = DS_TYPES[type_name]
-    ds_mad = "-" if ds_type == 1 else tget(tpl, "DS_MAD", "")
-    tm_mad = tget(tpl, "TM_MAD", "")
-    if not ds_mad:
-        raise OnedError(INTERNAL, "No DS_MAD in template.")
-    if not tm_mad:
-        raise OnedError(INTERNAL, "No TM_MAD in template.")
-    if ds_type != 1 and ds_mad not in DS_MAD_CONF:
+def _ds_set_mad(tpl, ds_type, ds_mad):
+    """Datastore::set_ds_mad: the DS_MAD_CONF's checks (not for system
+    datastores)."""
+    if ds_type == DS_TYPES["SYSTEM_DS"]:
+        return
+    if ds_mad not in DS_MAD_CONF:
         raise OnedError(INTERNAL, 'DS_MAD named "%s" is not defined in '
                                   'oned.conf' % ds_mad)
-    if tm_mad not in TM_MAD_CONF:
+    required, capacity_check = DS_MAD_CONF[ds_mad]
+    if capacity_check is not None:
+        tset(tpl, "DATASTORE_CAPACITY_CHECK", capacity_check)
+    for attr in filter(None, (a.strip().upper()
+                              for a in required.split(","))):
+        if not tget(tpl, attr):
+            raise OnedError(INTERNAL, 'Datastore template is missing the '
+                            '"%s" attribute or it\'s empty.' % attr)
+
+
+def _yes_no(value, default):
+    """A TM_MAD_CONF boolean as oned writes it back."""
+    if value is None:
+        return default
+    return "YES" if value.strip().upper() in ("YES", "TRUE", "1") else "NO"
+
+
+def _ds_set_tm_mad(tpl, ds_type, tm_mad):
+    """Datastore::set_tm_mad: the TM_MAD_CONF's attributes into the
+    template."""
+    if ds_type == DS_TYPES["BACKUP_DS"]:
+        return
+    if not tm_mad:
+        raise OnedError(INTERNAL, "No TM_MAD in template.")
+    conf = TM_MAD_CONF.get(tm_mad)
+    if conf is None:
         raise OnedError(INTERNAL, 'TM_MAD named "%s" is not defined in '
                                   'oned.conf' % tm_mad)
-    ln, clone, shared, orphans = TM_MAD_CONF[tm_mad]
-    terase(tpl, "NAME")
-    if ds_type == 1:
-        terase(tpl, "DS_MAD")
-        defaults = [("ALLOW_ORPHANS", orphans), ("DISK_TYPE", "FILE"),
-                    ("DS_LIVE_MIGRATE", "YES"), ("DS_MIGRATE", "YES"),
-                    ("DS_MIGRATE_SNAP", "YES"), ("SHARED", shared)]
+    if ds_type == DS_TYPES["SYSTEM_DS"]:
+        tset(tpl, "SHARED", _yes_no(conf["SHARED"], "NO"))
+        tset(tpl, "DS_MIGRATE", _yes_no(conf.get("DS_MIGRATE"), "YES"))
+        tset(tpl, "DS_LIVE_MIGRATE", _yes_no(conf.get("DS_LIVE_MIGRATE"),
+                                             "NO"))
+        tset(tpl, "DS_MIGRATE_SNAP", _yes_no(conf.get("DS_MIGRATE_SNAP"),
+                                             "NO"))
+        terase(tpl, "LN_TARGET")
+        terase(tpl, "CLONE_TARGET")
     else:
-        defaults = [("ALLOW_ORPHANS", orphans), ("CLONE_TARGET", clone),
-                    ("LN_TARGET", ln)]
-        if ds_type != 2:
-            defaults.append(("DISK_TYPE", "FILE"))
-    defaults += [("PERSISTENT_SNAPSHOTS", "YES"), ("RESTRICTED_DIRS", "/"),
-                 ("SAFE_DIRS", "/var/tmp")]
-    for key, value in defaults:
-        if tget(tpl, key) is None:
-            tset(tpl, key, value)
+        modes = conf.get("TM_MAD_SYSTEM")
+        if modes:
+            tset(tpl, "TM_MAD_SYSTEM", modes)
+            for mode in filter(None, (x.strip().upper()
+                                      for x in modes.split(","))):
+                for key in ("LN_TARGET_", "CLONE_TARGET_", "DISK_TYPE_"):
+                    value = conf[key + mode]
+                    tset(tpl, key + mode, value.upper()
+                         if key != "DISK_TYPE_" else value)
+        tset(tpl, "LN_TARGET", conf["LN_TARGET"].upper())
+        tset(tpl, "CLONE_TARGET", conf["CLONE_TARGET"].upper())
+        for key in ("DRIVER", "DISK_TYPE"):
+            if conf.get(key):
+                tset(tpl, key, conf[key])
+        terase(tpl, "SHARED")
+    tset(tpl, "ALLOW_ORPHANS", conf.get("ALLOW_ORPHANS", "NO"))
+    tset(tpl, "PERSISTENT_SNAPSHOTS",
+         _yes_no(conf.get("PERSISTENT_SNAPSHOTS"), "YES"))
+
+
+def _ds_disk_type(tpl, ds_type, text):
+    """Datastore::set_ds_disk_type: the DISK_TYPE element's number, and
+    the template's DISK_TYPE (image and system datastores)."""
+    name = (text or "FILE").upper()
+    disk_type = DISK_TYPES.get(name)
+    if ds_type in (DS_TYPES["FILE_DS"], DS_TYPES["BACKUP_DS"]):
+        return DISK_TYPES["FILE"]
+    if disk_type is None:
+        raise OnedError(INTERNAL, "Unknown DISK_TYPE in template.")
+    if ds_type == DS_TYPES["IMAGE_DS"] and name in (
+            "CDROM", "RBD_CDROM", "SHEEPDOG_CDROM", "GLUSTER_CDROM"):
+        raise OnedError(INTERNAL, "Invalid DISK_TYPE for an Image Datastore.")
+    if ds_type == DS_TYPES["SYSTEM_DS"] and name not in (
+            "FILE", "RBD", "BLOCK", "FILESYSTEM"):
+        raise OnedError(INTERNAL, "Invalid DISK_TYPE for a System Datastore.")
+    tset(tpl, "DISK_TYPE", name)
+    return disk_type
+
+
+@rpc("one.datastore.allocate", "s,i")
+def datastore_allocate(o, user, m, text, cluster_id):
+    """DatastorePool::allocate and Datastore::insert, in their order."""
+    tpl = parse_or_fail(text)
+    cluster = o.cluster_for_allocate(cluster_id)
+    name = tget(tpl, "NAME", "")
+    if not name:
+        raise OnedError(INTERNAL, "Invalid NAME, it cannot be empty")
+    dup = o.store.find_name("datastore", name)
+    if dup is not None:
+        raise OnedError(INTERNAL, "NAME is already taken by DATASTORE %d."
+                        % dup["id"])
+    terase(tpl, "NAME")
+    # an unknown TYPE is an image datastore (Datastore::str_to_type)
+    ds_type = DS_TYPES.get(tget(tpl, "TYPE", ""), DS_TYPES["IMAGE_DS"])
+    ds_mad = tget(tpl, "DS_MAD", "")
+    if ds_type == DS_TYPES["SYSTEM_DS"]:
+        if ds_mad:
+            raise OnedError(INTERNAL, "SYSTEM datastores cannot have DS_MAD "
+                                      "defined.")
+        ds_mad = "-"
+    elif not ds_mad:
+        raise OnedError(INTERNAL, "No DS_MAD in template.")
+    _ds_set_mad(tpl, ds_type, ds_mad)
+    tm_mad = tget(tpl, "TM_MAD", "")
+    _ds_set_tm_mad(tpl, ds_type, tm_mad)
+    if ds_type == DS_TYPES["BACKUP_DS"]:
+        tm_mad = "-"
+    # BASE_PATH is always DATASTORE_LOCATION/<id>: oned drops the one given
+    terase(tpl, "BASE_PATH")
+    disk_text = tget(tpl, "DISK_TYPE", "")
+    terase(tpl, "DISK_TYPE")
+    disk_type = _ds_disk_type(tpl, ds_type, disk_text)
+    if not tget(tpl, "SAFE_DIRS") and not tget(tpl, "RESTRICTED_DIRS"):
+        tset(tpl, "SAFE_DIRS", "/var/tmp")
+        tset(tpl, "RESTRICTED_DIRS", "/")
     oid = o.store.new_id("datastore")
     ds = o._new_ds(oid, name, ds_mad, tm_mad, ds_type, tpl, cluster["id"])
     ds["uid"], ds["gid"] = user["id"], user["gid"]
+    ds["disk_type"] = disk_type
     o.store.put("datastore", ds)
     return oid
 
 
+def _post_update_datastore(ds):
+    """Datastore::post_update_template (the read-only options of
+    datastores with images are not checked: the test oned's datastores
+    never list their images)."""
+    tpl = ds["template"]
+    type_text = tget(tpl, "TYPE", "")
+    new_type = DS_TYPES.get(type_text, DS_TYPES["IMAGE_DS"]) if type_text \
+        else ds["type"]
+    if ds["id"] == 0:
+        ds["type"] = DS_TYPES["SYSTEM_DS"]
+    elif ds["type"] != DS_TYPES["BACKUP_DS"]:
+        ds["type"] = new_type
+    tset(tpl, "TYPE", {v: k for k, v in DS_TYPES.items()}[ds["type"]])
+    disk_text = tget(tpl, "DISK_TYPE", "")
+    terase(tpl, "DISK_TYPE")
+    if disk_text:
+        ds["disk_type"] = _ds_disk_type(tpl, ds["type"], disk_text)
+    new_tm = tget(tpl, "TM_MAD", "")
+    if new_tm and ds["type"] != DS_TYPES["BACKUP_DS"]:
+        _ds_set_tm_mad(tpl, ds["type"], new_tm)
+        ds["tm_mad"] = new_tm
+    else:
+        tset(tpl, "TM_MAD", ds["tm_mad"])
+    new_ds = tget(tpl, "DS_MAD", "")
+    if ds["type"] == DS_TYPES["SYSTEM_DS"]:
+        ds["ds_mad"] = "-"
+        terase(tpl, "DS_MAD")
+    elif not new_ds:
+        tset(tpl, "DS_MAD", ds["ds_mad"])
+    else:
+        ds["ds_mad"] = new_ds
+    _ds_set_mad(tpl, ds["type"], ds["ds_mad"])
+
+
 @rpc("one.datastore.update", "i,s,?i")
 def datastore_update(o, user, m, oid, text, utype=0):
-    ds = o.get("datastore", oid)
-    o.update_template(ds, text, utype)
-    tpl = ds["template"]
-    if ds["type"] != 1:
-        if tget(tpl, "DS_MAD") in DS_MAD_CONF:
-            ds["ds_mad"] = tget(tpl, "DS_MAD")
-        tset(tpl, "DS_MAD", ds["ds_mad"])
-    if tget(tpl, "TM_MAD") in TM_MAD_CONF:
-        ds["tm_mad"] = tget(tpl, "TM_MAD")
-    tset(tpl, "TM_MAD", ds["tm_mad"])
-    o.store.touch("datastore", ds)
+    o.update_template("datastore", oid, text, utype, _post_update_datastore)
     return oid
 
 
 @rpc("one.datastore.delete", "i")
 def datastore_delete(o, user, m, oid):
+    """Any datastore may go, the system ones (ids below 100) too, as long
+    as no image is in it."""
     o.get("datastore", oid)
-    if oid < 100:
-        raise OnedError(ACTION, "Cannot delete datastore. System Datastores "
-                                "(ID < 100) cannot be deleted.")
+    if any(img["datastore_id"] == oid for img in o.store.all("image")):
+        raise OnedError(ACTION, "Cannot delete datastore. Datastore %d is "
+                                "not empty." % oid)
     o.store.remove("datastore", oid)
     return oid
 
