@@ -12,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -37,13 +38,19 @@ PLAYBOOK = """
 GOOD_NETWORKS = [{"name": "loop", "bridge": "brloop", "interface": "lo", "cidr": "127.0.0.0/8"}]
 
 
-def _inventory(nodes=None, frontend=("fe",), networks=None):
+# Hardware virtualisation on the machine running the tests (the node of
+# every case): the kvm domain type is good there, and refused elsewhere.
+HW_KVM = Path("/dev/kvm").exists() and any(Path("/sys/module", m).exists() for m in ("kvm_intel", "kvm_amd"))
+GOOD_DOMAIN_TYPE = "kvm" if HW_KVM else "qemu"
+
+
+def _inventory(nodes=None, frontend=("fe",), networks=None, domain_type=GOOD_DOMAIN_TYPE):
     nodes = nodes or {"node1": {}}
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return {
         "all": {
             "vars": {"site_networks": networks if networks is not None else GOOD_NETWORKS,
-                     "site_domain": "test.invalid", **local},
+                     "site_domain": "test.invalid", "site_kvm_domain_type": domain_type, **local},
             "children": {
                 "frontend": {"hosts": {name: {"site_address": "127.0.0.1"} for name in frontend}},
                 "nodes": {"hosts": {name: {"site_address": "127.0.0.1", **hv} for name, hv in nodes.items()}},
@@ -88,6 +95,10 @@ BAD = {
                           "node2": {"site_network_addresses": {"loop": "127.0.0.7"}}}),
         ["site_network_addresses", "127.0.0.7"]),
 }
+if not HW_KVM:
+    BAD["kvm domain type without hardware virtualisation"] = (
+        _inventory(domain_type="kvm"),
+        ["site_kvm_domain_type", "kvm_intel or kvm_amd", "node1", "site_kvm_domain_type: qemu"])
 
 
 @pytest.fixture(scope="module")
