@@ -1,7 +1,7 @@
 """The core site seen from the KVM nodes, after the whole site.yml.
 
 The front-end's view (API, cluster, vnets, datastores) is checked by
-test_frontend.py, shared with the frontend scenario. Here: what the nodes
+test_frontend.py. Here: what the nodes
 add to it, observed from outside the roles: bridges carrying traffic between
 nodes, libvirt offering KVM, and the front-end's oneadmin reaching every
 node over SSH without a prompt.
