@@ -32,6 +32,10 @@ The last line is
 x = community per-host rerun wall / batch per-host rerun wall (hosts only),
 y = batch first-run wall / floor first-run wall (N hosts + V vnets each),
 z = batch rerun wall (N hosts + V vnets), n = pool reads of that rerun.
+
+``--real`` runs real_oned.py instead: the batch opennebula_hosts and the
+floor against the REAL OpenNebula 7.4.0 oned (``make one-packages``); see
+its docstring and bench/README.md.
 """
 
 from __future__ import annotations
@@ -181,8 +185,9 @@ def _task_seconds(duration):
 
 
 class Playbooks:
-    def __init__(self, workdir):
+    def __init__(self, workdir, wrap=()):
         self.workdir = workdir
+        self.wrap = list(wrap)      # a command prefix (real_oned.py's CPU-time wrapper)
         self.count = 0
         self.env = dict(os.environ)
         for var in ("ONE_XMLRPC", "ONE_AUTH", "ONE_URL", "ONE_USERNAME", "ONE_PASSWORD"):
@@ -203,8 +208,8 @@ class Playbooks:
                 "vars": play_vars, "tasks": tasks}
         book = self.workdir / ("%02d-%s.yml" % (self.count, name))
         book.write_text(json.dumps([play], indent=1))   # JSON is YAML
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,",
-               "-e", "ansible_python_interpreter=%s" % (VENV_BIN / "python"), str(book)]
+        cmd = self.wrap + [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,",
+                           "-e", "ansible_python_interpreter=%s" % (VENV_BIN / "python"), str(book)]
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=str(REPO), env=self.env, capture_output=True, text=True,
                               timeout=3600)
@@ -586,6 +591,8 @@ def parse_args(argv=None):
                         help="test oned --vnet-driver-delay in seconds (default 0.1, its own default)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, playbooks)")
+    parser.add_argument("--real", action="store_true",
+                        help="against the REAL OpenNebula oned instead (real_oned.py; see its --help)")
     opts = parser.parse_args(argv)
     defaults = (20, 3, 2) if opts.quick else (2000, 50, 50)
     for attr, default in zip(("hosts", "loop_hosts", "vnets"), defaults):
@@ -603,6 +610,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--real" in args:
+        # against the real OpenNebula oned: bench/registration/real_oned.py
+        import real_oned
+        return real_oned.main(args)
     opts = parse_args(argv)
     if not (VENV_BIN / "ansible-playbook").exists():
         raise SystemExit("bench: %s not found (the project venv is needed)" % (VENV_BIN / "ansible-playbook"))
