@@ -14,6 +14,8 @@ description:
     Virtual networks and datastores can belong to several clusters.
   - V(0) is the ID of the C(default) cluster. OpenNebula refuses to delete a cluster that still holds objects,
     and clusters with an ID below 100.
+  - Every member listed must exist. The module fails, naming the first missing one, before it writes anything,
+    so a new cluster is not created.
   - Uses the project's own XML-RPC client; no pyone is needed.
 version_added: "1.0.0"
 author: StratusLab site deployer team

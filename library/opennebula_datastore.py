@@ -10,8 +10,8 @@ module: opennebula_datastore
 short_description: Manage OpenNebula system, image and file datastores
 description:
   - Creates, updates or deletes an OpenNebula datastore of type system, image or file, with its datastore
-    driver (C(DS_MAD)), transfer driver (C(TM_MAD), for example C(shared), C(ssh) or C(qcow2)), C(BASE_PATH)
-    and cluster membership.
+    driver (C(DS_MAD)), transfer driver (C(TM_MAD), for example C(shared), C(ssh) or C(qcow2)) and cluster
+    membership, and checks the directory it is in (O(base_path)).
   - The template is updated (merged) only when an attribute really differs. The type of an existing datastore
     cannot be changed.
 version_added: "1.0.0"
@@ -31,7 +31,11 @@ options:
     description: Transfer driver (for example V(shared), V(ssh), V(qcow2)). Required to create a datastore.
     type: str
   base_path:
-    description: C(BASE_PATH) of the datastore on the nodes. OpenNebula picks one when not set.
+    description:
+      - Directory the datastore must be in on the nodes, checked, never set. OpenNebula ignores C(BASE_PATH)
+        in a datastore template and always puts a datastore at C(DATASTORE_LOCATION/<id>), from oned.conf.
+      - The module fails (before creating a new datastore, or without changing an existing one) when oned's
+        C(DATASTORE_LOCATION) is not this directory. C(BASE_PATH) is refused in O(template) for the same reason.
     type: str
   template:
     description: Other template attributes merged into the datastore template. Keys are upper-cased.
@@ -92,7 +96,7 @@ datastore:
       description: Transfer driver.
       type: str
     base_path:
-      description: Base path on the nodes.
+      description: BASE_PATH on the nodes, as oned reports it (DATASTORE_LOCATION/ID).
       type: str
     clusters:
       description: IDs of the clusters holding the datastore.

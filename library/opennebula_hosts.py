@@ -97,7 +97,8 @@ hosts:
     - What changed, per host name; hosts that needed no change are not listed (see RV(summary)).
     - C(id) is the host ID (null in check mode for a new host), C(actions) the writes done or planned,
       C(state) the final state (after waiting, or as predicted in check mode or with O(wait=false)), the
-      same as in C(diff.after); C(error) OpenNebula's message when a write failed.
+      same as in C(diff.after), V(gone) for a host deleted while the module waited for it; C(error)
+      OpenNebula's message when a write failed or the host did not become MONITORED.
   returned: always
   type: dict
   sample: {"node01.example.org": {"id": 12, "actions": ["allocate (im_mad=kvm, vmm_mad=kvm, cluster=100)"],
@@ -118,7 +119,7 @@ diff:
   sample: {"before": {"node01.example.org": {}}, "after": {"node01.example.org": {"name": "node01.example.org",
            "cluster_id": 100, "state": "MONITORED", "im_mad": "kvm", "vm_mad": "kvm"}}}
 errors:
-  description: OpenNebula's message per failed host name (key C(_wait) for the wait itself).
+  description: OpenNebula's message per failed host name, once per host, the same as C(error) in RV(hosts).
   returned: when some host failed
   type: dict
   sample: {"node07.example.org": "Error monitoring Host node07.example.org (7): ssh: connection refused"}

@@ -16,8 +16,13 @@ description:
   - Address ranges are matched to the existing ones by a key kept in the range as the C(SL_AR_KEY) attribute
     (the O(address_ranges[].key) option, by default C(TYPE:start address)); ranges created by other tools are
     adopted when type and start address match. Size and custom attributes are changed in place.
-    OpenNebula ignores IP, MAC and TYPE changes of an existing range, so a new start address means removing the
-    range and adding it again, which is refused while the range has leases in use unless O(force=true).
+    OpenNebula ignores IP, MAC and TYPE changes of an existing range, so a new start address means adding the
+    range at the new start and then removing the old one, which is refused while the range has leases in use
+    unless O(force=true). New ranges are added before any range is removed (OpenNebula accepts overlapping
+    ranges), so a range OpenNebula refuses leaves the network with its ranges as they were.
+  - A network OpenNebula left in state ERROR (its creation failed, for example on an address range it refused)
+    cannot be changed; it is deleted and created again from the options, unless it has leases in use.
+  - A failure after some writes succeeded reports C(changed=true).
   - When O(address_ranges) or O(fixed_leases) is given, the listed ranges are the complete set, and ranges not listed
     are removed (with the same lease protection).
   - The template is updated (merged) only when an attribute really differs.

@@ -14,8 +14,9 @@ description:
   - Reads the virtual network pool once (and the cluster pool once when a network names clusters), compares
     every listed network with it, and sends only the writes needed. Networks already as wanted cost one
     XML-RPC call in total, whatever their number.
-  - New networks are allocated first, then waited for together until READY, reading the virtual network pool
-    once per poll; then they get their remaining writes (the other clusters).
+  - Networks OpenNebula left in state ERROR are deleted first (and waited for together), to be created again,
+    as M(opennebula_vnet) does. New networks are allocated, then waited for together until READY, reading the
+    virtual network pool once per poll; then they get their remaining writes (the other clusters).
   - A failing network does not stop the others; the module fails at the end and RV(errors) tells which networks
     failed and OpenNebula's message for each.
 version_added: "1.0.0"

@@ -11,8 +11,9 @@ Layers, bottom up:
 
 * ``OneClient.call``: one XML-RPC method, the ``[ok, result, code, ...]``
   envelope turned into a value or a ``OneError`` subclass, retries with
-  exponential backoff on connection errors and LOCKED answers, and a call
-  counter (``client.calls``, ``client.calls_by_method``).
+  exponential backoff on connection errors and LOCKED answers, and call
+  counters (``client.calls``, ``client.calls_by_method``, and
+  ``client.writes``: the calls oned accepted that may have changed something).
 * typed wrappers (``host_allocate``, ``vn_add_ar`` ...) and pool readers that
   return dataclasses (``Host``, ``Cluster``, ``Vnet``/``AddressRange``,
   ``Datastore``), whatever the pool order.
@@ -790,6 +791,7 @@ class OneClient:
         self._clock = clock
         self.calls = 0
         self.calls_by_method = Counter()
+        self.writes = 0
         self.retried = 0
         if send is None:
             proxy = make_proxy(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
@@ -842,6 +844,8 @@ class OneClient:
             if not isinstance(response, (list, tuple)) or not response:
                 raise OneError("[%s] unexpected answer %r" % (method, response), method=method)
             if response[0]:
+                if not read_only:
+                    self.writes += 1
                 return response[1] if len(response) > 1 else None
             error = error_from_response(method, response)
             if isinstance(error, OneLockedError) and attempt < self.retries:
@@ -945,6 +949,11 @@ class OneClient:
 
     def datastore_delete(self, ds_id):
         return self.call("one.datastore.delete", int(ds_id))
+
+    def datastore_location(self):
+        """oned.conf's DATASTORE_LOCATION: oned puts every datastore in <location>/<id>."""
+        root = _parse_root(self.call("one.system.config"), "OPENNEBULA_CONFIGURATION")
+        return _text(root, "DATASTORE_LOCATION")
 
     # -- polling --------------------------------------------------------
     def _poll(self, check, timeout, interval, describe):
@@ -1062,12 +1071,13 @@ class OneClient:
                    fail_states=(HOST_ERROR,)):
         """Wait for many hosts together, reading the host pool once per poll.
 
-        Waits until every host is in ok_states or fail_states.  Returns
-        {id: Host} when all are in ok_states; raises OneActionError when
-        some ended in fail_states (message lists them with oned's
-        TEMPLATE/ERROR text) and OneTimeoutError when time runs out (its
-        ``pending`` = {"hosts": {id: state name}}).  Both exceptions carry
-        ``hosts``, the last {id: Host} read, so callers need no extra read.
+        Waits until every host is in ok_states or fail_states, or gone.
+        Returns {id: Host} when all are in ok_states; raises OneActionError
+        when some ended in fail_states or disappeared (message lists them
+        with oned's TEMPLATE/ERROR text) and OneTimeoutError when time runs
+        out (its ``pending`` = {"hosts": {id: state name}}).  Both
+        exceptions carry ``hosts``, the last {id: Host or None} read (None:
+        the host is gone), so callers need no extra read.
         """
         wanted = set(int(h) for h in host_ids)
         state = {"hosts": {}}
@@ -1079,17 +1089,13 @@ class OneClient:
             pool = self.hostpool()
             found = {i: pool.by_id.get(i) for i in wanted}
             state["hosts"] = found
-            missing = sorted(i for i, h in found.items() if h is None)
-            if missing:
-                raise OneNotFoundError("Hosts %s disappeared while waiting" % missing, code=NO_EXISTS)
-            if not all(h.state in settled for h in found.values()):
+            if any(h is not None and h.state not in settled for h in found.values()):
                 return None
-            failed = sorted((h for h in found.values() if h.state in fail_states), key=lambda h: h.id)
+            failed = sorted(i for i, h in found.items() if h is None or h.state in fail_states)
             if failed:
-                exc = OneActionError(
-                    "%d host(s) in state %s: %s" % (len(failed), "/".join(HOST_STATES[s] for s in fail_states),
-                                                    "; ".join("%s (%s): %s" % (h.name, h.id, h.error or h.state_name)
-                                                              for h in failed[:20])),
+                exc = OneActionError("%d host(s) in state %s or gone: %s" % (
+                    len(failed), "/".join(HOST_STATES[s] for s in fail_states),
+                    "; ".join(_failed_host(i, found[i]) for i in failed[:20])),
                     code=ACTION, method="one.hostpool.info")
                 exc.hosts = found
                 raise exc
@@ -1106,6 +1112,12 @@ class OneClient:
         except OneTimeoutError as exc:
             exc.hosts = state["hosts"]
             raise
+
+
+def _failed_host(host_id, host):
+    if host is None:
+        return "host %s disappeared" % host_id
+    return "%s (%s): %s" % (host.name, host.id, host.error or host.state_name)
 
 
 # --------------------------------------------------------------------------
@@ -1144,14 +1156,15 @@ def run_module(module, body):
 
     OpenNebula's own message becomes ``msg``; its code, code name and method
     are returned as ``one_error``.  The XML-RPC call count is always returned
-    as ``api_calls``.
+    as ``api_calls``.  A failure after writes oned accepted says
+    ``changed=true``: the object is no longer as it was.
     """
     client = None
     try:
         client = client_from_params(module.params)
         result = body(client, module)
     except OneError as exc:
-        extra = {"one_error": exc.to_dict()}
+        extra = {"one_error": exc.to_dict(), "changed": bool(client and client.writes)}
         if isinstance(exc, OneTimeoutError):
             extra["pending"] = exc.pending
         if client is not None:

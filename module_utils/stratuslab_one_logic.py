@@ -12,11 +12,13 @@ files only hold documentation, their own options and a one-call ``main()``:
 
 from __future__ import annotations
 
+import posixpath
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.stratuslab_one import connection_argument_spec, run_module
 from ansible.module_utils.stratuslab_one import (
-    DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES, HOST_DISABLED, HOST_MONITORED, HOST_OFFLINE,
-    VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY,
+    DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES, HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE,
+    VNET_ERROR, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY,
     OneActionError, OneError, OneNotFoundError, OneTimeoutError, Pool, attrs_differ,
     cluster_membership_changes, ids_of, normalize_attrs, resolve_ref)
 
@@ -43,6 +45,35 @@ class Changes:
 # module runner
 # --------------------------------------------------------------------------
 
+class OneModule(AnsibleModule):
+    """AnsibleModule that hides the values of its no_log options in every result.
+
+    ansible-core collects the values to hide in one pass over the whole
+    argument spec, and a list of sub-options given a string (``vnets: pub``)
+    makes that pass fail, so its argument-spec failure would carry
+    ``api_password`` in ``invocation``. The values of the top-level no_log
+    options (and of their aliases) are taken from the raw parameters before
+    any result is written.
+    """
+
+    def exit_json(self, **kwargs):
+        self._hide_no_log_values()
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        self._hide_no_log_values()
+        super().fail_json(msg, **kwargs)
+
+    def _hide_no_log_values(self):
+        for name, spec in self.argument_spec.items():
+            if not spec.get("no_log"):
+                continue
+            for key in [name] + list(spec.get("aliases") or []):
+                value = self.params.get(key)
+                if value not in (None, ""):
+                    self.no_log_values.add(str(value))
+
+
 def by_name_or_id_spec():
     """name, id (0 valid) and state: documented in doc fragment stratuslab_one.by_name_or_id."""
     return dict(
@@ -68,7 +99,7 @@ def run_one_module(run, options, by_name_or_id=False, pass_diff_mode=False, **mo
         module_kwargs.setdefault("required_one_of", []).append(("name", "id"))
         module_kwargs.setdefault("mutually_exclusive", []).append(("name", "id"))
     argument_spec.update(options)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
+    module = OneModule(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
     extra = dict(diff_mode=module._diff) if pass_diff_mode else {}
     run_module(module, lambda client, mod: run(client, mod.params, mod.check_mode, **extra))
 
@@ -94,6 +125,13 @@ def _result(changes, before, after, **extra):
 _MEMBER_KINDS = (("hosts", "host"), ("vnets", "vnet"), ("datastores", "datastore"))
 
 
+def cluster_members_wanted(client, params):
+    """{"hosts": [ids], ...} for each member list given; an unknown member fails here, before any write."""
+    pools = {"hosts": client.hostpool, "vnets": client.vnpool, "datastores": client.datastorepool}
+    return {key: ids_of(pools[key](), params[key], kind)
+            for key, kind in _MEMBER_KINDS if params.get(key) is not None}
+
+
 def cluster_run(client, params, check_mode):
     changes = Changes(check_mode)
     clusters = client.clusterpool()
@@ -105,20 +143,19 @@ def cluster_run(client, params, check_mode):
         changes.do("delete cluster %s (%s)" % (cluster.name, cluster.id), client.cluster_delete, cluster.id)
         return _result(changes, before, {}, cluster={})
 
+    if cluster is None and params.get("name") is None:
+        raise OneNotFoundError("cluster %s does not exist (give a name to create it)" % params["id"])
+    members = cluster_members_wanted(client, params)
     if cluster is None:
-        if params.get("name") is None:
-            raise OneNotFoundError("cluster %s does not exist (give a name to create it)" % params["id"])
         new_id = changes.do("allocate cluster %s" % params["name"], client.cluster_allocate, params["name"])
         after = dict(id=new_id, name=params["name"], hosts=[], datastores=[], vnets=[])
     else:
         after = cluster.summary()
 
-    pools = {"hosts": client.hostpool, "vnets": client.vnpool, "datastores": client.datastorepool}
     for key, kind in _MEMBER_KINDS:
-        if params.get(key) is None:
+        if key not in members:
             continue
-        wanted = ids_of(pools[key](), params[key], kind)
-        to_add, to_remove = cluster_membership_changes(after[key], wanted, params["exclusive"])
+        to_add, to_remove = cluster_membership_changes(after[key], members[key], params["exclusive"])
         for obj_id in to_add:
             changes.do("add %s %s to cluster %s" % (kind, obj_id, after["name"]),
                        client.cluster_add, kind, after["id"], obj_id)
@@ -401,29 +438,41 @@ def hosts_run(client, params, check_mode, diff_mode=True):
     if diff_mode:
         result["diff"] = dict(before=before, after=after)
     if to_wait and params["wait"] and not check_mode:
-        try:
-            monitored = client.wait_hosts(list(to_wait), timeout=params["wait_timeout"],
-                                          interval=params["poll_interval"])
-        except (OneTimeoutError, OneActionError) as exc:
-            errors["_wait"] = exc.message
-            monitored = {}
-            for host_id, name in to_wait.items():
-                host = getattr(exc, "hosts", {}).get(host_id)
-                if host is None:
-                    errors[name] = "host not found while waiting"
-                    continue
-                report[name]["state"] = after[name]["state"] = host.state_name
-                if host.state != HOST_MONITORED:
-                    errors[name] = host.error or "not MONITORED (state %s)" % host.state_name
-                    summary["failed"] += 1
-        for host_id, host in monitored.items():
-            report[to_wait[host_id]]["state"] = after[to_wait[host_id]]["state"] = host.state_name
+        for name, host, error in _wait_for_hosts(client, to_wait, params):
+            report[name]["state"] = host.state_name if host else "gone"
+            after[name] = dict(after[name], state=host.state_name) if host else {}
+            if error:
+                report[name]["error"] = errors[name] = error
+                summary["failed"] += 1
     if errors:
         result["errors"] = errors
         result["failed_msg"] = "%d host(s) failed: %s" % (
-            len([k for k in errors if k != "_wait"]) or 1,
-            "; ".join("%s: %s" % (k, v) for k, v in sorted(errors.items())[:10]))
+            len(errors), "; ".join("%s: %s" % (k, v) for k, v in sorted(errors.items())[:10]))
     return result
+
+
+def _wait_for_hosts(client, to_wait, params):
+    """Wait for the hosts {id: name} together; [(name, Host or None if gone, error or None)], one per host."""
+    timeout = params["wait_timeout"]
+    try:
+        found = client.wait_hosts(list(to_wait), timeout=timeout, interval=params["poll_interval"])
+        timed_out = False
+    except (OneTimeoutError, OneActionError) as exc:
+        found = exc.hosts
+        timed_out = isinstance(exc, OneTimeoutError)
+    outcome = []
+    for host_id, name in to_wait.items():
+        host = found.get(host_id)
+        if host is None:
+            error = "host %s disappeared while waiting for it to be MONITORED" % host_id
+        elif host.state == HOST_MONITORED:
+            error = None
+        elif timed_out and host.state != HOST_ERROR:
+            error = "not MONITORED after %ss (state %s)" % (timeout, host.state_name)
+        else:
+            error = host.error or "not MONITORED (state %s)" % host.state_name
+        outcome.append((name, host, error))
+    return outcome
 
 
 # --------------------------------------------------------------------------
@@ -495,21 +544,31 @@ def _ar_vector(desired, ar_id=None):
     return vec
 
 
+def _same_start(ar, want):
+    if ar.type != want["type"]:
+        return False
+    if want["ip"]:
+        return ar.ip == want["ip"]
+    return bool(want["mac"]) and ar.mac.lower() == want["mac"]
+
+
 def _match_ars(existing, desired):
-    """Pair desired ARs with existing ones: by key attribute, then by type+start."""
+    """Pair desired ARs with existing ones: by key attribute, then by type+start.
+
+    Two ranges with the same key (a move whose removal of the old range
+    failed) pair the one already at the wanted start, so the other is removed.
+    """
     pairs, free = {}, {a.ar_id: a for a in existing}
     for want in desired:
-        for ar in list(free.values()):
-            if ar.attributes.get(AR_KEY_ATTR) == want["key"]:
-                pairs[want["key"]] = free.pop(ar.ar_id)
-                break
+        keyed = [ar for ar in free.values() if ar.attributes.get(AR_KEY_ATTR) == want["key"]]
+        if keyed:
+            best = next((ar for ar in keyed if _same_start(ar, want)), keyed[0])
+            pairs[want["key"]] = free.pop(best.ar_id)
     for want in desired:
         if want["key"] in pairs:
             continue
         for ar in list(free.values()):
-            if AR_KEY_ATTR in ar.attributes or ar.type != want["type"]:
-                continue
-            if (want["ip"] and ar.ip == want["ip"]) or (not want["ip"] and want["mac"] and ar.mac.lower() == want["mac"]):
+            if AR_KEY_ATTR not in ar.attributes and _same_start(ar, want):
                 pairs[want["key"]] = free.pop(ar.ar_id)
                 break
     return pairs, list(free.values())
@@ -546,8 +605,10 @@ def plan_ars(vnet_ars, desired, force):
             ops.append(("update", ar.ar_id, want))
     if blocked:
         raise OneError("; ".join(blocked) + ". Set force=true to remove them anyway.")
-    # removals first: a moved range must free its addresses before the new one is added
-    ops.sort(key=lambda op: {"rm": 0, "update": 1, "add": 2}[op[0]])
+    # Removals last. oned accepts overlapping ranges, so a moved range is added at
+    # its new start before the old one goes: a range oned refuses (a wrong IP, MAC
+    # or SIZE) fails before anything was removed, and the network keeps its ranges.
+    ops.sort(key=lambda op: {"add": 0, "update": 1, "rm": 2}[op[0]])
     return ops
 
 
@@ -637,6 +698,19 @@ def plan_vnet_steps(vnet, template, desired_ars, cluster_ids, force, check_mode=
     return steps
 
 
+def errored_vnet_deletion(vnet):
+    """The description of the delete of a vnet oned left in ERROR, so that it is allocated again.
+
+    A network ends in ERROR when its creation failed (an address range oned
+    could not read, a driver failure): add_ar and the others are refused in
+    that state, so the only way to the wanted network is a new one.
+    """
+    if vnet.used_leases:
+        raise OneError("vnet %s (%s) is in state ERROR (%s) with %d lease(s) in use: it cannot be created again"
+                       % (vnet.name, vnet.id, vnet.template.get("ERROR", "no error message"), vnet.used_leases))
+    return "delete vnet %s (%s) in state ERROR" % (vnet.name, vnet.id)
+
+
 def vnet_run(client, params, check_mode):
     changes = Changes(check_mode)
     vnets = client.vnpool()
@@ -653,12 +727,19 @@ def vnet_run(client, params, check_mode):
     clusters = client.clusterpool() if params.get("clusters") is not None else None
     template, desired_ars, cluster_ids = vnet_wanted(params, clusters)
 
+    name = params.get("name")
+    if vnet is not None and vnet.state == VNET_ERROR:
+        name = vnet.name
+        changes.do(errored_vnet_deletion(vnet), client.vn_delete, vnet.id)
+        if not check_mode:
+            client.wait_vnet_gone(vnet.id, timeout=params["wait_timeout"])
+        vnet = None
     if vnet is None:
-        if params.get("name") is None:
+        if name is None:
             raise OneNotFoundError("vnet %s does not exist (give a name to create it)" % params["id"])
-        alloc, first_cluster, after = vnet_allocation(params["name"], template, desired_ars, cluster_ids)
+        alloc, first_cluster, after = vnet_allocation(name, template, desired_ars, cluster_ids)
         template = after["template"]
-        new_id = changes.do("allocate vnet %s" % params["name"], client.vn_allocate, alloc, first_cluster)
+        new_id = changes.do("allocate vnet %s" % name, client.vn_allocate, alloc, first_cluster)
         after["id"] = new_id
         if check_mode:
             if cluster_ids:
@@ -718,10 +799,14 @@ class _VnetTask:
         self.wanted = None          # (template, desired ARs, cluster ids)
         self.steps = []             # [(description, method, args, kwargs)]
         self.alloc = None           # (template, first cluster) of a new vnet
+        self.errored = None         # the vnet oned left in ERROR, deleted before the allocation
         self.before = _vnet_view(vnet)
         self.after = {}
         self.entry = dict(id=vnet.id if vnet else None, actions=[])
         self.wait_ready = False     # new, or found in LOCK_CREATE
+
+    def fail(self, errors, message):
+        self.entry["error"] = errors[self.name] = message
 
 
 def _vnets_plan(task, clusters, check_mode):
@@ -732,16 +817,8 @@ def _vnets_plan(task, clusters, check_mode):
         task.after = task.before if vnet is not None and not task.steps else {}
         return
     task.wanted = template, desired_ars, cluster_ids = vnet_wanted(spec, clusters)
-    if vnet is None:
-        alloc, first_cluster, task.after = vnet_allocation(spec["name"], template, desired_ars, cluster_ids)
-        task.wanted = (task.after["template"], desired_ars, cluster_ids)
-        task.alloc = (alloc, first_cluster)
-        task.entry["actions"].append("allocate vnet %s" % spec["name"])
-        task.wait_ready = True
-        if cluster_ids:
-            task.after["clusters"] = sorted(cluster_ids)
-            if check_mode:
-                task.entry["actions"].extend("add vnet to cluster %s" % c for c in cluster_ids[1:])
+    if vnet is None or vnet.state == VNET_ERROR:
+        _vnets_plan_allocation(task, check_mode)
         return
     if vnet.state == VNET_LOCK_CREATE and not check_mode:
         task.wait_ready = True      # planned once READY
@@ -750,22 +827,139 @@ def _vnets_plan(task, clusters, check_mode):
     task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
 
 
+def _vnets_plan_allocation(task, check_mode):
+    """A new vnet, or one to allocate again because oned left it in ERROR."""
+    template, desired_ars, cluster_ids = task.wanted
+    planned = []
+    if task.vnet is not None:
+        task.errored = task.vnet
+        planned.append(errored_vnet_deletion(task.vnet))
+    alloc, first_cluster, task.after = vnet_allocation(task.name, template, desired_ars, cluster_ids)
+    task.wanted = (task.after["template"], desired_ars, cluster_ids)
+    task.alloc = (alloc, first_cluster)
+    task.wait_ready = True
+    planned.append("allocate vnet %s" % task.name)
+    if cluster_ids:
+        task.after["clusters"] = sorted(cluster_ids)
+        planned.extend("add vnet to cluster %s" % c for c in cluster_ids[1:])
+    if check_mode:
+        task.entry["actions"].extend(planned)
+
+
 def _vnets_run_steps(client, task, errors):
     """Run the task's steps; on an oned error record it and stop this vnet."""
     for description, method, args, kwargs in task.steps:
         try:
             getattr(client, method)(*args, **kwargs)
         except OneError as exc:
-            task.entry["error"] = errors[task.name] = exc.message
+            task.fail(errors, exc.message)
             return False
         task.entry["actions"].append(description)
     return True
 
 
+def _vnets_delete_errored(client, tasks, errors, timeout, interval):
+    """Delete the vnets oned left in ERROR, then wait until all are gone (their names are taken until then)."""
+    deleting = {}
+    for task in tasks:
+        if task.errored is None:
+            continue
+        try:
+            client.vn_delete(task.errored.id)
+        except OneError as exc:
+            task.fail(errors, exc.message)
+            continue
+        task.entry["actions"].append(errored_vnet_deletion(task.errored))
+        deleting[task.errored.id] = task
+    if not deleting:
+        return
+    try:
+        client.wait_vnets_gone(list(deleting), timeout=timeout, interval=interval)
+    except OneTimeoutError as exc:
+        for vnet_id in exc.pending["vnets"]:
+            deleting[vnet_id].fail(errors, "vnet %s in state ERROR not deleted after %ss" % (vnet_id, timeout))
+            deleting[vnet_id].after = {}
+
+
+def _vnets_allocate(client, tasks, errors):
+    """Allocate the new vnets, run the steps of the others; {id: task} of those to wait for."""
+    waiting = {}
+    for task in tasks:
+        if "error" in task.entry:
+            continue
+        if task.alloc is not None:
+            try:
+                task.entry["id"] = task.after["id"] = client.vn_allocate(*task.alloc)
+            except OneError as exc:
+                task.fail(errors, exc.message)
+                task.after = {}
+                continue
+            task.entry["actions"].append("allocate vnet %s" % task.name)
+        if task.wait_ready:
+            waiting[task.entry["id"]] = task
+        else:
+            _vnets_run_steps(client, task, errors)
+    return waiting
+
+
+def _vnets_wait_ready(client, waiting, errors, timeout, interval):
+    """Wait for the new (or LOCK_CREATE) vnets together; {id: Vnet} of those READY, the others failed."""
+    if not waiting:
+        return {}
+    try:
+        return client.wait_vnets_ready(list(waiting), timeout=timeout, interval=interval)
+    except (OneActionError, OneTimeoutError) as exc:
+        found, reason = getattr(exc, "vnets", {}), exc.message
+    for vnet_id, task in waiting.items():
+        vnet = found.get(vnet_id)
+        if vnet is None:
+            task.entry["state"] = "gone"
+            task.fail(errors, "disappeared while waiting for READY")
+        elif vnet.state != VNET_READY:
+            task.entry["state"] = vnet.state_name
+            task.fail(errors, "not READY (state %s): %s" % (vnet.state_name, vnet.template.get("ERROR", reason)))
+    return {i: v for i, v in found.items() if v is not None and v.state == VNET_READY}
+
+
+def _vnets_finish_ready(client, waiting, ready, errors):
+    """The remaining writes of the vnets now READY (the other clusters, or all of a LOCK_CREATE one)."""
+    for vnet_id, vnet in ready.items():
+        task = waiting[vnet_id]
+        template, desired_ars, cluster_ids = task.wanted
+        try:
+            task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, task.spec["force"])
+        except OneError as exc:
+            task.fail(errors, exc.message)
+            continue
+        if task.alloc is None:
+            task.before = _vnet_view(vnet)
+            task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
+        _vnets_run_steps(client, task, errors)
+
+
+def _vnets_summary(tasks, errors):
+    summary = dict(created=0, updated=0, deleted=0, unchanged=0, failed=0)
+    for task in tasks:
+        if "error" in task.entry:
+            summary["failed"] += 1
+        elif not task.entry["actions"]:
+            summary["unchanged"] += 1
+        elif task.spec["state"] == "absent":
+            summary["deleted"] += 1
+        elif task.alloc is not None:
+            summary["created"] += 1
+        else:
+            summary["updated"] += 1
+    planned = {task.name for task in tasks}
+    summary["failed"] += len([k for k in errors if k not in planned and k != "_wait"])
+    return summary
+
+
 def vnets_run(client, params, check_mode, diff_mode=True):
     """Batch vnets: one vnpool read (+ one clusterpool read), only the writes needed.
 
-    New vnets are allocated first, then waited for together (one vnpool read
+    Vnets oned left in ERROR are deleted first (and waited for together),
+    then the new ones are allocated and waited for together (one vnpool read
     per poll), then get their remaining writes (other clusters).  A failing
     vnet does not stop the others; the result's ``failed_msg`` names them.
     """
@@ -774,7 +968,6 @@ def vnets_run(client, params, check_mode, diff_mode=True):
     needs_clusters = any(s["state"] == "present" and s.get("clusters") is not None for s in specs)
     clusters = client.clusterpool() if needs_clusters else None
     errors, tasks = {}, []
-    summary = dict(created=0, updated=0, deleted=0, unchanged=0, failed=0)
     for spec in specs:
         try:
             task = _VnetTask(spec, pool.named(spec["name"]))
@@ -789,44 +982,10 @@ def vnets_run(client, params, check_mode, diff_mode=True):
         for task in tasks:
             task.entry["actions"].extend(step[0] for step in task.steps)
     else:
-        waiting = {}
-        for task in tasks:
-            if task.alloc is not None:
-                try:
-                    task.entry["id"] = task.after["id"] = client.vn_allocate(*task.alloc)
-                except OneError as exc:
-                    task.entry["error"] = errors[task.name] = exc.message
-                    task.after = {}
-                    continue
-            if task.wait_ready:
-                waiting[task.entry["id"]] = task
-            else:
-                _vnets_run_steps(client, task, errors)
-        ready = {}
-        if waiting:
-            try:
-                ready = client.wait_vnets_ready(list(waiting), timeout=timeout, interval=interval)
-            except (OneActionError, OneTimeoutError) as exc:
-                ready = {i: v for i, v in getattr(exc, "vnets", {}).items() if v is not None and v.state == VNET_READY}
-                for vnet_id, task in waiting.items():
-                    if vnet_id not in ready:
-                        vnet = getattr(exc, "vnets", {}).get(vnet_id)
-                        task.entry["state"] = vnet.state_name if vnet else "gone"
-                        task.entry["error"] = errors[task.name] = (
-                            "not READY (state %s): %s" % (vnet.state_name, vnet.template.get("ERROR", exc.message))
-                            if vnet else "disappeared while waiting for READY")
-        for vnet_id, vnet in ready.items():
-            task = waiting[vnet_id]
-            template, desired_ars, cluster_ids = task.wanted
-            try:
-                task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, task.spec["force"])
-            except OneError as exc:
-                task.entry["error"] = errors[task.name] = exc.message
-                continue
-            if task.alloc is None:
-                task.before = _vnet_view(vnet)
-                task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
-            _vnets_run_steps(client, task, errors)
+        _vnets_delete_errored(client, tasks, errors, timeout, interval)
+        waiting = _vnets_allocate(client, tasks, errors)
+        ready = _vnets_wait_ready(client, waiting, errors, timeout, interval)
+        _vnets_finish_ready(client, waiting, ready, errors)
         gone = [t.vnet.id for t in tasks if t.spec["state"] == "absent" and t.entry["actions"]]
         if gone and params["wait"]:
             try:
@@ -844,18 +1003,8 @@ def vnets_run(client, params, check_mode, diff_mode=True):
                                       else "READY")
             report[task.name] = task.entry
             before[task.name], after[task.name] = task.before, task.after
-        if "error" in task.entry:
-            summary["failed"] += 1
-        elif not task.entry["actions"]:
-            summary["unchanged"] += 1
-        elif task.spec["state"] == "absent":
-            summary["deleted"] += 1
-        elif task.alloc is not None:
-            summary["created"] += 1
-        else:
-            summary["updated"] += 1
-    summary["failed"] += len([k for k in errors if k not in report and k != "_wait"])
-    result = dict(changed=any(t.entry["actions"] for t in tasks), vnets=report, summary=summary)
+    result = dict(changed=any(t.entry["actions"] for t in tasks), vnets=report,
+                  summary=_vnets_summary(tasks, errors))
     if diff_mode:
         result["diff"] = dict(before=before, after=after)
     if errors:
@@ -886,15 +1035,46 @@ def _predict_vnet(view, template, desired_ars, cluster_ids):
 
 def _datastore_template(params):
     tmpl = normalize_attrs(params.get("template"))
+    if "BASE_PATH" in tmpl:
+        raise OneError("BASE_PATH cannot be set in the template: oned puts every datastore in "
+                       "DATASTORE_LOCATION/<id> (oned.conf); use base_path to check that directory")
     ds_type = params["type"]
     tmpl["TYPE"] = DATASTORE_TYPE_TEMPLATE[ds_type]
     if params.get("tm_mad"):
         tmpl["TM_MAD"] = params["tm_mad"]
     if params.get("ds_mad") and ds_type != "system":
         tmpl["DS_MAD"] = params["ds_mad"]
-    if params.get("base_path"):
-        tmpl["BASE_PATH"] = params["base_path"]
     return tmpl
+
+
+# oned 7.4.0 ignores BASE_PATH at allocate and update: a datastore's BASE_PATH
+# is always oned.conf's DATASTORE_LOCATION plus its id. So base_path names that
+# directory and is only compared with what oned reports (or, before a datastore
+# is allocated, with DATASTORE_LOCATION); it is never sent.
+
+def _same_dir(left, right):
+    return posixpath.normpath(left) == posixpath.normpath(right)
+
+
+def _base_path_refused(name, actual, base_path):
+    return OneError("datastore %s: oned puts it at %s (DATASTORE_LOCATION of oned.conf, plus the id) and ignores "
+                    "BASE_PATH, so base_path %s cannot be applied; set DATASTORE_LOCATION in oned.conf to it, "
+                    "or change base_path" % (name, actual, base_path))
+
+
+def check_base_path(ds, base_path):
+    """An existing datastore: the BASE_PATH oned reports must be <base_path>/<id>."""
+    if base_path and not _same_dir(posixpath.dirname(ds.base_path), base_path):
+        raise _base_path_refused(ds.name, ds.base_path, base_path)
+
+
+def check_datastore_location(client, name, base_path):
+    """Before a datastore is allocated: oned's DATASTORE_LOCATION must be base_path."""
+    if not base_path:
+        return
+    location = client.datastore_location()
+    if not _same_dir(location, base_path):
+        raise _base_path_refused(name, "%s/<id>" % location.rstrip("/"), base_path)
 
 
 def _ds_view(ds):
@@ -927,13 +1107,14 @@ def datastore_run(client, params, check_mode):
             raise OneError("tm_mad is required to create datastore %s" % params["name"])
         if params["type"] != "system" and "DS_MAD" not in template:
             raise OneError("ds_mad is required to create %s datastore %s" % (params["type"], params["name"]))
+        check_datastore_location(client, params["name"], params.get("base_path"))
         alloc = dict(NAME=params["name"])
         alloc.update(template)
         first = cluster_ids[0] if cluster_ids else -1
         new_id = changes.do("allocate datastore %s" % params["name"], client.datastore_allocate, alloc, first)
         after = dict(id=new_id, name=params["name"], type=params["type"], ds_mad=template.get("DS_MAD", "-"),
-                     tm_mad=template["TM_MAD"], base_path=template.get("BASE_PATH", ""),
-                     clusters=[0 if first == -1 else first], template=template)
+                     tm_mad=template["TM_MAD"], base_path="", clusters=[0 if first == -1 else first],
+                     template=template)
         if check_mode:
             if cluster_ids:
                 for cid in cluster_ids[1:]:
@@ -941,16 +1122,17 @@ def datastore_run(client, params, check_mode):
                 after["clusters"] = sorted(cluster_ids)
             return _result(changes, before, after, datastore=after)
         ds = client.datastore_info(new_id)
-    elif DATASTORE_TYPES.get(ds.type, "").lower() != params["type"]:
-        raise OneError("datastore %s is of type %s, not %s; OpenNebula cannot convert it"
-                       % (ds.name, ds.type_name.lower(), params["type"]))
+    else:
+        if DATASTORE_TYPES.get(ds.type, "").lower() != params["type"]:
+            raise OneError("datastore %s is of type %s, not %s; OpenNebula cannot convert it"
+                           % (ds.name, ds.type_name.lower(), params["type"]))
+        check_base_path(ds, params.get("base_path"))
 
     current = dict(ds.template)
     current["TYPE"] = DATASTORE_TYPE_TEMPLATE[ds.type_name.lower()]
     current.setdefault("TM_MAD", ds.tm_mad)
     if ds.ds_mad and ds.ds_mad != "-":
         current.setdefault("DS_MAD", ds.ds_mad)
-    current.setdefault("BASE_PATH", ds.base_path)
     differ = attrs_differ(template, current)
     if differ:
         changes.do("update template %s" % ", ".join(differ), client.datastore_update, ds.id,

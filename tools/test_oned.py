@@ -1404,31 +1404,33 @@ class Oned:
                            "IP4_6_STATIC", "ETHER"):
             raise OnedError(INTERNAL, "Unknown or missing address range TYPE.")
         attrs["TYPE"] = ar_type
-        try:
-            size = int(attrs.get("SIZE", ""))
-        except ValueError:
-            size = 0
-        if size <= 0:
-            raise OnedError(INTERNAL, "Wrong SIZE for address range")
-        attrs["SIZE"] = str(size)
+        # AddressRange::from_attr checks the IP, then the MAC, then the SIZE
         ip_int = None
         if ar_type in ("IP4", "IP4_6", "IP4_6_STATIC"):
             try:
                 ip_int = ip_to_int(attrs.get("IP", ""))
             except ValueError:
-                raise OnedError(INTERNAL, "Wrong IP address in address "
-                                          "range") from None
+                raise OnedError(INTERNAL,
+                                "Wrong or empty IP attribute") from None
             attrs["IP"] = int_to_ip(ip_int)
         if attrs.get("MAC"):
             if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}",
                                 attrs["MAC"]):
-                raise OnedError(INTERNAL, "Wrong MAC address in address range")
+                raise OnedError(INTERNAL, "Wrong format for MAC attribute: "
+                                          "%s" % attrs["MAC"])
             attrs["MAC"] = attrs["MAC"].lower()
         elif ip_int is not None:
             attrs["MAC"] = int_to_mac((self.mac_prefix << 32) | ip_int)
         else:
             attrs["MAC"] = int_to_mac((self.mac_prefix << 32) |
                                       self.rand.getrandbits(32))
+        try:
+            size = int(attrs.get("SIZE", ""))
+        except ValueError:
+            size = -1
+        if size < 0:      # an unsigned number: SIZE="0" is accepted
+            raise OnedError(INTERNAL, "Wrong SIZE for address range")
+        attrs["SIZE"] = str(size)
         attrs["AR_ID"] = str(ar_id)
         attrs["NEXT_INDEX"] = "0"
         attrs.setdefault("SHARED", "NO")

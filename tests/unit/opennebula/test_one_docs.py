@@ -30,7 +30,7 @@ def argument_spec_of(name, monkeypatch):
         captured.update(kwargs)
         raise _Captured()
 
-    monkeypatch.setattr(LOGIC, "AnsibleModule", fake_module)
+    monkeypatch.setattr(LOGIC, "OneModule", fake_module)
     assert not hasattr(mod, "AnsibleModule"), "%s builds its own AnsibleModule, not through run_one_module" % name
     with pytest.raises(_Captured):
         mod.main()

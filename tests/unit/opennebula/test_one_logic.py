@@ -32,9 +32,10 @@ def test_size_and_attributes_are_updated_in_place():
     assert vector == {"AR_ID": 3, "SIZE": 20, "GATEWAY": "10.0.0.254", logic.AR_KEY_ATTR: "pool"}
 
 
-def test_moved_start_address_is_removed_then_added():
+def test_moved_start_address_is_added_then_removed():
+    # oned accepts overlapping ranges: the new one first, so a refused one leaves the old in place
     ops = logic.plan_ars([ar(0, "10.0.0.1", 10, key="pool")], want(key="pool", ip="10.0.1.1", size=10), False)
-    assert [(op, ar_id) for op, ar_id, _ in ops] == [("rm", 0), ("add", None)]
+    assert [(op, ar_id) for op, ar_id, _ in ops] == [("add", None), ("rm", 0)]
 
 
 def test_moving_a_range_with_leases_is_refused_unless_forced():
@@ -43,7 +44,7 @@ def test_moving_a_range_with_leases_is_refused_unless_forced():
         logic.plan_ars(existing, want(key="pool", ip="10.0.1.1", size=10), False)
     assert "2 lease(s) in use" in info.value.message and "force=true" in info.value.message
     assert [op for op, _, _ in logic.plan_ars(existing, want(key="pool", ip="10.0.1.1", size=10), True)] == \
-        ["rm", "add"]
+        ["add", "rm"]
 
 
 def test_unlisted_range_with_leases_is_protected():

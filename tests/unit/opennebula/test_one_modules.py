@@ -217,11 +217,11 @@ def test_vnet_bridge_ranged(oned, tmp_path):
     moved = dict(grown, address_ranges=[dict(grown["address_ranges"][0], ip="10.0.1.100")])
     run = run_tasks(tmp_path, [T("opennebula_vnet", "grow", **grown), T("opennebula_vnet", "move", **moved),
                                T("opennebula_vnet", "move again", **moved)], oned, diff=True)
-    assert run[0]["actions"] == ["update template DNS", "remove address range 1",
-                                 "update address range 0 (pool)"]
+    assert run[0]["actions"] == ["update template DNS", "update address range 0 (pool)",
+                                 "remove address range 1"]
     ar = run[0]["vnet"]["address_ranges"][0]
     assert (ar["ip"], ar["size"], ar["attributes"]["GATEWAY"]) == ("10.0.0.100", 60, "10.0.0.1")
-    assert run[1]["actions"] == ["remove address range 0", "add address range pool"]
+    assert run[1]["actions"] == ["add address range pool", "remove address range 0"]
     assert run[1]["vnet"]["address_ranges"][0]["ip"] == "10.0.1.100"
     assert not run[2]["changed"]
     assert client.vnpool().get("public").template["DNS"] == "10.0.0.53"
@@ -257,7 +257,7 @@ def test_vnet_adopts_unkeyed_ranges_and_reports_oned_errors(oned, tmp_path):
     run = run_tasks(tmp_path, [T("opennebula_vnet", **spec), T("opennebula_vnet", "again", **spec),
                                T("opennebula_vnet", "dup via id", id=vid, template={"NAME2": "x"}),
                                T("opennebula_vnet", "bad ar", ignore=True, name="legacy",
-                                 address_ranges=[{"ip": "10.2.0.1", "size": 10}, {"ip": "10.3.0.1", "size": 0}])],
+                                 address_ranges=[{"ip": "10.2.0.1", "size": 10}, {"ip": "10.3.0.300", "size": 1}])],
                     oned)
     assert run[0]["actions"] == ["update address range 0 (IP4:10.2.0.1)"]  # adopted: key attribute added
     assert not run[1]["changed"]
@@ -273,7 +273,7 @@ def test_datastores(oned, tmp_path):
     client = oned.client()
     client.cluster_allocate("ds-cluster")  # not under test here: saves an ansible-playbook run
     system = dict(name="system-shared", type="system", tm_mad="shared", clusters=["ds-cluster"])
-    images = dict(name="images", type="image", ds_mad="fs", tm_mad="qcow2", base_path="/srv/one/images",
+    images = dict(name="images", type="image", ds_mad="fs", tm_mad="qcow2", base_path="/var/lib/one/datastores",
                   clusters=["ds-cluster", "0"], template={"LIMIT_MB": 1000})
     run = run_tasks(tmp_path, [T("opennebula_datastore", **system), T("opennebula_datastore", **images)],
                     oned, check=True, diff=True)
@@ -295,7 +295,7 @@ def test_datastores(oned, tmp_path):
     assert run[0]["datastore"]["tm_mad"] == "shared"
     img = run[1]["datastore"]
     assert (img["ds_mad"], img["tm_mad"], len(img["clusters"])) == ("fs", "qcow2", 2)
-    assert img["template"]["BASE_PATH"] == "/srv/one/images"
+    assert img["base_path"] == "/var/lib/one//datastores/%d" % img["id"] and "BASE_PATH" not in img["template"]
     assert not run[2]["changed"] and not run[3]["changed"]
     assert run[4]["actions"] == ["update template TM_MAD"] and run[4]["datastore"]["tm_mad"] == "ssh"
     assert run[5]["failed"] and "cannot convert" in run[5]["msg"]

@@ -108,7 +108,7 @@ def test_vnets_batch_lifecycle(oned, tmp_path):
     assert res["summary"]["updated"] == 3 and res["api_calls"] == 2 + 4
     assert res["vnets"]["pub"]["actions"] == ["update address range 0 (pool)"]
     assert res["vnets"]["priv"]["actions"] == ["add address range IP4:10.11.0.12"]
-    assert res["vnets"]["plain"]["actions"] == ["remove address range 0", "add address range IP4:10.12.0.1"]
+    assert res["vnets"]["plain"]["actions"] == ["add address range IP4:10.12.0.1", "remove address range 0"]
     assert [a["size"] for a in res["diff"]["after"]["pub"]["address_ranges"]] == [60]
     assert [a["size"] for a in res["diff"]["before"]["pub"]["address_ranges"]] == [50]
     assert not run[1]["changed"] and run[1]["api_calls"] == 2
@@ -133,7 +133,7 @@ def test_vnets_batch_failures_from_oned(oned, tmp_path):
     assert run.rc == 0 and run[0]["summary"]["created"] == 2
     # an AR that oned refuses: the other network is still changed, the module fails with oned's message
     wrong = [dict(bad_cluster[0], template={"DESCRIPTION": "changed"}),
-             dict(bad_cluster[1], address_ranges=[{"ip": "10.21.0.1", "size": 5}, {"ip": "10.22.0.1", "size": 0}]),
+             dict(bad_cluster[1], address_ranges=[{"ip": "10.21.0.1", "size": 5}, {"ip": "10.22.0.300", "size": 1}]),
              {"name": "f-new-bad-mad", "vn_mad": "802.1Q"}]
     run = run_tasks(tmp_path, [T(ignore=True, vnets=wrong[:2], poll_interval=0.2),
                                T("no phydev", ignore=True, vnets=wrong[2:]),

@@ -1,0 +1,204 @@
+"""The opennebula_* modules against a real oned 7.4.0, where what they must do
+depends on oned's own rules: which address ranges it refuses and whether it
+accepts overlapping ones, the ERROR state a network is left in when its
+ranges are refused at creation, and the BASE_PATH it gives a datastore.
+
+The real oned is the tree `make one-packages` builds, started by
+tools/opennebula/run-oned-tree in a temporary directory, as
+tests/unit/test_oned/test_against_real_oned.py starts it. The same cases
+against the test oned are in test_one_partial_failures.py; the last test
+holds the test oned's address-range messages to the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import socket
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from one_testlib import ONE as one, LOGIC as logic, OnedProcess
+from one_playbook import REPO, run_tasks
+
+TREE = Path(os.environ.get("STRATUSLAB_ONE_TREE", "/var/cache/stratuslab-test/opennebula/current/tree"))
+RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
+
+pytestmark = pytest.mark.skipif(
+    not (TREE / "bin" / "oned").is_file(),
+    reason="no OpenNebula 7.4.0 tree at %s: run `make one-packages` to build the real oned these tests use" % TREE)
+
+
+@dataclass
+class RealOned:
+    url: str
+    password: str
+    username: str = "oneadmin"
+
+    def client(self):
+        return one.OneClient(url=self.url, username=self.username, password=self.password)
+
+
+def _free_port_block(count=4):
+    """A port whose successors are free too (TCP and UDP): run-oned-tree uses PORT to PORT+3."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    sock = socket.socket(socket.AF_INET, kind)
+                    socks.append(sock)
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no block of %d free ports" % count)
+
+
+@pytest.fixture(scope="module")
+def real_oned(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("real-oned")
+    password = "real-" + secrets.token_hex(8)
+    error = ""
+    for _ in range(3):
+        port = _free_port_block()
+        proc = subprocess.run([str(RUN_ONED_TREE), "start", str(TREE), str(instance), str(port), password],
+                              capture_output=True, text=True, timeout=180)
+        if proc.returncode == 0:
+            break
+        error = proc.stderr[-3000:]
+    else:
+        pytest.fail("run-oned-tree could not start the real oned: %s" % error)
+    try:
+        yield RealOned("http://127.0.0.1:%d/RPC2" % port, password)
+    finally:
+        subprocess.run([str(RUN_ONED_TREE), "stop", str(instance)], capture_output=True, timeout=60)
+
+
+def T(module, title=None, ignore=False, **args):
+    if module.startswith("opennebula_vnet"):
+        args.setdefault("wait_timeout", 120)   # the real bridge driver, on a loaded machine
+    task = {"name": title or module, module: args}
+    if ignore:
+        task["ignore_errors"] = True
+    return task
+
+
+def ranges(client, name):
+    return [(a.ip, a.size, a.attributes.get(logic.AR_KEY_ATTR)) for a in client.vnpool().get(name).ars]
+
+
+def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
+    client = real_oned.client()
+    good = dict(name="real-move", address_ranges=[{"key": "pool", "ip": "10.60.0.10", "size": 10}])
+    bad = dict(good, address_ranges=[{"key": "pool", "ip": "10.60.999.10", "size": 10}])
+    # an overlapping new start: real oned accepts overlapping ranges, so the new one goes in first
+    moved = dict(good, address_ranges=[{"key": "pool", "ip": "10.60.0.15", "size": 10}])
+    run = run_tasks(tmp_path, [T("opennebula_vnet", **good),
+                               T("opennebula_vnet", "refused start address", ignore=True, **bad)], real_oned)
+    assert run[0]["changed"] and run[0]["vnet"]["state"] == "READY", run.stdout[-3000:]
+    assert ranges(client, "real-move") == [("10.60.0.10", 10, "pool")], "the old range was removed"
+    assert run[1]["failed"] and run[1]["changed"] is False
+    assert run[1]["msg"] == "[one.vn.add_ar] Wrong or empty IP attribute"
+
+    run = run_tasks(tmp_path, [T("opennebula_vnet", "overlapping move", **moved),
+                               T("opennebula_vnet", "again", **moved)], real_oned)
+    assert run[0]["actions"] == ["add address range pool", "remove address range 0"]
+    assert not run[1]["changed"]
+    assert ranges(client, "real-move") == [("10.60.0.15", 10, "pool")]
+
+
+def test_real_oned_vnet_in_error_converges(real_oned, tmp_path):
+    client = real_oned.client()
+    bad = dict(name="real-broken", address_ranges=[{"key": "pool", "ip": "10.61.0.300", "size": 8}])
+    good = dict(bad, address_ranges=[{"key": "pool", "ip": "10.61.0.10", "size": 8}])
+    run = run_tasks(tmp_path, [T("opennebula_vnet", "refused at creation", ignore=True, **bad)], real_oned)
+    res = run[0]
+    assert res["failed"] and res["changed"] is True
+    assert "in state ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"]
+    broken = client.vnpool().get("real-broken")
+    assert broken.state_name == "ERROR" and broken.ars == []
+
+    run = run_tasks(tmp_path, [T("opennebula_vnet", "corrected", **good), T("opennebula_vnet", "again", **good)],
+                    real_oned)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run[0]["actions"] == ["delete vnet real-broken (%d) in state ERROR" % broken.id,
+                                 "allocate vnet real-broken"]
+    assert run[0]["vnet"]["state"] == "READY" and not run[1]["changed"]
+    assert ranges(client, "real-broken") == [("10.61.0.10", 8, "pool")]
+
+
+def test_real_oned_vnets_batch_in_error_converges(real_oned, tmp_path):
+    client = real_oned.client()
+    bad = [{"name": "real-batch-broken", "address_ranges": [{"ip": "10.62.0.10", "mac": "zz:zz", "size": 4}]}]
+    good = [{"name": "real-batch-broken", "address_ranges": [{"ip": "10.62.0.10", "size": 4}]}]
+    run = run_tasks(tmp_path, [T("opennebula_vnets", "refused", ignore=True, vnets=bad),
+                               T("opennebula_vnets", "corrected", vnets=good),
+                               T("opennebula_vnets", "again", vnets=good)], real_oned)
+    assert run[0]["failed"] and run[0]["changed"]
+    assert "Wrong format for MAC attribute: zz:zz" in run[0]["errors"]["real-batch-broken"]
+    assert run[1]["vnets"]["real-batch-broken"]["state"] == "READY", run.stdout[-3000:]
+    assert not run[2]["changed"]
+    assert client.vnpool().get("real-batch-broken").state_name == "READY"
+
+
+def test_real_oned_datastore_base_path(real_oned, tmp_path):
+    client = real_oned.client()
+    location = ET.fromstring(client.call("one.system.config")).findtext("DATASTORE_LOCATION")
+    elsewhere = dict(name="real-ds-elsewhere", type="image", ds_mad="fs", tm_mad="qcow2", base_path="/srv/images")
+    located = dict(elsewhere, name="real-ds", base_path=location)
+    run = run_tasks(tmp_path, [T("opennebula_datastore", ignore=True, **elsewhere),
+                               T("opennebula_datastore", **located),
+                               T("opennebula_datastore", "again", **located)], real_oned)
+    assert run[0]["failed"] and not run[0]["changed"] and "DATASTORE_LOCATION" in run[0]["msg"]
+    assert client.datastorepool().get("real-ds-elsewhere") is None
+    ds = run[1]["datastore"]
+    assert ds["base_path"] == "%s/%d" % (location.rstrip("/"), ds["id"])
+    assert "BASE_PATH" not in ds["template"]
+    assert not run[2]["changed"] and run[2]["actions"] == []
+
+
+ADD_AR_CASES = [
+    'AR=[TYPE="IP4",IP="10.63.999.1",SIZE="4"]',
+    'AR=[TYPE="IP4",IP="",SIZE="4"]',
+    'AR=[TYPE="IP4",IP="10.63.0.1",MAC="zz:zz",SIZE="4"]',
+    'AR=[TYPE="IP4",IP="10.63.0.1",SIZE="-3"]',
+    'AR=[TYPE="IP4",IP="10.63.0.1",SIZE="x"]',
+    'AR=[TYPE="IP4",IP="nope",SIZE="x"]',
+    'AR=[TYPE="IP4",IP="10.63.0.1",SIZE="0"]',
+    'AR=[TYPE="IP4",IP="10.63.0.1",SIZE="4"]',
+]
+
+
+def test_test_oned_checks_address_ranges_like_real_oned(real_oned, tmp_path):
+    """add_ar's answers to wrong ranges, from both servers: the modules' messages come from these."""
+    test_oned = OnedProcess(tmp_path)
+    try:
+        answers = {}
+        for label, server in (("real oned", real_oned), ("test oned", test_oned)):
+            client = server.client()
+            vnet_id = client.vn_allocate('NAME="ar-check"\nVN_MAD="bridge"\nBRIDGE="br9"\n')
+            client.wait_vnet_ready(vnet_id, timeout=120)
+            answers[label] = [_add_ar(client, vnet_id, case) for case in ADD_AR_CASES]
+            client.vn_delete(vnet_id)
+    finally:
+        test_oned.stop()
+    assert answers["test oned"] == answers["real oned"]
+
+
+def _add_ar(client, vnet_id, vector):
+    try:
+        client.call("one.vn.add_ar", vnet_id, vector)
+    except one.OneError as exc:
+        return exc.message, exc.code
+    return "ok"
