@@ -14,7 +14,7 @@ description:
     name maps to a list of its installed instances, with V(name), V(version), V(arch) and V(source)),
     from one C(dpkg-query) (Debian family) or C(rpm -qa) (RPM family) call.
   - Why not M(ansible.builtin.package_facts) on Debian? It reads the installed packages through
-    python3-apt's C(apt.Cache()), which parses every package list of the host's repositories first
+    python3-apt's C(apt.Cache) class, which parses every package list of the host's repositories first
     (0.7 CPU seconds on a Debian 12 host with bookworm's lists, 2-3 s of wall time per host in a
     rerun of the site under load), where C(dpkg-query) reads the installed set alone (10 ms). The
     roles read the facts once per host and run, to skip their package tasks when nothing is
@@ -23,7 +23,7 @@ description:
   - A Debian package counts as installed when dpkg's status is installed, or waits for or owes a
     trigger (C(db:Status-Abbrev) second letter V(i), V(W) or V(t)); a package removed with its
     configuration files kept (V(rc)) or only unpacked (V(iU)) does not.
-  - The RPM branch is untested: the project tests Debian 12 only.
+  - The RPM branch is untested; the project tests Debian 12 only.
 version_added: "1.0.0"
 author: StratusLab site deployer contributors
 options:

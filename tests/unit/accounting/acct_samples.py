@@ -1,19 +1,12 @@
-"""The reference captures of oned 7.4.0 (shared/opennebula/samples-accounting-7.4.0)."""
+"""The reference captures of oned 7.4.0, kept in the repository as test
+fixtures (tests/fixtures/opennebula/samples-accounting-7.4.0, its README)."""
 
 import json
 import os
 
-
-
-def _shared():
-    """shared/opennebula beside the clone, or $STRATUSLAB_SHARED (as tests/unit/test_oned)."""
-    env = os.environ.get("STRATUSLAB_SHARED")
-    if env:
-        return os.path.join(env, "opennebula") if os.path.isdir(os.path.join(env, "opennebula")) else env
-    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "opennebula"))
-
-
-SAMPLES = os.path.join(_shared(), "samples-accounting-7.4.0")
+FIXTURES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "..", "..", "fixtures", "opennebula"))
+SAMPLES = os.path.join(FIXTURES, "samples-accounting-7.4.0")
 T0 = 1795465804
 
 

@@ -7,7 +7,7 @@ from acct_samples import T0, have_samples, payload
 from stratuslab_accounting.records import (RecordError, clipped_spans, parse_history_records,
                                            usage_of)
 
-pytestmark = pytest.mark.skipif(not have_samples(), reason="shared/opennebula samples missing")
+pytestmark = pytest.mark.skipif(not have_samples(), reason="tests/fixtures/opennebula samples missing")
 
 # README table of sample 55: OID.SEQ -> (STIME, ETIME, RSTIME, RETIME, ACTION,
 # actor UID, owner UID, owner GID, CPU, MEMORY), times relative to T0, None = 0

@@ -1,7 +1,7 @@
 """Shared helpers and fixtures of the OpenNebula API layer tests (imported by conftest.py).
 
-* ``shared_dir``: /work/shared-like reference data, found beside the repository
-  (``<repo>/../shared``) or through STRATUSLAB_SHARED.
+* ``fixtures_dir``: the OpenNebula reference data kept in the repository,
+  tests/fixtures/opennebula (captured oned 7.4.0 answers, XSDs; its README).
 * ``one``: the project's module_utils/stratuslab_one.py, importable without
   an installed collection; ``logic`` the same for stratuslab_one_logic.py
   (and stratuslab_image.py is registered, for opennebula_image).
@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -25,12 +24,8 @@ REPO = Path(__file__).resolve().parents[3]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 
 
-def shared_path():
-    env = os.environ.get("STRATUSLAB_SHARED")
-    return Path(env) if env else (REPO / ".." / "shared").resolve()
-
-
-SAMPLES = shared_path() / "opennebula" / "samples-7.4.0"
+FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
+SAMPLES = FIXTURES / "samples-7.4.0"
 
 
 def _load(name, path):
@@ -51,11 +46,9 @@ IMAGE = _load("ansible.module_utils.stratuslab_image", REPO / "module_utils" / "
 
 
 @pytest.fixture(scope="session")
-def shared_dir():
-    path = shared_path()
-    if not (path / "opennebula").is_dir():
-        pytest.skip("shared reference data not found at %s (set STRATUSLAB_SHARED)" % path)
-    return path
+def fixtures_dir():
+    assert SAMPLES.is_dir(), "%s is missing: it is part of the repository" % SAMPLES
+    return FIXTURES
 
 
 @pytest.fixture

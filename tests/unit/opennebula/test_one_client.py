@@ -15,7 +15,7 @@ import pytest
 
 from one_testlib import ONE as one, SAMPLES, OnedProcess
 
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="samples-7.4.0 not found (STRATUSLAB_SHARED)")
+pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="tests/fixtures/opennebula/samples-7.4.0 missing")
 
 
 def load_index():

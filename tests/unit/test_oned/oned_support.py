@@ -1,7 +1,6 @@
 """Helpers for the test oned's own tests: start tools/test_oned.py as a
 subprocess on a free loopback port and talk XML-RPC to it."""
 
-import os
 import re
 import shutil
 import signal
@@ -19,19 +18,11 @@ TOOL = REPO / "tools" / "test_oned.py"
 SESSION = "oneadmin:opennebula"
 
 
-def shared_dir():
-    """shared/opennebula beside the repository clone, or $STRATUSLAB_SHARED
-    (either the shared/ folder or its opennebula/ subfolder)."""
-    env = os.environ.get("STRATUSLAB_SHARED")
-    if env:
-        base = Path(env)
-        return base / "opennebula" if (base / "opennebula").is_dir() else base
-    return (REPO / ".." / "shared" / "opennebula").resolve()
-
-
-SHARED = shared_dir()
-SAMPLES = SHARED / "samples-7.4.0"
-XSD_DIR = SHARED / "xsd"
+# The OpenNebula reference data, kept in the repository as test fixtures
+# (captured oned 7.4.0 answers and OpenNebula's XSDs; see its README).
+FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
+SAMPLES = FIXTURES / "samples-7.4.0"
+XSD_DIR = FIXTURES / "xsd"
 PYTHON3 = shutil.which("python3") or sys.executable
 
 

@@ -9,7 +9,7 @@ oned is tools/test_oned.py, started the way the other tests of this
 directory start it (oned_support.OnedProcess). Both get the same oneadmin
 password, and then ONE scenario (SCENARIO below): the calls the project's
 modules make (module_utils/stratuslab_one.py, library/opennebula_*.py) and
-the error cases of shared/opennebula/API.md, in one order. A call that
+the error cases of tests/fixtures/opennebula/API.md, in one order. A call that
 needs the id of an object made earlier uses the id that server answered
 (Ref); both assign ids from the same start, so the ids are also compared,
 as equal.

@@ -1,5 +1,5 @@
 """Replay the XML-RPC calls captured from a real oned 7.4.0
-(shared/opennebula/samples-7.4.0/index.json) IN ORDER against a fresh test
+(tests/fixtures/opennebula/samples-7.4.0/index.json) IN ORDER against a fresh test
 oned and compare every answer with the recorded one.
 
 Comparison is strict: the raw HTTP status and content type, the xmlrpc-c

@@ -1,5 +1,5 @@
 """Replay the accounting capture of a real oned 7.4.0
-(shared/opennebula/samples-accounting-7.4.0/index.json) IN ORDER against a
+(tests/fixtures/opennebula/samples-accounting-7.4.0/index.json) IN ORDER against a
 fresh test oned and compare every answer with the recorded one.
 
 The capture ran for 67 s of wall time.  The replay drives the test oned's
@@ -19,10 +19,10 @@ import time
 
 import pytest
 
-from oned_support import SESSION, SHARED, check_transport, decode, \
+from oned_support import FIXTURES, SESSION, check_transport, decode, \
     replay_samples, xml_payloads
 
-ACCT = SHARED / "samples-accounting-7.4.0"
+ACCT = FIXTURES / "samples-accounting-7.4.0"
 T0 = 1795465804         # README: the deploys, timeline "before_deploy"
 
 # The second each sample was taken at, relative to T0 (timeline.json):
