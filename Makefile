@@ -16,11 +16,15 @@ STAMP := $(VENV)/.installed
 # see tools/container/containers.conf. Nothing in /etc is changed.
 export CONTAINERS_CONF := $(CURDIR)/tools/container/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# The reference data the tests hold the test oned and the accounting to
-# (OpenNebula API notes, answers captured from oned 7.4.0, XSDs) is the
-# shared/ folder beside the checkout. A clone made elsewhere (git clone .
-# /tmp/fresh) finds it beside the repository it was cloned from. The tests
-# read STRATUSLAB_SHARED; set it to use another copy.
+# The reference data the unit tests read (answers captured from OpenNebula
+# 7.4.0's oned, its XSDs, API notes) is in the repository, under
+# tests/fixtures/opennebula. Only the OpenNebula source tarball is outside:
+# tools/opennebula/build-packages (one-packages) reads it from
+# $STRATUSLAB_SHARED/opennebula/source/, the shared/ folder beside the
+# checkout; a clone made elsewhere (git clone . /tmp/fresh) finds it beside
+# the repository it was cloned from. Set STRATUSLAB_SHARED (or
+# ONE_SOURCE_TARBALL) to use another copy; the script says how to get it
+# when it is missing, and a cached build does not need it.
 STRATUSLAB_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared) \
 	$(wildcard $(shell git -C $(CURDIR) config --get remote.origin.url 2>/dev/null)/../shared))
 export STRATUSLAB_SHARED
@@ -45,7 +49,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 SCENARIOS ?= base ldap site appliance_repo squid accounting own_pki
 VM_SCENARIOS ?= vm nfs
 
-.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit molecule test test-vm site validate site-down clean
+.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit molecule test test-vm site validate site-down collection clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
@@ -53,6 +57,7 @@ help:
 	@echo "make site-down  remove the demo site's containers"
 	@echo "make vm-up      boot VMS=$(VMS) qemu VM test hosts (make vm-down stops them)"
 	@echo "make validate   rerun the demo site's validation (a VM on every site network)"
+	@echo "make collection build the Ansible collection stratuslab.cloud (build/collection/*.tar.gz)"
 	@echo "parts: deps venv image one-packages test-image vm-image lint unit molecule"
 
 deps:
@@ -130,6 +135,13 @@ validate: venv
 
 site-down: venv
 	ansible-playbook -i inventories/demo tools/demo/down.yml
+
+# The Ansible collection (galaxy.yml) from the checkout's folders, in a
+# collection's layout: build/collection/<namespace>-<name>-<version>.tar.gz
+# (tools/collection/build says what it copies and changes;
+# tests/unit/test_collection.py installs and runs it).
+collection: venv
+	tools/collection/build
 
 clean:
 	rm -rf $(VENV) .pytest_cache
