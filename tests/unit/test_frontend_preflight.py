@@ -51,6 +51,15 @@ CASES = {
         "site_networks"),
     "unknown image sharing mode": ({"site_image_sharing": "ceph"}, "site_image_sharing"),
     "empty oneadmin password": ({"site_oneadmin_password": ""}, "site_oneadmin_password"),
+    "monitord interval not above the beacon period": (
+        {"frontend_monitord_interval_host": 30}, "frontend_monitord_interval_host"),
+    "a monitord probe period missing": (
+        {"frontend_monitord_probes_period": {"BEACON_HOST": 30}}, "frontend_monitord_probes_period"),
+    "a monitord probe period of 0": (
+        {"frontend_monitord_probes_period": {"BEACON_HOST": 30, "SYSTEM_HOST": 0, "MONITOR_HOST": 120,
+                                             "STATE_VM": 5, "EXEC_VM": 5, "MONITOR_VM": 30,
+                                             "SYNC_STATE_VM": 180}},
+        "frontend_monitord_probes_period.SYSTEM_HOST"),
     # node_public_only (below) has only the public network in its own site_networks.
     "a node without the bridge of a site network": (
         {"frontend_nodes": ["node_public_only"]}, "node node_public_only has no bridge brprivate"),
