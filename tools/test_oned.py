@@ -2,7 +2,7 @@
 """test oned: a small XML-RPC server that answers like OpenNebula's oned 7.4.0.
 
 This is NOT OpenNebula.  It is the project's own test double ("test oned"),
-written from the reference data in shared/opennebula (API.md and the samples
+written from the reference data in tests/fixtures/opennebula (API.md and the samples
 captured from a real oned 7.4.0), so that the collection's client code and
 modules can be tested on machines where OpenNebula cannot be installed.
 
@@ -2431,7 +2431,7 @@ def group_info(o, user, m, oid, decrypt=False):
 # --------------------------------------------------------------------------
 # Virtual machines, VM templates and accounting
 #
-# Held to shared/opennebula/samples-accounting-7.4.0 (README there): the VM
+# Held to tests/fixtures/opennebula/samples-accounting-7.4.0 (README there): the VM
 # and HISTORY documents, who is recorded as the actor of an action, how
 # poweroff shows (RETIME set, record still open), and one.vmpool.accounting's
 # overlap test, which never clips records.  There is no scheduler and no

@@ -70,6 +70,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
 FLOOR = HERE / "floor.py"
+run_oned_tree = RUN_ONED_TREE   # the copy the instances start from (main())
 CACHE = Path(os.environ.get("ONE_PACKAGES_CACHE", "/var/cache/stratuslab-test/opennebula"))
 DEFAULT_TREE = CACHE / "current" / "tree"
 USER = "oneadmin"
@@ -123,7 +124,10 @@ def free_port_base():
 # the same host IDs (the two sides, or another session's test oned) kill each
 # other's clients. Each instance therefore gets a private /tmp: run-oned-tree
 # starts oned in a mount namespace of its own with a tmpfs on /tmp (oned, its
-# drivers and their children inherit it). Its directory is outside /tmp.
+# drivers and their children inherit it). Its directory is outside /tmp, and
+# so are the copy of run-oned-tree it runs (main() puts one in the work
+# directory) and its working directory: a checkout under /tmp (git clone .
+# /tmp/fresh) is hidden by that mount.
 ISOLATE = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
            'mount -t tmpfs -o size=256m bench-registration-tmp /tmp && exec "$0" "$@"']
 WORK_BASE = "/var/tmp"
@@ -146,8 +150,9 @@ class RealOned:
         start = time.monotonic()
         for _attempt in range(3):
             self.port = free_port_base()
-            cmd = [str(RUN_ONED_TREE), "start", str(tree), str(directory), str(self.port), PASSWORD]
-            proc = subprocess.run((ISOLATE if isolate else []) + cmd, capture_output=True, text=True, timeout=180)
+            cmd = [str(run_oned_tree), "start", str(tree), str(directory), str(self.port), PASSWORD]
+            proc = subprocess.run((ISOLATE if isolate else []) + cmd, capture_output=True, text=True, timeout=180,
+                                  cwd=str(directory.parent))
             if proc.returncode == 0:
                 self.pid = int(proc.stdout.split()[-1])
                 break
@@ -654,6 +659,9 @@ def main(argv=None):
         print("bench: cannot make a private /tmp (unshare --mount); the instances share the host's /tmp",
               file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="bench-registration-real-", dir=WORK_BASE))
+    global run_oned_tree
+    run_oned_tree = workdir / RUN_ONED_TREE.name
+    shutil.copy2(RUN_ONED_TREE, run_oned_tree)
     start = time.monotonic()
     rounds, version = [], "?"
     try:
