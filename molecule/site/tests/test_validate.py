@@ -11,6 +11,7 @@ nothing the validation made is left in OpenNebula.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ testinfra_hosts = stratuslab_testinfra.hosts("frontend")
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 PREFIX = "stratuslab-validate-"  # roles/validate: validate_name_prefix
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _pool_names(host, command, pool, item):
@@ -35,15 +37,17 @@ def _pool_names(host, command, pool, item):
 @pytest.fixture(scope="module")
 def validation(request):
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    # molecule's environment forces colour and the YAML result format: the
+    # report is read from Ansible's default output, one JSON string per line.
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
-               ANSIBLE_NOCOLOR="1")
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     started = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "validate.yml")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - started
-    report = [line.strip().strip('",') for line in proc.stdout.splitlines()
-              if line.strip().strip('"').startswith(("PASS ", "FAIL ", "SKIP ", "NOT RUN "))]
+    lines = [ANSI.sub("", line).strip().strip('",') for line in proc.stdout.splitlines()]
+    report = [line for line in lines if line.startswith(("PASS ", "FAIL ", "SKIP ", "NOT RUN "))]
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line("validate.yml: rc %d in %.0f s" % (proc.returncode, seconds))
