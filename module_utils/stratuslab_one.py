@@ -779,12 +779,17 @@ class OneClient:
 
     def __init__(self, url=DEFAULT_URL, username="oneadmin", password="", validate_certs=True,
                  timeout=30, retries=4, backoff=0.5, max_backoff=8.0, ca_path=None,
-                 send=None, sleep=time.sleep, clock=time.monotonic):
+                 send=None, sleep=time.sleep, clock=time.monotonic, down_timeout=0):
         self.url = url
         self.username = username
         self._session = "%s:%s" % (username, password)
         self.timeout = timeout
         self.retries = max(0, int(retries))
+        # While oned refuses connections (stopped, restarting), a request is
+        # retried for at least this many seconds from the first refusal, on
+        # top of ``retries``: a restart of oned in the middle of a run is
+        # waited for, within a bound.
+        self.down_timeout = max(0, down_timeout or 0)
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
@@ -814,6 +819,7 @@ class OneClient:
         """
         read_only = bool(_READ_ONLY.search(method))
         attempt = 0
+        refused_since = None
         while True:
             self.calls += 1
             self.calls_by_method[method] += 1
@@ -835,10 +841,19 @@ class OneClient:
                                          method=method)
             except _EXCHANGE_ERRORS as exc:
                 retryable = read_only or isinstance(exc, _NOT_SENT_ERRORS)
-                if retryable and attempt < self.retries:
-                    self._retry_wait(attempt)
+                refused = isinstance(exc, ConnectionRefusedError)
+                if refused and refused_since is None:
+                    refused_since = self._clock()
+                down_for = self._clock() - refused_since if refused else 0
+                if retryable and (attempt < self.retries or (refused and down_for < self.down_timeout)):
+                    self._retry_wait(attempt, left=self.down_timeout - down_for if refused else None)
                     attempt += 1
                     continue
+                if refused:
+                    raise OneConnectionError(
+                        "[%s] OpenNebula's oned does not answer at %s (%s), retried %d time(s) over %.0f s:"
+                        " is oned running on the front-end (systemctl status opennebula)?"
+                        % (method, self.url, exc, attempt, down_for), method=method)
                 raise OneConnectionError("[%s] cannot talk to OpenNebula at %s: %s" % (method, self.url, exc),
                                          method=method)
             if not isinstance(response, (list, tuple)) or not response:
@@ -854,9 +869,12 @@ class OneClient:
                 continue
             raise error
 
-    def _retry_wait(self, attempt):
+    def _retry_wait(self, attempt, left=None):
         self.retried += 1
-        self._sleep(self._delay(attempt))
+        delay = self._delay(attempt)
+        if left is not None and left > 0 and attempt >= self.retries:
+            delay = min(delay, left)
+        self._sleep(delay)
 
     # -- system ---------------------------------------------------------
     def version(self):
@@ -1132,6 +1150,7 @@ def connection_argument_spec():
         api_password=dict(type="str", no_log=True, aliases=["api_token"]),
         validate_certs=dict(type="bool", default=True),
         api_timeout=dict(type="int", default=30),
+        api_retry_timeout=dict(type="int", default=60),
     )
 
 
@@ -1140,7 +1159,8 @@ def client_from_params(params, **kwargs):
                                              params.get("api_password"))
     return OneClient(url=url, username=user, password=password,
                      validate_certs=params.get("validate_certs", True),
-                     timeout=params.get("api_timeout") or 30, **kwargs)
+                     timeout=params.get("api_timeout") or 30,
+                     down_timeout=params.get("api_retry_timeout", 60), **kwargs)
 
 
 def resolve_ref(pool, ref, kind):

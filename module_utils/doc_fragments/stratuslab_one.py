@@ -48,6 +48,14 @@ options:
         with exponential backoff on top of it.
     type: int
     default: 30
+  api_retry_timeout:
+    description:
+      - While oned refuses connections (stopped, or restarting after a configuration change), keep
+        retrying a request for up to this many seconds, with exponential backoff (at most 8 s between
+        tries), then fail naming oned and its endpoint.
+      - V(0) fails after the few quick retries every request gets.
+    type: int
+    default: 60
 notes:
   - Talks to oned with Python's standard C(xmlrpc.client); no OpenNebula Python binding (pyone) is needed
     on the host that runs the module.

@@ -43,8 +43,10 @@ class PlaybookRun:
         return self.data.get("stats", {}).get("localhost", {})
 
 
-def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
-    """Run ``tasks`` (list of dicts); every task not failing is expected unless ignore_errors."""
+def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
+    """The ansible-playbook command line and environment that run ``tasks``
+    (list of dicts) on localhost: (argv, env), for a test that starts the
+    process itself (to stop it half-way, say); run_tasks runs it."""
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     if oned is not None and connection:
         play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
@@ -65,6 +67,12 @@ def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, con
     full_env.pop("ONE_XMLRPC", None)
     full_env.pop("ONE_AUTH", None)
     full_env.update(env or {})
+    return cmd, full_env
+
+
+def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
+    """Run ``tasks`` (list of dicts); every task not failing is expected unless ignore_errors."""
+    cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection)
     proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True, text=True, timeout=300)
     try:
         data = json.loads(proc.stdout)

@@ -7,11 +7,17 @@
   (and stratuslab_image.py is registered, for opennebula_image).
 * ``test_oned``: tools/test_oned.py started on a free port with a temporary
   state file, stopped after the test module.
+* ``RealOned``: the real oned 7.4.0 from the tree `make one-packages` builds
+  (REAL_TREE), run by tools/opennebula/run-oned-tree in a directory of its
+  own; ``needs_real_oned`` skips a test module where the tree is absent.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -115,3 +121,62 @@ def test_oned(tmp_path_factory):
     oned = OnedProcess(tmp_path_factory.mktemp("oned"))
     yield oned
     oned.stop()
+
+
+REAL_TREE = Path(os.environ.get("STRATUSLAB_ONE_TREE", "/var/cache/stratuslab-test/opennebula/current/tree"))
+RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
+needs_real_oned = pytest.mark.skipif(
+    not (REAL_TREE / "bin" / "oned").is_file(),
+    reason="no OpenNebula 7.4.0 tree at %s: run `make one-packages` to build the real oned these tests use"
+    % REAL_TREE)
+
+
+def free_port_block(count=4):
+    """A port whose successors are free too (TCP and UDP): run-oned-tree uses PORT to PORT+3."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    sock = socket.socket(socket.AF_INET, kind)
+                    socks.append(sock)
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no block of %d free ports" % count)
+
+
+class RealOned:
+    """A real oned in ``directory``: start() (again after stop(): the database is kept), stop()."""
+
+    username = "oneadmin"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.password = "real-" + secrets.token_hex(8)
+        self.port = None
+        self.url = None
+
+    def start(self, attempts=3):
+        error = ""
+        for _ in range(attempts):
+            port = self.port or free_port_block()
+            proc = subprocess.run([str(RUN_ONED_TREE), "start", str(REAL_TREE), str(self.directory), str(port),
+                                   self.password], capture_output=True, text=True, timeout=180)
+            if proc.returncode == 0:
+                self.port, self.url = port, "http://127.0.0.1:%d/RPC2" % port
+                return self
+            error = proc.stderr[-3000:]
+        raise RuntimeError("run-oned-tree could not start the real oned: %s" % error)
+
+    def stop(self):
+        subprocess.run([str(RUN_ONED_TREE), "stop", str(self.directory)], capture_output=True, timeout=60)
+
+    def client(self, **kwargs):
+        return ONE.OneClient(url=self.url, username=self.username, password=self.password, **kwargs)

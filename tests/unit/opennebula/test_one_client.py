@@ -7,6 +7,7 @@ from a real oned 7.4.0 (samples-7.4.0/index.json and *.payload.xml).
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import xmlrpc.client
 from pathlib import Path
@@ -133,6 +134,56 @@ def test_retries_exhausted_raise_connection_error():
         client.hostpool()
     assert "one.hostpool.info" in info.value.message and "refused" in info.value.message
     assert client.calls == 3 and len(sleeps) == 2
+
+
+class FakeClock:
+    """time.monotonic for a client whose sleeps are recorded: each sleep advances it."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_refusing_oned_is_waited_for_up_to_the_down_timeout():
+    # oned restarting: refused for 40 s of backoff, then it answers
+    clock = FakeClock()
+    answers = [ConnectionRefusedError()] * 9 + [[True, "7.4.0", 0]]
+    client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw", send=FakeSend(*answers),
+                           sleep=clock.sleep, clock=clock, retries=4, down_timeout=60)
+    assert client.version() == "7.4.0"
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0]
+    assert client.calls == 10
+
+
+def test_a_oned_that_stays_down_fails_at_the_bound_naming_oned():
+    clock = FakeClock()
+    client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw",
+                           send=FakeSend(*[ConnectionRefusedError("refused")] * 100),
+                           sleep=clock.sleep, clock=clock, retries=4, down_timeout=30)
+    with pytest.raises(one.OneConnectionError) as info:
+        client.hostpool()
+    assert sum(clock.sleeps) == 30  # the last wait is cut to the bound
+    message = info.value.message
+    assert "oned does not answer at http://oned.invalid:2633/RPC2" in message, message
+    assert "over 30 s" in message and "systemctl status opennebula" in message, message
+
+
+def test_the_down_timeout_is_not_for_other_errors():
+    # a name that does not resolve is a mistake in api_url, not a restart: the quick retries only
+    clock = FakeClock()
+    client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw",
+                           send=FakeSend(*[socket.gaierror("no such name")] * 100),
+                           sleep=clock.sleep, clock=clock, retries=2, down_timeout=60)
+    with pytest.raises(one.OneConnectionError):
+        client.hostpool()
+    assert clock.sleeps == [0.5, 1.0]
 
 
 def test_reset_during_write_is_not_resent():

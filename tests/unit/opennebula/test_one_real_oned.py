@@ -12,77 +12,27 @@ holds the test oned's address-range messages to the real ones.
 
 from __future__ import annotations
 
-import os
-import random
-import secrets
-import socket
-import subprocess
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from one_testlib import ONE as one, LOGIC as logic, OnedProcess
-from one_playbook import REPO, run_tasks
+from one_testlib import ONE as one, LOGIC as logic, OnedProcess, RealOned, needs_real_oned
+from one_playbook import run_tasks
 
-TREE = Path(os.environ.get("STRATUSLAB_ONE_TREE", "/var/cache/stratuslab-test/opennebula/current/tree"))
-RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
-
-pytestmark = pytest.mark.skipif(
-    not (TREE / "bin" / "oned").is_file(),
-    reason="no OpenNebula 7.4.0 tree at %s: run `make one-packages` to build the real oned these tests use" % TREE)
-
-
-@dataclass
-class RealOned:
-    url: str
-    password: str
-    username: str = "oneadmin"
-
-    def client(self):
-        return one.OneClient(url=self.url, username=self.username, password=self.password)
-
-
-def _free_port_block(count=4):
-    """A port whose successors are free too (TCP and UDP): run-oned-tree uses PORT to PORT+3."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    socks.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no block of %d free ports" % count)
+pytestmark = needs_real_oned
 
 
 @pytest.fixture(scope="module")
 def real_oned(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("real-oned")
-    password = "real-" + secrets.token_hex(8)
-    error = ""
-    for _ in range(3):
-        port = _free_port_block()
-        proc = subprocess.run([str(RUN_ONED_TREE), "start", str(TREE), str(instance), str(port), password],
-                              capture_output=True, text=True, timeout=180)
-        if proc.returncode == 0:
-            break
-        error = proc.stderr[-3000:]
-    else:
-        pytest.fail("run-oned-tree could not start the real oned: %s" % error)
+    oned = RealOned(tmp_path_factory.mktemp("real-oned"))
     try:
-        yield RealOned("http://127.0.0.1:%d/RPC2" % port, password)
+        oned.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield oned
     finally:
-        subprocess.run([str(RUN_ONED_TREE), "stop", str(instance)], capture_output=True, timeout=60)
+        oned.stop()
 
 
 def T(module, title=None, ignore=False, **args):

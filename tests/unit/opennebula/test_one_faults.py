@@ -1,0 +1,176 @@
+"""Faults during a run, against the real oned 7.4.0 (issue: reliability).
+
+* oned stopped while the front-end's API tasks run: the tasks wait for it
+  (api_retry_timeout) and go on when it is back; when it stays down they
+  fail within the bound, naming oned and its endpoint, and change nothing.
+* ansible-playbook stopped half-way (SIGINT, then SIGKILL, at random points
+  of several runs) while it registers a cluster, networks and hosts: a rerun
+  completes and reports what it still had to do, the next rerun changes
+  nothing, and OpenNebula holds each object once.
+
+The real oned is the tree `make one-packages` builds (one_testlib.RealOned).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from one_testlib import RealOned, needs_real_oned
+from one_playbook import REPO, playbook_command, run_tasks
+
+pytestmark = needs_real_oned
+
+
+@pytest.fixture(scope="module")
+def real_oned(tmp_path_factory):
+    oned = RealOned(tmp_path_factory.mktemp("real-oned-faults"))
+    try:
+        oned.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield oned
+    finally:
+        oned.stop()
+
+
+def T(module, title=None, ignore=False, **args):
+    task = {"name": title or module, module: args}
+    if ignore:
+        task["ignore_errors"] = True
+    return task
+
+
+def test_api_tasks_wait_for_oned_to_come_back(real_oned, tmp_path):
+    """oned is down when the task starts and back 8 s later: the task waits and succeeds."""
+    real_oned.stop()
+    restarted = threading.Timer(8, real_oned.start)
+    restarted.start()
+    try:
+        begin = time.monotonic()
+        run = run_tasks(tmp_path, [T("opennebula_cluster", name="fault-wait", api_retry_timeout=120),
+                                   T("opennebula_cluster", "again", name="fault-wait")], real_oned)
+        took = time.monotonic() - begin
+    finally:
+        restarted.join()
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run[0]["changed"] and run[0]["api_calls"] > 2, run[0]   # refused calls, then the real ones
+    assert took >= 8
+    assert not run[1]["changed"]
+    assert real_oned.client().clusterpool().get("fault-wait") is not None
+
+
+def test_api_tasks_fail_naming_oned_when_it_stays_down(real_oned, tmp_path):
+    real_oned.stop()
+    try:
+        begin = time.monotonic()
+        run = run_tasks(tmp_path, [T("opennebula_cluster", name="fault-down", api_retry_timeout=10, ignore=True),
+                                   T("opennebula_hosts", hosts=["fault-down-1"], im_mad="dummy", vmm_mad="dummy",
+                                     api_retry_timeout=10, ignore=True)], real_oned)
+        took = time.monotonic() - begin
+    finally:
+        real_oned.start()
+    for res in run.results:
+        assert res["failed"] and res["changed"] is False, res
+        assert "oned does not answer at %s" % real_oned.url in res["msg"], res["msg"]
+        assert "systemctl status opennebula" in res["msg"]
+    # two tasks, each 10 s of retries (plus Ansible's own start-up per task)
+    assert 20 <= took < 60, took
+    client = real_oned.client()
+    assert client.clusterpool().get("fault-down") is None
+    assert client.hostpool().get("fault-down-1") is None
+
+
+# --------------------------------------------------------------------------
+# a run stopped half-way
+# --------------------------------------------------------------------------
+
+NETS = ["fault-net-%d" % i for i in range(4)]
+HOSTS = ["fault-node-%02d" % i for i in range(6)]
+
+
+def site_tasks():
+    """What a front-end registers, one object after another (the single-object
+    modules: the more tasks, the more points to stop at), then as a batch.
+    Each task's title is the object it makes ("hosts ..." for the batch)."""
+    tasks = [T("opennebula_cluster", "fault-site", name="fault-site")]
+    for index, name in enumerate(NETS):
+        tasks.append(T("opennebula_vnet", name, name=name, bridge="brf%d" % index, clusters=["fault-site"],
+                       address_ranges=[{"key": "pool", "ip": "10.70.%d.10" % index, "size": 20}],
+                       wait_timeout=120))
+    for name in HOSTS[:3]:
+        tasks.append(T("opennebula_host", name, name=name, im_mad="dummy", vmm_mad="dummy", cluster="fault-site",
+                       wait=False))
+    tasks.append(T("opennebula_hosts", "hosts " + " ".join(HOSTS[3:]), hosts=HOSTS[3:], im_mad="dummy",
+                   vmm_mad="dummy", cluster="fault-site", wait=False))
+    return tasks
+
+
+def missing_objects(client):
+    """The titles of site_tasks() whose objects OpenNebula lacks (or holds outside the cluster)."""
+    cluster = client.clusterpool().get("fault-site")
+    if cluster is None:
+        return ["fault-site"] + NETS + HOSTS[:3] + ["hosts " + " ".join(HOSTS[3:])]
+    vnets, hosts = client.vnpool(), client.hostpool()
+    missing = [name for name in NETS if vnets.get(name) is None or vnets.get(name).id not in cluster.vnets]
+    missing += [name for name in HOSTS[:3] if hosts.get(name) is None or hosts.get(name).id not in cluster.hosts]
+    if any(hosts.get(name) is None or hosts.get(name).id not in cluster.hosts for name in HOSTS[3:]):
+        missing.append("hosts " + " ".join(HOSTS[3:]))
+    return missing
+
+
+def stop_half_way(tmp_path, oned, sig, after):
+    cmd, env = playbook_command(tmp_path, site_tasks(), oned)
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout=after)
+        return False   # it finished before the signal
+    except subprocess.TimeoutExpired:
+        # the whole group: ansible-playbook and the module it is running, as a Ctrl-C or an OOM kill would
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=60)
+        return True
+
+
+def test_a_run_stopped_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
+    client = real_oned.client()
+    # how long a whole run takes here, on an empty oned, to pick the stop points inside it
+    begin = time.monotonic()
+    full = run_tasks(tmp_path, site_tasks(), real_oned)
+    length = time.monotonic() - begin
+    assert full.rc == 0, full.stdout[-3000:]
+    cleanup = ([T("opennebula_hosts", hosts=HOSTS, state="absent")]
+               + [T("opennebula_vnet", name=name, state="absent") for name in NETS]
+               + [T("opennebula_cluster", name="fault-site", state="absent")])
+    rng = random.Random()
+    stopped = []
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        assert run_tasks(tmp_path, cleanup, real_oned).rc == 0
+        at = rng.uniform(0.2, 0.9) * length
+        if not stop_half_way(tmp_path, real_oned, sig, at):
+            continue
+        stopped.append((sig.name, round(at, 1)))
+        missing = missing_objects(client)
+        rerun = run_tasks(tmp_path, site_tasks(), real_oned)
+        assert rerun.rc == 0, (sig.name, at, rerun.stdout[-3000:])
+        done = [res["_task"] for res in rerun.results if res.get("changed")]
+        # the rerun makes what the stopped run had not, and says so (what was made stays)
+        assert set(missing) <= set(done), (sig.name, at, missing, done)
+        again = run_tasks(tmp_path, site_tasks(), real_oned)
+        assert again.rc == 0 and not any(res.get("changed") for res in again.results), again.stdout[-3000:]
+        names = [h.name for h in client.hostpool()]
+        assert sorted(n for n in names if n.startswith("fault-node")) == HOSTS
+        vnets = [v.name for v in client.vnpool()]
+        assert sorted(n for n in vnets if n.startswith("fault-net")) == NETS
+        assert [c.name for c in client.clusterpool()].count("fault-site") == 1
+        cluster = client.clusterpool().get("fault-site")
+        assert sorted(client.hostpool().get(name).id for name in HOSTS) == sorted(cluster.hosts)
+    assert stopped, "no run was stopped half-way (each finished before its signal)"
