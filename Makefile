@@ -30,14 +30,23 @@ STRATUSLAB_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared) \
 export STRATUSLAB_SHARED
 export PATH := $(VENV)/bin:$(PATH)
 
-# Debian packages the machine needs: Python's venv and headers (python-ldap
-# builds from source), podman with runc, debootstrap for the host image,
-# qemu for the VM test hosts, postgresql for the accounting tests and bench,
-# slapd and ldap-utils for the unit tests that bind to a real LDAP server
-# (the accounting API's login, the test oned's LDAP login).
+# Debian packages the targets need, installed by `deps`: Python's venv and
+# headers and what python-ldap builds from (python3-venv python3-dev gcc
+# libldap2-dev libsasl2-dev), podman with runc and debootstrap for the test
+# hosts, git, ssh (openssh-client) to reach the demo's hosts, qemu for the VM
+# test hosts, postgresql for the accounting tests and bench, slapd,
+# ldap-utils and openssl for the unit tests that run a real LDAP server or
+# make certificates, iproute2 (`ip`) for the nodes' preflight tests.
+# The tools install what only they use, when it is missing: build-packages
+# (make one-packages) OpenNebula's build and check dependencies (scons, g++,
+# ruby and its gems' packages, ...); tools/test-image/build and check
+# (make test-image) dosfstools, mtools, syslinux, cpio, xz-utils, kmod,
+# genisoimage, iputils-ping; tools/vm/build-image and up (make vm-image,
+# vm-up) e2fsprogs. bench/cache/build-squid installs nothing (it says what it
+# needs).
 APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils \
-	postgresql slapd ldap-utils
+	postgresql slapd ldap-utils openssl iproute2
 
 # Molecule scenarios run by `make test`, in this order. `site` converges the
 # real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
@@ -60,13 +69,25 @@ help:
 	@echo "make collection build the Ansible collection stratuslab.cloud (build/collection/*.tar.gz)"
 	@echo "parts: deps venv image one-packages test-image vm-image lint unit molecule"
 
+# Seconds `deps` waits for another apt or dpkg on this machine to release
+# its lock before it gives up (the tools' own installs wait as long).
+# apt-get install waits for the dpkg lock itself (DPkg::Lock::Timeout);
+# apt-get update (apt 2.6) fails at once when another update holds the lock
+# of /var/lib/apt/lists, so it is tried again every 10 s until then.
+APT_LOCK_TIMEOUT ?= 600
+APT_GET := apt-get -o DPkg::Lock::Timeout=$(APT_LOCK_TIMEOUT)
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing" $$missing; \
-		apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		deadline=$$(( $$(date +%s) + $(APT_LOCK_TIMEOUT) )); \
+		until $(APT_GET) update -qq; do \
+			[ "$$(date +%s)" -lt "$$deadline" ] || { echo "deps: apt-get update failed for $(APT_LOCK_TIMEOUT) s" >&2; exit 1; }; \
+			echo "deps: apt-get update failed (another apt holding its lock?); trying again in 10 s"; \
+			sleep 10; \
+		done; \
+		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
 
 $(STAMP): requirements.txt | deps
