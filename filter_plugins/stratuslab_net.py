@@ -521,6 +521,183 @@ def sl_duplicates(items, label=None):
     return repeated
 
 
+# --------------------------------------------------------------------------
+# The site's networks as a whole: every mistake, for one preflight assert
+# --------------------------------------------------------------------------
+
+
+def _message(error):
+    """An AnsibleFilterError's text without its leading filter name."""
+    text = str(getattr(error, "message", None) or error)
+    head, colon, rest = text.partition(": ")
+    return rest if colon and head.startswith("sl_") else text
+
+
+def _host_variable(hostvars, host, variable):
+    """A host variable, or None when the host or the variable is missing or cannot be worked out."""
+    try:
+        return hostvars[host].get(variable) if host in hostvars else None
+    except Exception:  # pylint: disable=broad-except - an undefined value: the inventory check reports it
+        return None
+
+
+def _stated_addresses(hostvars, hosts):
+    """[(address number, 'site_address of node1')] for every IPv4 address the hosts state."""
+    found = []
+    for host in hosts or []:
+        stated = [("site_address", _host_variable(hostvars, host, "site_address"))]
+        per_network = _host_variable(hostvars, host, "site_network_addresses")
+        if isinstance(per_network, Mapping):
+            stated += [("site_network_addresses.%s" % key, value) for key, value in per_network.items()]
+        for variable, value in stated:
+            number = _parse_ipv4(value)
+            if number is not None:
+                found.append((number, "%s of %s" % (variable, host)))
+    return found
+
+
+def _network_spans(net, field, errors):
+    """[(what, first, last)] of one network's range and leases; appends to errors what is wrong."""
+    name = "sl_network_errors"
+    spans = []
+    try:
+        network = _network(net.get("cidr"), name, field + ".cidr")
+    except AnsibleFilterError as error:
+        errors.append(_message(error))
+        return spans
+    gateway = net.get("gateway")
+    if gateway is not None:
+        try:
+            _host_in(gateway, network, name, field + ".gateway")
+        except AnsibleFilterError as error:
+            errors.append(_message(error))
+            return spans
+    if "range" in net:
+        given = net.get("range") or {}
+        if not isinstance(given, Mapping):
+            errors.append(f"{field}.range {_show(given)} is not a mapping of first, last and size")
+        else:
+            try:
+                found = sl_address_range(net.get("cidr"), first=given.get("first"), last=given.get("last"),
+                                         size=given.get("size"), gateway=gateway, label=field + ".range")
+                start = _parse_ipv4(found["ip"])
+                spans.append((field + ".range", start, start + found["size"] - 1))
+            except AnsibleFilterError as error:
+                errors.append(_message(error))
+    if "leases" in net:
+        leases = net.get("leases")
+        if isinstance(leases, (str, bytes, Mapping)) or not isinstance(leases, Iterable):
+            errors.append(f"{field}.leases {_show(leases)} is not a list of IPv4 addresses")
+            leases = []
+        for index, lease in enumerate(leases):
+            what = f"{field}.leases[{index}]"
+            try:
+                number = _host_in(lease, network, name, what)
+            except AnsibleFilterError as error:
+                errors.append(_message(error))
+                continue
+            if gateway is not None and lease == gateway:
+                errors.append(f"{what} {_show(lease)} is the gateway; a lease must leave the gateway out")
+                continue
+            spans.append((f"{field}.leases {lease}", number, number))
+    return spans
+
+
+def _node_bridge_errors(networks, hostvars, nodes, label):
+    """Nodes whose own site_networks (host_vars) lack a site network or name another bridge for it."""
+    missing = []
+    for node in nodes or []:
+        own = _host_variable(hostvars, node, "site_networks")
+        own = own if isinstance(own, (list, tuple)) else []
+        for net in networks:
+            if not any(isinstance(mine, Mapping) and mine.get("name") == net.get("name")
+                       and mine.get("bridge") == net.get("bridge") for mine in own):
+                missing.append(f"node {node} has no bridge {net.get('bridge')} for {label}[{net.get('name')}]")
+    if not missing:
+        return []
+    names = [net.get("name") for net in networks]
+    return [f"{label} defines {names}, but {'; '.join(missing)}. Every node needs the bridge of every site "
+            "network: fix that node's site_networks (host_vars) or the site file"]
+
+
+def sl_cidr_errors(networks, label="networks", prefix=""):
+    """The items of a list of CIDRs that are not IPv4 networks, have host bits set, or are a /0.
+
+    For allow-lists (who may use a service): a /0 lets every address in. One
+    message per bad item, naming ``label`` and the item's index; ``[]`` when
+    all are good. ``prefix`` starts every message (the role's name).
+    """
+    _require_netaddr("sl_cidr_errors")
+    errors = []
+    for index, item in enumerate(_as_list(networks, "sl_cidr_errors", label)):
+        field = f"{label} item {index}"
+        try:
+            network = _network(item, "sl_cidr_errors", field)
+        except AnsibleFilterError as error:
+            errors.append(_message(error))
+            continue
+        if network.prefixlen == 0:
+            errors.append(f"{field} {_show(item)} is a /0, every address: expected a network of the site "
+                          "(such as 10.1.0.0/16), or the service would be open to anyone (an open proxy)")
+    return [f"{prefix}{error}." for error in errors]
+
+
+def sl_network_errors(networks, hostvars=None, hosts=(), nodes=(), label="site_networks", prefix="",
+                      mac_prefix=None, mac_label="site_mac_prefix"):
+    """Every mistake in the site's networks, one message each; ``[]`` when there is none.
+
+    ``networks``: the site file's networks (name, bridge, cidr, gateway, and a
+    range or leases). Refused: an incomplete entry; a name used twice; a bridge
+    Linux would refuse; a cidr, range, lease or gateway sl_address_range or the
+    network refuses; two ranges or leases that share an address; an address a
+    host of ``hosts`` states (its ``site_address`` or ``site_network_addresses``
+    in ``hostvars``) inside a range or among the leases, which OpenNebula would
+    give a VM; a node of ``nodes`` whose own ``site_networks`` (host_vars)
+    lacks a network or names another bridge for it; a ``mac_prefix`` (of the
+    leases' MACs, named ``mac_label``) sl_mac_prefix_valid refuses. ``prefix``
+    starts every message (the role's name).
+    """
+    _require_netaddr("sl_network_errors")
+    errors = []
+    if mac_prefix is not None:
+        try:
+            _mac_prefix(mac_prefix, False, "sl_network_errors", mac_label)
+        except AnsibleFilterError as error:
+            errors.append(_message(error))
+    nets = _as_list(networks, "sl_network_errors", label)
+    complete = []
+    for index, net in enumerate(nets):
+        field = _item_field(label, index, net)
+        if not (isinstance(net, Mapping) and all(isinstance(net.get(key), str) and net.get(key)
+                                                 for key in ("name", "bridge", "cidr"))
+                and ("range" in net or "leases" in net)):
+            errors.append(f"{field} needs a name, a bridge, a cidr and either a range or leases")
+            continue
+        complete.append(net)
+    names = sl_duplicates([net["name"] for net in complete])
+    if names:
+        errors.append(f"{label} names the networks {names} more than once")
+    spans = []
+    for index, net in enumerate(complete):
+        field = _item_field(label, index, net)
+        problem = _bridge_problem(net["bridge"])
+        if problem:
+            errors.append(f"{field}.bridge {_show(net['bridge'])} {problem}")
+        spans += _network_spans(net, field, errors)
+    if not [error for error in errors if not error.startswith(mac_label)]:
+        for one, two in _overlapping(spans):
+            errors.append(f"{one[0]} ({_span_text(*one[1:])}) and {two[0]} ({_span_text(*two[1:])}) share addresses: "
+                          "OpenNebula would lease an address twice")
+    for number, who in _stated_addresses(hostvars or {}, hosts):
+        for what, first, last in spans:
+            if first <= number <= last:
+                errors.append(f"{what} ({_span_text(first, last)}) holds {_dotted(number)}, the {who}: OpenNebula "
+                              "would lease that address to a VM. Move the range or leases off the hosts' addresses")
+    if len(complete) == len(nets):
+        errors += _node_bridge_errors(complete, hostvars or {}, nodes, label)
+    return [f"{prefix}{error}." for error in errors]
+
+
 class FilterModule:
     """StratusLab network filters; see docs/filters.md."""
 
@@ -535,4 +712,6 @@ class FilterModule:
             "sl_bridge_name_valid": sl_bridge_name_valid,
             "sl_hosts_outside": sl_hosts_outside,
             "sl_duplicates": sl_duplicates,
+            "sl_network_errors": sl_network_errors,
+            "sl_cidr_errors": sl_cidr_errors,
         }

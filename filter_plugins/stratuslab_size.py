@@ -72,10 +72,73 @@ def sl_size_to_mb(value, label=None):
     return megabytes
 
 
+def _shown_bytes(number):
+    """A byte count the way the site file writes sizes: '4G', '1.5T', '512M'."""
+    for unit in ("T", "G", "M", "K"):
+        if number >= _UNITS[unit]:
+            return f"{(Decimal(number) / _UNITS[unit]).quantize(Decimal('0.1')).normalize():f}{unit}"
+    return f"{int(number)} bytes"
+
+
+def _mount_of(path, mounts):
+    """The mount (facts' ansible_mounts item) that holds ``path``: the longest mount point above it."""
+    best = None
+    for mount in mounts or []:
+        point = str(mount.get("mount", "")) if isinstance(mount, dict) else ""
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if point and inside and (best is None or len(point) > len(best["mount"])):
+            best = mount
+    return best
+
+
+def sl_cache_errors(cache_size, max_object_size, smallest_image="512M", mounts=None, cache_dir=None,
+                    cache_dir_exists=True, labels=None, prefix=""):
+    """Every mistake in an image cache's sizes, one message each; ``[]`` when there is none.
+
+    Refused: a size that is not one (sl_size_to_mb's rules); a largest object
+    bigger than the cache, or smaller than ``smallest_image`` (the smallest VM
+    image worth caching: a cache that keeps no image is of no use); a cache
+    larger than the file system that holds ``cache_dir`` (from the host's
+    ``mounts`` facts), or, when ``cache_dir`` does not exist yet (nothing of
+    the cache is on the disk), larger than its free space. ``labels`` names
+    the values: ``{'cache_size': ..., 'max_object_size': ...}``. ``prefix``
+    starts every message (the role's name).
+    """
+    labels = dict({"cache_size": "cache_size", "max_object_size": "max_object_size"}, **(labels or {}))
+    name = "sl_cache_errors"
+    errors, sizes = [], {}
+    for key, value in (("cache_size", cache_size), ("max_object_size", max_object_size)):
+        try:
+            sizes[key] = _bytes(value, name, labels[key])
+        except AnsibleFilterError as error:
+            errors.append(str(error).split(": ", 1)[1])
+    floor = _bytes(smallest_image, name, "smallest_image")
+    cache, largest = sizes.get("cache_size"), sizes.get("max_object_size")
+    if largest is not None and largest < floor:
+        errors.append(f"{labels['max_object_size']} {max_object_size!r} is smaller than {smallest_image}, the smallest "
+                      "VM image worth caching: no image above it is ever cached (Squid's own default, 4M, caches "
+                      f"none); expected at least {smallest_image}, bigger than the site's largest image")
+    if cache is not None and largest is not None and largest > cache:
+        errors.append(f"{labels['max_object_size']} {max_object_size!r} is bigger than {labels['cache_size']} "
+                      f"{cache_size!r}: no object that large could ever be cached. Lower it or grow the cache")
+    mount = _mount_of(cache_dir, mounts) if cache is not None and cache_dir else None
+    if mount is not None:
+        total, free = int(mount.get("size_total") or 0), int(mount.get("size_available") or 0)
+        where = f"the file system that holds {cache_dir} (mounted on {mount['mount']})"
+        if cache > total:
+            errors.append(f"{labels['cache_size']} {cache_size!r} is larger than {where}, {_shown_bytes(total)} in "
+                          "all; expected a cache that fits on its disk, with about a fifth of it left free")
+        elif not cache_dir_exists and cache > free:
+            errors.append(f"{labels['cache_size']} {cache_size!r} is larger than the free space of {where}, "
+                          f"{_shown_bytes(free)}; expected a cache that fits in it")
+    return [f"{prefix}{error}." for error in errors]
+
+
 class FilterModule:
     """StratusLab size filters."""
 
     def filters(self):
         return {
             "sl_size_to_mb": sl_size_to_mb,
+            "sl_cache_errors": sl_cache_errors,
         }

@@ -73,11 +73,17 @@ def test_sqlite_needs_no_database_password(tmp_path):
         ({"site_accounting_tls_cert": "/nonexistent/api.crt"},
          ["site_accounting_tls_cert", "site_accounting_tls_key", "both"]),
         ({"site_accounting_tls_cert": "/nonexistent/api.crt", "site_accounting_tls_key": "/nonexistent/api.key"},
-         ["site_accounting_tls_cert", "not a file"]),
+         ["site_accounting_tls_cert", "'/nonexistent/api.crt' does not exist on the control machine",
+          "site_accounting_tls_key"]),
+        ({"site_accounting_tls_cert": "/etc/hostname", "site_accounting_tls_key": "/etc/hostname"},
+         ["site_accounting_tls_cert", "holds no PEM certificate", "site_accounting_tls_key", "no PEM private key"]),
+        ({"site_accounting_api_port": "https"}, ["site_accounting_api_port", "is 'https'", "a port number"]),
+        ({"site_accounting_collect_interval": "5m"}, ["site_accounting_collect_interval", "is '5m'", "whole number"]),
         ({"site_ldap_tls_ca": "/etc/ssl/site-ca.pem"}, ["site_accounting_tls_cert", "no host holds a site CA"]),
     ],
     ids=["store", "port-0", "port-high", "admin-group", "apel-dir", "db-password", "interval",
-         "ldap-uri", "tls-half", "tls-missing", "no-ca"],
+         "ldap-uri", "tls-half", "tls-missing", "tls-not-pem", "port-not-a-number", "interval-not-a-number",
+         "no-ca"],
 )
 def test_refusals_name_the_variable(tmp_path, changes, names):
     run = run_preflight(tmp_path, **changes)
@@ -96,7 +102,7 @@ def test_every_broken_rule_is_reported_at_once(tmp_path):
     run = run_preflight(tmp_path, site_accounting_api_port=0, site_accounting_admin_group="nobody-here",
                         site_accounting_apel_dir="spool/apel")
     assert run.returncode != 0, run.stdout[-3000:]
-    for text in ["site_accounting_api_port (accounting_api_port) (0) must be between 1 and 65535",
+    for text in ["site_accounting_api_port (accounting_api_port) is 0; expected a port number between 1 and 65535",
                  "site_accounting_admin_group (nobody-here) is not one of the site's groups",
-                 "site_accounting_apel_dir (accounting_apel_dir=spool/apel) must be an absolute path"]:
+                 "site_accounting_apel_dir (accounting_apel_dir) is 'spool/apel'; expected an absolute path"]:
         assert text in run.stdout, "%r not in the failure:\n%s" % (text, run.stdout[-3000:])

@@ -111,6 +111,10 @@ def _inventory(work, name, **site_vars):
     fe is also the LDAP server, the repository, the cache and the accounting host."""
     site = yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))
     site.update(site_networks=[LOOP], ansible_connection="local", ansible_python_interpreter=sys.executable)
+    # The demo's package repository key is in its containers' mount: a stand-in
+    # here (the preflight reads the key where the hosts will read it).
+    (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n", encoding="utf-8")
+    site.update(site_one_repo_key=str(work / "one-repo-key.asc"))
     site.update(site_vars)
     fe_groups = {group: {"hosts": {"fe": {}}} for group in ("ldap", "repository", "cache", "accounting")}
     inventory = {"all": {"vars": site, "children": dict(fe_groups, **{

@@ -65,6 +65,21 @@ CASES = {
         {"frontend_nodes": ["node_public_only"]}, "node node_public_only has no bridge brprivate"),
     "a node whose bridge has another name": (
         {"frontend_nodes": ["node_other_bridge"]}, "node node_other_bridge has no bridge brpublic"),
+    # Values of the wrong type, range or format, and the repository's key.
+    "API port above 65535": ({"site_one_api_port": 70000}, "site_one_api_port (frontend_one_api_port) is 70000"),
+    "API port that is no number": ({"site_one_api_port": "26x3"}, "site_one_api_port"),
+    "a version OpenNebula has no repository for": ({"site_one_version": "7.5"}, "site_one_version"),
+    "a version written as a number": ({"site_one_version": 7.4}, "in quotes"),
+    "a repository key the host lacks": ({"site_one_repo_key": "/nonexistent/one.asc"}, "site_one_repo_key"),
+    "a repository key that is no OpenPGP key": ({"site_one_repo_key": "/etc/hostname"}, "not an OpenPGP public key"),
+    "a repository key that is a relative path": ({"site_one_repo_key": "keys/one.asc"}, "site_one_repo_key"),
+    "networks given as a string": ({"site_networks": "public"}, "a string, not a list"),
+    "a network key mistyped": ({"site_networks": [net(PUBLIC, gatway="10.89.7.1"), PRIVATE]},
+                               "did you mean gateway?"),
+    # node_at_21 (below) is at 10.89.7.21.
+    "a VM range holding a host's address": (
+        {"site_networks": [net(PUBLIC, range={"first": "10.89.7.10", "last": "10.89.7.30"}), PRIVATE]},
+        "holds 10.89.7.21, the site_address of node_at_21"),
     # LDAP login: the ldap role's checks run in the front-end's preflight.
     "LDAP login with a URI that is not ldap(s)://": (
         {"site_ldap_deploy": False, "site_ldap_uri": "https://ldap.example.org"}, "site_ldap_uri"),
@@ -85,6 +100,7 @@ NODES = {
     "node_public_only": {"site_networks": [PUBLIC]},
     "node_other_bridge": {"site_networks": [net(PUBLIC, bridge="br0"), PRIVATE]},
     "node_every_bridge": {"site_networks": [PUBLIC, PRIVATE]},
+    "node_at_21": {"site_address": "10.89.7.21"},
 }
 
 
@@ -106,6 +122,9 @@ def outcomes(tmp_path_factory):
     for overrides in hosts.values():
         overrides.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
     site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
+    # The demo's repository key is in its containers' mount: a stand-in here.
+    site["site_one_repo_key"] = str(work / "one-repo-key.asc")
+    (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
     inventory = {"all": {"vars": site, "children": {
         "cases": {"hosts": hosts},
         "others": {"hosts": NODES}}}}

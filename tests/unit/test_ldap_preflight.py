@@ -78,6 +78,18 @@ BAD = [
     pytest.param(with_changes(site_ldap_tls_cert="/nonexistent/server.crt", site_ldap_tls_key="/nonexistent/server.key",
                               site_ldap_tls_ca="/nonexistent/ca.crt"), ["site_ldap_tls_cert"], id="tls-missing"),
     pytest.param(with_changes(site_ldap_tls_cert="/etc/hostname"), ["site_ldap_tls_key"], id="tls-partial"),
+    pytest.param(with_changes(site_ldap_tls_cert="/etc/hostname", site_ldap_tls_key="/etc/hostname",
+                              site_ldap_tls_ca="/etc/hostname"),
+                 ["site_ldap_tls_cert", "holds no PEM certificate", "site_ldap_tls_key", "no PEM private key"],
+                 id="tls-not-pem"),
+    pytest.param(with_changes(site_ldap_users="alice"), ["site_ldap_users", "a string, not a list"],
+                 id="users-a-string"),
+    pytest.param(with_changes(site_ldap_users=[{"uid": "alice", "cn": "Alice A", "mial": "alice@unit.test",
+                                                "password": "pw-alice-1"}]),
+                 ["site_ldap_users[alice]", "unknown key 'mial'", "did you mean mail?"], id="user-key-mistyped"),
+    pytest.param(with_changes(site_ldap_uri="ldaps://ldap.unit.test:70000"), ["site_ldap_uri", "65535"],
+                 id="uri-port"),
+    pytest.param(with_changes(site_ldap_deploy="yes"), ["site_ldap_deploy", "true or false"], id="deploy-a-string"),
     pytest.param(with_changes(site_ldap_admin_password="short"), ["site_ldap_admin_password"], id="admin-password"),
 ]
 
@@ -88,7 +100,7 @@ def test_bad_site_fails_naming_the_variable(tmp_path, site, needles):
     assert rc != 0, out
     for needle in needles:
         assert needle in out, "%r not in the output:\n%s" % (needle, out)
-    for user in site["site_ldap_users"]:
+    for user in site["site_ldap_users"] if isinstance(site["site_ldap_users"], list) else []:
         assert user["password"] not in out
 
 

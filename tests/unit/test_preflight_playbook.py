@@ -6,7 +6,8 @@ host. The preflight plays are any_errors_fatal: this runs the real
 playbooks/preflight.yml, followed by a marker play standing for site.yml's
 deploying plays, with ansible-playbook on this machine (connection local:
 preflight only reads) against a front-end and two nodes described by the
-demo site file, its networks moved onto the loopback interface. With one
+demo site file, its networks moved onto the loopback interface (and its
+package repository's key, which the demo's containers have, stood in for). With one
 node's address outside its network, nothing reaches the marker play; with
 good inputs every host does (so the failure is the input's own).
 """
@@ -38,9 +39,12 @@ LOOP = {"name": "loop", "bridge": "brloop", "interface": "lo", "cidr": "127.0.0.
         "range": {"first": "127.0.1.1", "last": "127.0.1.99"}}
 
 
-def _inventory(node2_address):
+def _inventory(node2_address, work):
     site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
     site["site_networks"] = [LOOP]
+    # The demo's package repository key is in its containers' mount: a stand-in here.
+    site["site_one_repo_key"] = str(work / "one-repo-key.asc")
+    (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
     site.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
     return {
         "all": {
@@ -60,7 +64,8 @@ def _inventory(node2_address):
 def runs(tmp_path_factory):
     out = {}
     for case, address in (("good", "127.0.0.3"), ("bad", "10.9.9.9")):
-        proc = run_playbook(tmp_path_factory.mktemp(case), PLAYBOOK, _inventory(address), callback="json")
+        work = tmp_path_factory.mktemp(case)
+        proc = run_playbook(work, PLAYBOOK, _inventory(address, work), callback="json")
         out[case] = proc
     return out
 

@@ -45,6 +45,11 @@ def test_good_values_pass(tmp_path):
         ({"site_cache_max_object_size": "30G"}, ["site_cache_max_object_size", "bigger than site_cache_size"]),
         ({"site_cache_port": 0}, ["site_cache_port", "between 1 and 65535"]),
         ({"site_cache_port": 70000}, ["site_cache_port", "between 1 and 65535"]),
+        ({"site_cache_port": "3128x"}, ["site_cache_port", "is '3128x'", "a port number"]),
+        ({"site_cache_size": "2000T"}, ["site_cache_size", "larger than", "file system"]),
+        ({"site_cache_max_object_size": "4M"}, ["site_cache_max_object_size", "smaller than 512M"]),
+        ({"site_cache_size": ["20G"]}, ["site_cache_size", "expected text"]),
+        ({"site_cache_allowed_networks": "10.9.0.0/16"}, ["site_cache_allowed_networks", "a string, not a list"]),
         ({"site_cache_allowed_networks": ["10.9.0.5/24"]}, ["site_cache_allowed_networks", "item 0"]),
         ({"site_cache_allowed_networks": ["10.9.0.0/24", "cache-clients"]}, ["site_cache_allowed_networks", "item 1"]),
         ({"site_cache_allowed_networks": ["0.0.0.0/0"]}, ["site_cache_allowed_networks", "open proxy"]),
@@ -68,6 +73,6 @@ def test_every_broken_rule_is_reported_at_once(tmp_path):
     run = run_preflight(tmp_path, site_cache_port=0, site_cache_allowed_networks=["10.9.0.5/24", "0.0.0.0/0"])
     output = run.stdout + run.stderr
     assert run.returncode != 0, output
-    for text in ["site_cache_port (squid_port=0) must be between 1 and 65535",
-                 "squid_allowed_networks) item 0 (10.9.0.5/24)", "squid_allowed_networks) item 1 (0.0.0.0/0)"]:
+    for text in ["site_cache_port (squid_port) is 0; expected a port number between 1 and 65535",
+                 "squid_allowed_networks) item 0 '10.9.0.5/24'", "squid_allowed_networks) item 1 '0.0.0.0/0'"]:
         assert text in output, "%r not in the failure:\n%s" % (text, output)

@@ -50,6 +50,12 @@ def test_demo_values_pass(tmp_path):
     ({"site_repository_url": "https://repo.demo.stratuslab.test:80/"}, "appliance_repo_http_port"),
     ({"site_repository_tls_cert": "/etc/ssl/repo.crt"}, "site_repository_tls_key"),
     ({"appliance_repo_tls_ca_host": ""}, "site_repository_tls_cert"),
+    ({"site_repository_url": "https://repo.demo.stratuslab.test:70000/"}, "site_repository_url"),
+    ({"site_repository_tls_cert": "/nonexistent/repo.crt", "site_repository_tls_key": "/nonexistent/repo.key"},
+     "site_repository_tls_cert"),
+    ({"site_repository_trusted_signers": ["/nonexistent/signers.pem"]}, "site_repository_trusted_signers"),
+    ({"site_repository_trusted_signers": ["/etc/hostname"]}, "site_repository_trusted_signers"),
+    ({"site_repository_trusted_signers": "/etc/ssl/signers.pem"}, "site_repository_trusted_signers"),
 ])
 def test_refusals_name_the_variable(tmp_path, overrides, variable):
     failed, output = preflight(tmp_path, **overrides)
@@ -64,9 +70,10 @@ def test_every_broken_rule_is_reported_at_once(tmp_path):
                                site_repository_tls_cert="/etc/ssl/repo.crt")
     assert len(failed) == 1, output[-3000:]
     lines = failed[0]["msg"].splitlines()
-    assert len(lines) == 3, failed[0]["msg"]
+    # The three rules, then the certificate that does not exist on the control machine.
+    assert len(lines) == 4, failed[0]["msg"]
     for line, variable in zip(lines, ["site_repository_url", "site_repository_writers_group",
-                                      "site_repository_tls_key"]):
+                                      "site_repository_tls_key", "site_repository_tls_cert"]):
         assert line.startswith("appliance_repo: ") and variable in line, failed[0]["msg"]
 
 

@@ -532,6 +532,160 @@ def test_duplicates_refuses_non_lists(items):
 
 
 # --------------------------------------------------------------------------
+# sl_network_errors: every mistake in the site's networks, by kind
+# --------------------------------------------------------------------------
+
+PUBLIC = {"name": "public", "bridge": "brpublic", "interface": "eth0", "cidr": "10.89.7.0/24",
+          "gateway": "10.89.7.1", "range": {"first": "10.89.7.100", "last": "10.89.7.199"}}
+PRIVATE = {"name": "private", "bridge": "brprivate", "interface": "eth1", "cidr": "10.89.8.0/24",
+           "leases": ["10.89.8.100", "10.89.8.101"]}
+HOSTVARS = {"one": {"site_address": "10.89.7.10"},
+            "node1": {"site_address": "10.89.7.21", "site_network_addresses": {"private": "10.89.8.21"}},
+            "node2": {"site_address": "10.89.7.22", "site_network_addresses": {"private": "dhcp"}}}
+
+
+def network_errors(networks, hostvars=None, nodes=(), **kwargs):
+    hostvars = HOSTVARS if hostvars is None else hostvars
+    return net.sl_network_errors(networks, hostvars, sorted(hostvars), nodes, **kwargs)
+
+
+def test_good_networks_pass():
+    assert network_errors([PUBLIC, PRIVATE], mac_prefix="02:00") == []
+
+
+def test_the_shipped_site_files_networks_pass_with_their_hosts():
+    import yaml
+
+    for site in sorted((REPO / "inventories").iterdir()):
+        site_file = yaml.safe_load((site / "group_vars" / "all" / "site.yml").read_text(encoding="utf-8"))
+        hosts = {}
+
+        def walk(node):
+            for host, hvars in ((node or {}).get("hosts") or {}).items():
+                hosts.setdefault(host, {}).update(hvars or {})
+            for child in ((node or {}).get("children") or {}).values():
+                walk(child)
+        walk(yaml.safe_load((site / "hosts.yml").read_text(encoding="utf-8"))["all"])
+        assert network_errors(site_file["site_networks"], hosts, mac_prefix=site_file["site_mac_prefix"]) == [], site
+
+
+@pytest.mark.parametrize("broken, words", [
+    (dict(PUBLIC, bridge=None), ["site_networks[public] needs a name, a bridge, a cidr and either a range or leases"]),
+    ({k: v for k, v in PUBLIC.items() if k != "range"}, ["site_networks[public] needs", "range or leases"]),
+    ("public", ["site_networks[0] needs"]),
+    (dict(PUBLIC, bridge="brpublic-network"), ["site_networks[public].bridge 'brpublic-network'", "at most 15"]),
+    (dict(PUBLIC, bridge="br public"), ["site_networks[public].bridge", "whitespace"]),
+    (dict(PUBLIC, cidr="10.89.7.5/24"), ["site_networks[public].cidr '10.89.7.5/24'", "host bits"]),
+    (dict(PUBLIC, cidr="10.89.7.0"), ["site_networks[public].cidr", "CIDR"]),
+    (dict(PUBLIC, range={"first": "10.89.9.100", "last": "10.89.9.199"}),
+     ["site_networks[public].range.first", "outside"]),
+    (dict(PUBLIC, range={"first": "10.89.7.199", "last": "10.89.7.100"}),
+     ["site_networks[public].range.first", "comes after"]),
+    (dict(PUBLIC, range={"first": "10.89.7.1", "last": "10.89.7.9"}), ["site_networks[public].range.first", "gateway"]),
+    (dict(PUBLIC, range={"size": 1000}), ["site_networks[public].range.size 1000", "does not fit"]),
+    (dict(PUBLIC, range="10.89.7.100-199"), ["site_networks[public].range", "not a mapping"]),
+    (dict(PUBLIC, gateway="10.89.9.1"), ["site_networks[public].gateway '10.89.9.1' is outside"]),
+    (dict(PUBLIC, gateway="10.89.7.255"), ["site_networks[public].gateway '10.89.7.255' is the broadcast"]),
+    (dict(PRIVATE, leases=["10.89.8.100", "10.89.9.7"]), ["site_networks[private].leases[1] '10.89.9.7' is outside"]),
+    (dict(PRIVATE, leases=["10.89.8.255"]), ["site_networks[private].leases[0]", "broadcast"]),
+    (dict(PRIVATE, leases=["10.89.8.1"], gateway="10.89.8.1"),
+     ["site_networks[private].leases[0] '10.89.8.1' is the gateway"]),
+    (dict(PRIVATE, leases="10.89.8.100"), ["site_networks[private].leases '10.89.8.100' is not a list"]),
+])
+def test_every_bad_network_is_refused_naming_the_field(broken, words):
+    networks = [broken] if not isinstance(broken, dict) or broken.get("name") != "public" else [broken, PRIVATE]
+    if isinstance(broken, dict) and broken.get("name") == "private":
+        networks = [PUBLIC, broken]
+    found = network_errors(networks)
+    assert len(found) == 1, found
+    for word in words:
+        assert word in found[0], found[0]
+    assert found[0].endswith(".")
+
+
+def test_a_name_used_twice_is_refused():
+    found = network_errors([PUBLIC, dict(PRIVATE, name="public")])
+    assert found == ["site_networks names the networks ['public'] more than once."]
+
+
+@pytest.mark.parametrize("other, shared", [
+    (dict(PRIVATE, cidr="10.89.7.0/24", leases=["10.89.7.150"]), "site_networks[private].leases 10.89.7.150"),
+    (dict(PRIVATE, cidr="10.89.7.0/24", leases=None, range={"first": "10.89.7.190", "last": "10.89.7.210"}),
+     "site_networks[private].range (10.89.7.190-10.89.7.210)"),
+])
+def test_ranges_and_leases_that_share_addresses_are_refused(other, shared):
+    other = {k: v for k, v in other.items() if v is not None}
+    found = network_errors([PUBLIC, other])
+    assert len(found) == 1 and "site_networks[public].range (10.89.7.100-10.89.7.199) and " + shared in found[0], found
+    assert "share addresses" in found[0]
+
+
+@pytest.mark.parametrize("host, variable, address", [
+    ("node1", "site_address", "10.89.7.150"),
+    ("one", "site_address", "10.89.7.100"),
+    ("node1", "site_network_addresses.private", "10.89.8.101"),
+    ("node2", "site_network_addresses.public", "10.89.7.199"),
+])
+def test_a_vm_range_or_lease_holding_a_hosts_address_is_refused(host, variable, address):
+    hostvars = {name: {k: (dict(v) if isinstance(v, dict) else v) for k, v in hvars.items()}
+                for name, hvars in HOSTVARS.items()}
+    if variable == "site_address":
+        hostvars[host]["site_address"] = address
+    else:
+        hostvars[host].setdefault("site_network_addresses", {})[variable.split(".")[1]] = address
+    found = network_errors([PUBLIC, PRIVATE], hostvars)
+    assert len(found) == 1 and "holds %s, the %s of %s" % (address, variable, host) in found[0], found
+    assert "OpenNebula would lease that address to a VM" in found[0]
+
+
+@pytest.mark.parametrize("prefix, words", [("02-00", ["site_mac_prefix '02-00'", "two hex octets"]),
+                                           ("01:00", ["site_mac_prefix '01:00'", "multicast"])])
+def test_a_bad_mac_prefix_is_refused(prefix, words):
+    found = network_errors([PUBLIC, PRIVATE], mac_prefix=prefix)
+    assert len(found) == 1, found
+    for word in words:
+        assert word in found[0]
+
+
+@pytest.mark.parametrize("own, missing", [
+    ([PUBLIC], "node node9 has no bridge brprivate for site_networks[private]"),
+    ([dict(PUBLIC, bridge="br0"), PRIVATE], "node node9 has no bridge brpublic for site_networks[public]"),
+    ("public", "node node9 has no bridge brpublic"),
+])
+def test_a_node_without_every_bridge_is_refused(own, missing):
+    hostvars = dict(HOSTVARS, node9={"site_networks": own})
+    found = net.sl_network_errors([PUBLIC, PRIVATE], hostvars, ["one"], ["node9"])
+    assert len(found) == 1 and missing in found[0] and "host_vars" in found[0], found
+
+
+def test_every_network_mistake_is_reported_at_once_with_the_prefix():
+    found = network_errors([dict(PUBLIC, bridge="brpublic-network"), dict(PRIVATE, leases=["10.89.9.7"])],
+                           mac_prefix="01:00", prefix="frontend: ")
+    assert len(found) == 3 and all(message.startswith("frontend: ") for message in found), found
+
+
+@pytest.mark.parametrize("networks, count, words", [
+    (["10.1.0.0/16", "192.168.10.0/24"], 0, []),
+    (["10.9.0.5/24"], 1, ["item 0 '10.9.0.5/24'", "host bits"]),
+    (["10.9.0.0/24", "clients"], 1, ["item 1 'clients'", "CIDR"]),
+    (["0.0.0.0/0"], 1, ["item 0 '0.0.0.0/0' is a /0", "open proxy"]),
+    (["10.9.0.0"], 1, ["item 0", "CIDR"]),
+    ([None, 10], 2, ["item 0 None", "item 1 10"]),
+])
+def test_cidr_errors(networks, count, words):
+    found = net.sl_cidr_errors(networks, label="allowed", prefix="squid: ")
+    assert len(found) == count, found
+    text = "\n".join(found)
+    for word in words:
+        assert word in text, text
+    assert all(message.startswith("squid: allowed item ") for message in found)
+
+
+def test_cidr_errors_need_a_list():
+    fails(net.sl_cidr_errors, "10.0.0.0/8", label="allowed", names=["allowed '10.0.0.0/8' is not a list"])
+
+
+# --------------------------------------------------------------------------
 # Missing netaddr, FilterModule, loading through Ansible
 # --------------------------------------------------------------------------
 
@@ -555,10 +709,12 @@ def test_filter_module_exposes_every_filter():
     assert sorted(filters) == [
         "sl_address_range",
         "sl_bridge_name_valid",
+        "sl_cidr_errors",
         "sl_duplicates",
         "sl_hosts_outside",
         "sl_ip_to_mac",
         "sl_mac_prefix_valid",
+        "sl_network_errors",
         "sl_overlapping_ranges",
         "sl_range_fits",
         "sl_ranges_disjoint",
