@@ -128,7 +128,7 @@ lint: venv
 	ansible-lint
 
 unit: venv one-packages
-	pytest tests/unit
+	pytest --durations=25 tests/unit
 
 molecule: venv image one-packages test-image
 	@for s in $(SCENARIOS); do \
