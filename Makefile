@@ -55,7 +55,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # (qemu VMs under software emulation, about 3x slower per task) and `nfs`
 # (image sharing over NFS, which the containers' kernel lacks) run with
 # `make test-vm`.
-SCENARIOS ?= base ldap site appliance_repo squid accounting own_pki
+SCENARIOS ?= default ldap site appliance_repo squid accounting own_pki
 VM_SCENARIOS ?= vm nfs
 
 .PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit molecule test test-vm site validate site-down collection clean

@@ -16,10 +16,17 @@ extra converge is paid for it.
 Every playbook run also gets a marker line in the log (log only, not on the
 screen) naming the playbook and its verbosity, so the test can say in which
 run a secret leaked and can check that a verbose run really happened.
+
+Molecule's check step (``--check``, with ``--diff`` from ANSIBLE_DIFF_ALWAYS
+in .config/molecule/config.yml) reports changes without failing on them:
+this callback writes what that run would change (each task and host) to
+``$MOLECULE_EPHEMERAL_DIRECTORY/check-run.json``, which
+molecule/shared/test_check_mode.py asserts is nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from ansible import context
@@ -37,6 +44,7 @@ description:
 """
 
 IDEMPOTENCE_TAG = "molecule-idempotence-notest"
+CHECK_REPORT = "check-run.json"
 VERBOSE_LEVEL = 3
 MARKER = "STRATUSLAB-RUN"
 
@@ -51,6 +59,11 @@ class CallbackModule(CallbackBase):
     # environment puts this directory on the callback path.
     CALLBACK_NEEDS_ENABLED = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._check_changes = []
+        self._check_playbook = None
+
     def v2_playbook_on_start(self, playbook):
         skip_tags = context.CLIARGS.get("skip_tags") or ()
         idempotence = any(IDEMPOTENCE_TAG in str(tag).split(",") for tag in skip_tags)
@@ -59,8 +72,23 @@ class CallbackModule(CallbackBase):
         run = "idempotence" if idempotence else "run"
         if context.CLIARGS.get("check"):
             run = "check"
+            self._check_playbook = playbook._file_name
         display.display(
             "%s %s playbook=%s verbosity=%d"
             % (MARKER, run, os.path.basename(playbook._file_name), display.verbosity),
             log_only=True,
         )
+
+    def v2_runner_on_ok(self, result):
+        if self._check_playbook and result._result.get("changed"):
+            self._check_changes.append({"host": result._host.get_name(), "task": result._task.get_name()})
+
+    def v2_playbook_on_stats(self, stats):
+        directory = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+        if not self._check_playbook or not directory:
+            return
+        hosts = sorted(stats.processed)
+        report = {"playbook": self._check_playbook, "changes": self._check_changes,
+                  "stats": {host: stats.summarize(host) for host in hosts}}
+        with open(os.path.join(directory, CHECK_REPORT), "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=1)
