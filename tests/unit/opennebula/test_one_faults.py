@@ -3,8 +3,9 @@
 * oned stopped while the front-end's API tasks run: the tasks wait for it
   (api_retry_timeout) and go on when it is back; when it stays down they
   fail within the bound, naming oned and its endpoint, and change nothing.
-* ansible-playbook stopped half-way (SIGINT, then SIGKILL, at random points
-  of several runs) while it registers a cluster, networks and hosts: a rerun
+* ansible-playbook stopped half-way (SIGINT to it alone, as Ctrl-C; SIGKILL
+  to it and every process below it, as a crash of the control machine; at
+  random points) while it registers a cluster, networks and hosts: a rerun
   completes and reports what it still had to do, the next rerun changes
   nothing, and OpenNebula holds each object once.
 
@@ -126,17 +127,75 @@ def missing_objects(client):
     return missing
 
 
+def describe(client):
+    cluster = client.clusterpool().get("fault-site")
+    hosts = {h.name: (h.id, h.cluster_id, h.state_name) for h in client.hostpool() if h.name.startswith("fault")}
+    return {"cluster": cluster and (cluster.id, cluster.hosts, cluster.vnets), "hosts": hosts}
+
+
+def settled_missing_objects(client, timeout=30):
+    """missing_objects() once two reads a second apart agree."""
+    deadline = time.monotonic() + timeout
+    last = missing_objects(client)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = missing_objects(client)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("oned's objects kept changing for %d s after the run was stopped" % timeout)
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` (Ansible's workers run setsid: not in its process group)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def gone(pids, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
+            return
+        time.sleep(0.2)
+    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
+
+
 def stop_half_way(tmp_path, oned, sig, after):
+    """Start the site's tasks and stop ansible-playbook ``after`` seconds in.
+
+    SIGINT goes to ansible-playbook alone, as Ctrl-C in its terminal does
+    (Ansible's workers run in sessions of their own): whatever module is
+    running may finish. SIGKILL goes to ansible-playbook and every process
+    below it at once, as a crash of the control machine would: the module
+    dies wherever it is. Returns False when the run ended before the signal."""
     cmd, env = playbook_command(tmp_path, site_tasks(), oned)
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         proc.wait(timeout=after)
-        return False   # it finished before the signal
+        return False
     except subprocess.TimeoutExpired:
-        # the whole group: ansible-playbook and the module it is running, as a Ctrl-C or an OOM kill would
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=60)
+        below = descendants(proc.pid)
+        for pid in [proc.pid] + (below if sig == signal.SIGKILL else []):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=120)
+        gone(below)
         return True
 
 
@@ -158,12 +217,14 @@ def test_a_run_stopped_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
         if not stop_half_way(tmp_path, real_oned, sig, at):
             continue
         stopped.append((sig.name, round(at, 1)))
-        missing = missing_objects(client)
+        # a request the stopped run had sent is still carried out by oned: read once it has settled
+        missing = settled_missing_objects(client)
         rerun = run_tasks(tmp_path, site_tasks(), real_oned)
         assert rerun.rc == 0, (sig.name, at, rerun.stdout[-3000:])
         done = [res["_task"] for res in rerun.results if res.get("changed")]
         # the rerun makes what the stopped run had not, and says so (what was made stays)
-        assert set(missing) <= set(done), (sig.name, at, missing, done)
+        assert set(missing) <= set(done), (sig.name, at, missing, done, describe(client),
+                                           [r for r in rerun.results if r["_task"].startswith("hosts")])
         again = run_tasks(tmp_path, site_tasks(), real_oned)
         assert again.rc == 0 and not any(res.get("changed") for res in again.results), again.stdout[-3000:]
         names = [h.name for h in client.hostpool()]
