@@ -17,6 +17,9 @@ query per-user monthly usage.  See bench/README.md ("accounting").
   calendar month; Q random (user, month) pairs after a warm-up; p50/p95.
 
 Last line: ``accounting: ingest_records_per_s=<x> query_p95_ms=<y>``.
+
+``--api-users U`` runs the API mode instead (apiload.py): U users querying
+the HTTPS API at once, every answer checked against the store.
 """
 
 import argparse
@@ -30,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "roles", "accounting", "files"))
+sys.path.append(os.path.join(REPO, "tests", "unit"))               # slapd_testlib
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "accounting"))
 
 from acct_pgcluster import PgCluster  # noqa: E402
@@ -128,13 +132,28 @@ def ingest(store, docs, now, cluster=None):
 def main(argv=None):
     p = argparse.ArgumentParser(description="accounting benchmark")
     p.add_argument("--records", type=int, default=100000)
-    p.add_argument("--users", type=int, default=50)
+    p.add_argument("--users", type=int, default=None, help="users in the data (50; with --api-users: U)")
     p.add_argument("--groups", type=int, default=5)
     p.add_argument("--batch", type=int, default=10000, help="records per HISTORY_RECORDS document")
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--api-users", type=int, default=None, metavar="U",
+                   help="API mode: U users (in LDAP and in the data) query the HTTPS API at once")
+    p.add_argument("--api-requests", type=int, default=10, metavar="R",
+                   help="API mode: requests per user (10)")
+    p.add_argument("--keep", action="store_true",
+                   help="API mode: keep the work directory (server and slapd logs)")
     a = p.parse_args(argv)
+    if a.api_users is not None:
+        if a.api_users < 1 or a.api_requests < 1:
+            p.error("--api-users and --api-requests must be at least 1")
+        if a.users not in (None, a.api_users):
+            p.error("--users: with --api-users the data has the U users of --api-users")
+        import apiload
+        return apiload.run(a, YEAR_START)
+    if a.users is None:
+        a.users = 50
 
     print("generating %d records (%d users, %d groups, one year)..." % (a.records, a.users, a.groups), flush=True)
     records = synthetic_records(a.records, users=a.users, groups=a.groups, start=YEAR_START,

@@ -166,3 +166,35 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(store, monkeypatch):
             cur.execute("SELECT COUNT(*) FROM extra_t")
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
     assert store.migrate() == []
+
+
+def test_more_threads_than_connections_wait_for_one(pg_cluster):
+    """API requests in more threads than the pool's connections: each waits
+    for a free one (psycopg2's own pool refuses at once: 'connection pool
+    exhausted', which the API answered with 503)."""
+    import threading
+
+    from conftest import new_pg_store
+
+    st = new_pg_store(pg_cluster)
+    st._maxconn = 2
+    st._slots = threading.BoundedSemaphore(2)
+    st.migrate()
+    errors, barrier = [], threading.Barrier(12)
+
+    def query():
+        barrier.wait()
+        try:
+            with st.connection() as conn:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_sleep(0.05)")
+        except Exception as exc:  # noqa: BLE001 - any failure is what the test reports
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=query) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    st.close()
+    assert errors == []

@@ -321,6 +321,7 @@ class PostgreSQLStore(Store):
     INSERT ... SELECT ... ON CONFLICT."""
 
     dialect = "postgresql"
+    POOL_WAIT = 30      # seconds a thread waits for a free connection
 
     def __init__(self, host, port, dbname, user, password, maxconn=8):
         import psycopg2  # Debian: python3-psycopg2
@@ -332,6 +333,10 @@ class PostgreSQLStore(Store):
         self._maxconn = maxconn
         self._pool = None
         self._pool_lock = threading.Lock()
+        # psycopg2's pool fails at once ("connection pool exhausted") when
+        # maxconn connections are in use: more threads (API requests) wait
+        # here for one instead, up to POOL_WAIT seconds
+        self._slots = threading.BoundedSemaphore(maxconn)
 
     def _get_pool(self):
         with self._pool_lock:
@@ -348,20 +353,26 @@ class PostgreSQLStore(Store):
     @contextlib.contextmanager
     def connection(self):
         pool = self._get_pool()
+        if not self._slots.acquire(timeout=self.POOL_WAIT):
+            raise StoreError("postgresql: no free connection in %g s (%d in use)"
+                             % (self.POOL_WAIT, self._maxconn))
         try:
-            conn = pool.getconn()
-        except self._psycopg2.Error as exc:
-            raise StoreError("postgresql: %s" % str(exc).strip()) from None
-        broken = False
-        try:
-            yield conn
-        except (self._psycopg2.OperationalError, self._psycopg2.InterfaceError) as exc:
-            broken = True
-            raise StoreError("postgresql: %s" % str(exc).strip()) from None
-        except self._psycopg2.Error as exc:
-            raise StoreError("postgresql: %s" % str(exc).strip()) from None
+            try:
+                conn = pool.getconn()
+            except self._psycopg2.Error as exc:
+                raise StoreError("postgresql: %s" % str(exc).strip()) from None
+            broken = False
+            try:
+                yield conn
+            except (self._psycopg2.OperationalError, self._psycopg2.InterfaceError) as exc:
+                broken = True
+                raise StoreError("postgresql: %s" % str(exc).strip()) from None
+            except self._psycopg2.Error as exc:
+                raise StoreError("postgresql: %s" % str(exc).strip()) from None
+            finally:
+                pool.putconn(conn, close=broken or conn.closed != 0)
         finally:
-            pool.putconn(conn, close=broken or conn.closed != 0)
+            self._slots.release()
 
     def _lock_migrations(self, cur):
         cur.execute("SELECT pg_advisory_xact_lock(727274)")
