@@ -173,12 +173,13 @@ def test_more_threads_than_connections_wait_for_one(pg_cluster):
     for a free one (psycopg2's own pool refuses at once: 'connection pool
     exhausted', which the API answered with 503)."""
     import threading
+    import uuid
 
-    from conftest import new_pg_store
+    from stratuslab_accounting.store import PostgreSQLStore
 
-    st = new_pg_store(pg_cluster)
-    st._maxconn = 2
-    st._slots = threading.BoundedSemaphore(2)
+    name = "t_" + uuid.uuid4().hex[:12]
+    pg_cluster.psql("CREATE DATABASE %s OWNER %s" % (name, pg_cluster.user))
+    st = PostgreSQLStore(**dict(pg_cluster.kwargs(), dbname=name, maxconn=2))
     st.migrate()
     errors, barrier = [], threading.Barrier(12)
 

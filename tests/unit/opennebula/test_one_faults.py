@@ -72,9 +72,9 @@ def test_api_tasks_fail_naming_oned_when_it_stays_down(real_oned, tmp_path):
     real_oned.stop()
     try:
         begin = time.monotonic()
-        run = run_tasks(tmp_path, [T("opennebula_cluster", name="fault-down", api_retry_timeout=10, ignore=True),
+        run = run_tasks(tmp_path, [T("opennebula_cluster", name="fault-down", api_retry_timeout=6, ignore=True),
                                    T("opennebula_hosts", hosts=["fault-down-1"], im_mad="dummy", vmm_mad="dummy",
-                                     api_retry_timeout=10, ignore=True)], real_oned)
+                                     api_retry_timeout=6, ignore=True)], real_oned)
         took = time.monotonic() - begin
     finally:
         real_oned.start()
@@ -82,8 +82,8 @@ def test_api_tasks_fail_naming_oned_when_it_stays_down(real_oned, tmp_path):
         assert res["failed"] and res["changed"] is False, res
         assert "oned does not answer at %s" % real_oned.url in res["msg"], res["msg"]
         assert "systemctl status opennebula" in res["msg"]
-    # two tasks, each 10 s of retries (plus Ansible's own start-up per task)
-    assert 20 <= took < 60, took
+    # two tasks, each 6 s of retries (plus Ansible's own start-up per task)
+    assert 12 <= took < 45, took
     client = real_oned.client()
     assert client.clusterpool().get("fault-down") is None
     assert client.hostpool().get("fault-down-1") is None
@@ -93,8 +93,9 @@ def test_api_tasks_fail_naming_oned_when_it_stays_down(real_oned, tmp_path):
 # a run stopped half-way
 # --------------------------------------------------------------------------
 
-NETS = ["fault-net-%d" % i for i in range(4)]
-HOSTS = ["fault-node-%02d" % i for i in range(6)]
+NETS = ["fault-net-%d" % i for i in range(2)]
+HOSTS = ["fault-node-%02d" % i for i in range(4)]
+SINGLE, BATCH = HOSTS[:2], HOSTS[2:]   # registered one task each; in one batch task
 
 
 def site_tasks():
@@ -106,10 +107,10 @@ def site_tasks():
         tasks.append(T("opennebula_vnet", name, name=name, bridge="brf%d" % index, clusters=["fault-site"],
                        address_ranges=[{"key": "pool", "ip": "10.70.%d.10" % index, "size": 20}],
                        wait_timeout=120))
-    for name in HOSTS[:3]:
+    for name in SINGLE:
         tasks.append(T("opennebula_host", name, name=name, im_mad="dummy", vmm_mad="dummy", cluster="fault-site",
                        wait=False))
-    tasks.append(T("opennebula_hosts", "hosts " + " ".join(HOSTS[3:]), hosts=HOSTS[3:], im_mad="dummy",
+    tasks.append(T("opennebula_hosts", "hosts " + " ".join(BATCH), hosts=BATCH, im_mad="dummy",
                    vmm_mad="dummy", cluster="fault-site", wait=False))
     return tasks
 
@@ -118,12 +119,12 @@ def missing_objects(client):
     """The titles of site_tasks() whose objects OpenNebula lacks (or holds outside the cluster)."""
     cluster = client.clusterpool().get("fault-site")
     if cluster is None:
-        return ["fault-site"] + NETS + HOSTS[:3] + ["hosts " + " ".join(HOSTS[3:])]
+        return ["fault-site"] + NETS + SINGLE + ["hosts " + " ".join(BATCH)]
     vnets, hosts = client.vnpool(), client.hostpool()
     missing = [name for name in NETS if vnets.get(name) is None or vnets.get(name).id not in cluster.vnets]
-    missing += [name for name in HOSTS[:3] if hosts.get(name) is None or hosts.get(name).id not in cluster.hosts]
-    if any(hosts.get(name) is None or hosts.get(name).id not in cluster.hosts for name in HOSTS[3:]):
-        missing.append("hosts " + " ".join(HOSTS[3:]))
+    missing += [name for name in SINGLE if hosts.get(name) is None or hosts.get(name).id not in cluster.hosts]
+    if any(hosts.get(name) is None or hosts.get(name).id not in cluster.hosts for name in BATCH):
+        missing.append("hosts " + " ".join(BATCH))
     return missing
 
 
