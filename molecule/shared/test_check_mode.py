@@ -1,8 +1,8 @@
 """Molecule's check step found nothing to change on the converged hosts.
 
 Shared by the scenarios (each links it into its tests/). The check step is
-``ansible-playbook --check --diff`` of the converge playbook after the
-idempotence run; molecule does not fail it when tasks report changes. The
+``ansible-playbook --check`` of the converge playbook after the idempotence
+run; molecule does not fail it when tasks report changes. The
 callback molecule/shared/callback_plugins/molecule_verbose_idempotence.py
 writes what that run reported to ``$MOLECULE_EPHEMERAL_DIRECTORY/
 check-run.json``: every host processed, each task that would change

@@ -17,8 +17,7 @@ Every playbook run also gets a marker line in the log (log only, not on the
 screen) naming the playbook and its verbosity, so the test can say in which
 run a secret leaked and can check that a verbose run really happened.
 
-Molecule's check step (``--check``, with ``--diff`` from ANSIBLE_DIFF_ALWAYS
-in .config/molecule/config.yml) reports changes without failing on them:
+Molecule's check step (``--check``) reports changes without failing on them:
 this callback writes what that run would change (each task and host) to
 ``$MOLECULE_EPHEMERAL_DIRECTORY/check-run.json``, which
 molecule/shared/test_check_mode.py asserts is nothing.
