@@ -180,3 +180,17 @@ class RealOned:
 
     def client(self, **kwargs):
         return ONE.OneClient(url=self.url, username=self.username, password=self.password, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def real_oned(tmp_path_factory):
+    """A real oned of the test module's own, stopped after it (and everything its drivers started)."""
+    oned = RealOned(tmp_path_factory.mktemp("real-oned"))
+    try:
+        oned.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield oned
+    finally:
+        oned.stop()

@@ -23,23 +23,12 @@ import time
 
 import pytest
 
-from one_testlib import RealOned, needs_real_oned
+from one_testlib import needs_real_oned
 from one_playbook import REPO, playbook_command, run_tasks
 
 pytestmark = needs_real_oned
 
 
-@pytest.fixture(scope="module")
-def real_oned(tmp_path_factory):
-    oned = RealOned(tmp_path_factory.mktemp("real-oned-faults"))
-    try:
-        oned.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield oned
-    finally:
-        oned.stop()
 
 
 def T(module, title=None, ignore=False, **args):

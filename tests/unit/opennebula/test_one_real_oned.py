@@ -16,23 +16,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from one_testlib import ONE as one, LOGIC as logic, OnedProcess, RealOned, needs_real_oned
+from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned
 from one_playbook import run_tasks
 
 pytestmark = needs_real_oned
 
 
-@pytest.fixture(scope="module")
-def real_oned(tmp_path_factory):
-    oned = RealOned(tmp_path_factory.mktemp("real-oned"))
-    try:
-        oned.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield oned
-    finally:
-        oned.stop()
 
 
 def T(module, title=None, ignore=False, **args):
