@@ -107,7 +107,7 @@ def test_rerunning_a_module_of_the_converge_adds_no_cache_entry(host):
 
     before = host.check_output("ls %s | sort", MODULE_CACHE).split()
     run = subprocess.run(
-        ["ansible", host.backend.name, "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-m", "ansible.builtin.getent",
+        ["ansible", host.backend.get_hostname(), "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-m", "ansible.builtin.getent",
          "-a", "database=passwd key=root"],
         cwd=os.environ.get("MOLECULE_PROJECT_DIRECTORY"), capture_output=True, text=True, check=False,
     )
