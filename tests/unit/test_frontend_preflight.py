@@ -6,12 +6,10 @@ the demo site file plus one bad value per case, and each case must fail with
 a message naming the site-file variable to fix.
 """
 
-import sys
-
 import pytest
 import yaml
 
-from preflight_testlib import ROOT, failed_results, preflight_play, run_playbook
+from preflight_testlib import ROOT, case_host, preflight_play, run_cases
 
 SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
 
@@ -104,59 +102,42 @@ NODES = {
 }
 
 
-def host_name(case):
-    return "case_" + "".join(c if c.isalnum() else "_" for c in case)
-
-
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def run(tmp_path_factory):
     """Run every case in ONE ansible-playbook run: one local host per case.
 
     The site file is the inventory's group vars, each case's bad values its
     host vars (host vars win), so the hosts fail independently and the run
-    takes a few seconds. Returns {host: (failed, text of its failed results)}.
+    takes a few seconds.
     """
     work = tmp_path_factory.mktemp("frontend_preflight")
-    hosts = {host_name(case): dict(overrides) for case, overrides in GOOD_CASES.items()}
-    hosts.update({host_name(case): dict(overrides) for case, (overrides, _) in CASES.items()})
-    for overrides in hosts.values():
-        overrides.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    hosts = {case_host(case): dict(overrides) for case, overrides in GOOD_CASES.items()}
+    hosts.update({case_host(case): dict(overrides) for case, (overrides, _) in CASES.items()})
     site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
     # The demo's repository key is in its containers' mount: a stand-in here.
     site["site_one_repo_key"] = str(work / "one-repo-key.asc")
     (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
-    inventory = {"all": {"vars": site, "children": {
-        "cases": {"hosts": hosts},
-        "others": {"hosts": NODES}}}}
-    result = run_playbook(work, PLAYBOOK, inventory, args=["--limit", "cases"], callback="json",
-                          env={"ANSIBLE_FORKS": "20"})
-    outcomes = {}
-    for host in hosts:
-        failures = failed_results(result.stdout, host)
-        outcomes[host] = (bool(failures), failures)
-    outcomes["_raw"] = result.stdout + result.stderr
-    return outcomes
+    return run_cases(work, PLAYBOOK, {"cases": hosts, "others": NODES}, site=site, args=["--limit", "cases"])
 
 
 @pytest.mark.parametrize("case", sorted(GOOD_CASES))
-def test_good_site_passes(outcomes, case):
-    failed, text = outcomes[host_name(case)]
-    assert not failed, text
+def test_good_site_passes(run, case):
+    assert run.passed(case_host(case)), run.failures(case_host(case)) or run.output[-3000:]
 
 
-def test_ldap_login_runs_the_ldap_checks(outcomes):
+def test_ldap_login_runs_the_ldap_checks(run):
     """The good external-LDAP case really ran the ldap role's preflight."""
-    assert "ldap : preflight | Check the URI, base DN, server host, users, groups and TLS files" in outcomes["_raw"]
+    assert "ldap : preflight | Check the URI, base DN, server host, users, groups and TLS files" in run.output
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_site_file_is_refused_naming_the_variable(outcomes, case):
+def test_bad_site_file_is_refused_naming_the_variable(run, case):
     _, variable = CASES[case]
-    failed, text = outcomes[host_name(case)]
-    assert failed, "%s was accepted" % case
+    text = run.failures(case_host(case))
+    assert text, "%s was accepted" % case
     assert variable in text, "%s: the failure does not name %s:\n%s" % (case, variable, text)
 
 
-def test_password_never_shows(outcomes):
-    assert "demo-oneadmin-secret" not in outcomes["_raw"]
-    assert "demo-ldap-admin-secret" not in outcomes["_raw"]
+def test_password_never_shows(run):
+    assert "demo-oneadmin-secret" not in run.output
+    assert "demo-ldap-admin-secret" not in run.output

@@ -1,23 +1,28 @@
 """The ldap role refuses bad site files before any change, naming the variable.
 
-Each case runs the role's set_vars and preflight with ansible-playbook on
-localhost (nothing is changed there: preflight only reads), verbose (-v:
-no password may appear even then), with a site file that is the demo's LDAP
-section with one mistake. A second group of tests
+The role's set_vars and preflight run with ansible-playbook on this machine
+(connection local: nothing is changed there, preflight only reads), verbose
+(-v: no password may appear even then), in two runs side by side: one
+local host per case, the demo's LDAP section as the inventory's group vars
+and the case's mistake as its host vars. In the first run the case hosts
+are the LDAP server (group ldap); in the second, clients of a site with no
+host in group ldap. Each case's host must fail naming the variable to fix;
+the control host, with no change, must pass. A second group of tests
 reads roles/ldap/tasks/*.yml: every task that touches a password must have
 no_log: true.
 """
 
 import copy
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
-from preflight_testlib import ROOT, preflight_play, run_playbook
+from preflight_testlib import ROOT, case_host, preflight_play, run_cases
 
 ROLE = ROOT / "roles" / "ldap"
-PLAY = preflight_play("ldap", hosts="localhost")
+PLAY = preflight_play("ldap", hosts="all")
 
 GOOD = {
     "site_name": "unit",
@@ -37,25 +42,10 @@ GOOD = {
 }
 
 
-def run_preflight(tmp_path, site, ldap_group=True):
-    """The preflight on localhost, a member of group ldap unless ``ldap_group`` is false."""
-    group = "ldap" if ldap_group else "frontend"
-    inventory = {"all": {"children": {group: {"hosts": {"localhost": {"ansible_connection": "local"}}}}}}
-    proc = run_playbook(tmp_path, PLAY, inventory, extra_vars=site, args=["-v"])
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 def with_changes(**changes):
     site = copy.deepcopy(GOOD)
     site.update(changes)
     return site
-
-
-def test_good_site_passes(tmp_path):
-    rc, out = run_preflight(tmp_path, GOOD)
-    assert rc == 0, out
-    for user in GOOD["site_ldap_users"]:
-        assert user["password"] not in out
 
 
 def _users_with_duplicate():
@@ -94,30 +84,68 @@ BAD = [
 ]
 
 
+# The host of each case, named after its id.
+HOSTS = {case.id: case_host(case.id) for case in BAD}
+ALL_AT_ONCE = with_changes(site_ldap_uri="http://ldap.example.org", site_ldap_base_dn="not a dn")
+ALL_AT_ONCE["site_ldap_groups"] = copy.deepcopy(ALL_AT_ONCE["site_ldap_groups"])
+ALL_AT_ONCE["site_ldap_groups"][0]["members"] = ALL_AT_ONCE["site_ldap_groups"][0]["members"] + ["nobody-here"]
+# After the preflight, a passing host shows the packages it declares for the base role to install.
+SHOW_PACKAGES = PLAY + """\
+    - name: Show the declared packages
+      ansible.builtin.debug:
+        msg: "DECLARED {{ __ldap_preflight_packages | to_json }} CLIENT {{ __ldap_client_packages | to_json }}"
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The two runs, side by side: "server", where the case hosts are the site's LDAP server
+    (group ldap; the control host, each case of BAD, every rule at once) and a client of it
+    (group frontend); "client", where no host is in group ldap (the hosts are in group frontend)."""
+    base = tmp_path_factory.mktemp("ldap_preflight")
+    server = {"ldap": dict({HOSTS[case.id]: case.values[0] for case in BAD},
+                           control={}, case_all_at_once=ALL_AT_ONCE),
+              "frontend": {"case_client": {}}}
+    client = {"frontend": {
+        "case_no_ldap_host": {},
+        "case_existing_ldap": {"site_ldap_deploy": False, "site_ldap_admin_password": "",
+                               "site_ldap_base_dn": "o=Unit,c=FR"}}}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {name: pool.submit(run_cases, base / name, SHOW_PACKAGES, groups, site=GOOD, args=["-v"])
+                for name, groups in (("server", server), ("client", client))}
+        return {name: job.result() for name, job in jobs.items()}
+
+
+def test_good_site_passes(runs):
+    run = runs["server"]
+    assert run.passed("control"), run.failures("control") or run.output[-3000:]
+    for user in GOOD["site_ldap_users"]:
+        assert user["password"] not in run.output
+
+
 @pytest.mark.parametrize("site,needles", BAD)
-def test_bad_site_fails_naming_the_variable(tmp_path, site, needles):
-    rc, out = run_preflight(tmp_path, site)
-    assert rc != 0, out
+def test_bad_site_fails_naming_the_variable(runs, request, site, needles):
+    out = runs["server"].failures(HOSTS[request.node.callspec.id])
+    assert out, "accepted:\n%s" % runs["server"].output[-3000:]
     for needle in needles:
         assert needle in out, "%r not in the output:\n%s" % (needle, out)
     for user in site["site_ldap_users"] if isinstance(site["site_ldap_users"], list) else []:
-        assert user["password"] not in out
+        assert user["password"] not in runs["server"].output
 
 
-def test_a_deployed_ldap_without_its_host_is_refused(tmp_path):
+def test_a_deployed_ldap_without_its_host_is_refused(runs):
     # site_ldap_deploy true, but no host in group ldap: nothing would run the
     # server, and the clients (front-end, repository) would have no CA to take.
-    rc, out = run_preflight(tmp_path, GOOD, ldap_group=False)
-    assert rc != 0, out
+    out = runs["client"].failures("case_no_ldap_host")
+    assert out, runs["client"].output[-3000:]
     assert "site_ldap_deploy" in out and "group ldap" in out, out
 
 
-def test_an_existing_site_ldap_needs_no_host_of_ours(tmp_path):
+def test_an_existing_site_ldap_needs_no_host_of_ours(runs):
     # site_ldap_deploy false: clients are only pointed at the site's server;
     # no admin password, no server host, no CA file (the system trusts it).
-    site = with_changes(site_ldap_deploy=False, site_ldap_admin_password="", site_ldap_base_dn="o=Unit,c=FR")
-    rc, out = run_preflight(tmp_path, site, ldap_group=False)
-    assert rc == 0, out
+    run = runs["client"]
+    assert run.passed("case_existing_ldap"), run.failures("case_existing_ldap") or run.output[-3000:]
 
 
 # --- no_log on every task that touches a password -------------------------
@@ -162,13 +190,10 @@ def test_no_log_check_catches_a_task_without_it():
     assert tasks_missing_no_log(tasks) == ["leaks", "leaks too"]
 
 
-def test_every_broken_rule_is_reported_at_once(tmp_path):
+def test_every_broken_rule_is_reported_at_once(runs):
     """One run names the bad URI, the bad base DN and a group member who is not a user."""
-    site = with_changes(site_ldap_uri="http://ldap.example.org", site_ldap_base_dn="not a dn")
-    site["site_ldap_groups"] = copy.deepcopy(site["site_ldap_groups"])
-    site["site_ldap_groups"][0]["members"] = site["site_ldap_groups"][0]["members"] + ["nobody-here"]
-    rc, out = run_preflight(tmp_path, site)
-    assert rc != 0, out
+    out = runs["server"].failures("case_all_at_once")
+    assert out, runs["server"].output[-3000:]
     for text in ["site_ldap_uri (ldap_uri=http://ldap.example.org) must be one URI",
                  "site_ldap_base_dn (ldap_base_dn=not a dn) is not a valid LDAP DN",
                  "has members nobody-here that are not users of site_ldap_users"]:
@@ -176,25 +201,15 @@ def test_every_broken_rule_is_reported_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("ldap_group", [True, False], ids=["ldap-server", "ldap-client"])
-def test_preflight_declares_the_packages_base_installs_early(tmp_path, ldap_group):
+def test_preflight_declares_the_packages_base_installs_early(runs, ldap_group):
     """site.yml's base step installs what the preflight declares: the client
     tools everywhere, the server's packages on the LDAP host, never slapd
     (its debconf answers come first, in the role's own install step)."""
-    play = PLAY + """\
-    - name: Show the declared packages
-      ansible.builtin.debug:
-        msg: "DECLARED {{ __ldap_preflight_packages | to_json }} CLIENT {{ __ldap_client_packages | to_json }}"
-"""
-    local = {"localhost": {"ansible_connection": "local"}}
-    if ldap_group:
-        children = {"ldap": {"hosts": local}}
-    else:  # a client: the LDAP server is another host of the inventory (the play runs on localhost only)
-        children = {"ldap": {"hosts": {"ldap-server": {"ansible_connection": "local"}}}, "frontend": {"hosts": local}}
-    proc = run_playbook(tmp_path, play, {"all": {"children": children}}, extra_vars=GOOD, callback="json")
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    report = json.loads(proc.stdout)
-    msg = [result["msg"] for play_ in report["plays"] for task in play_["tasks"]
-           for result in task["hosts"].values() if str(result.get("msg", "")).startswith("DECLARED ")][0]
+    # The LDAP server: the control host, in group ldap. A client: a host of
+    # group frontend, the LDAP server another host of the inventory.
+    run, host = runs["server"], "control" if ldap_group else "case_client"
+    assert run.passed(host), run.failures(host) or run.output[-3000:]
+    msg = [result["msg"] for result in run.results(host) if str(result.get("msg", "")).startswith("DECLARED ")][0]
     declared, client = (json.loads(part) for part in msg[len("DECLARED "):].split(" CLIENT "))
     assert set(client) <= set(declared) and client, msg
     assert "slapd" not in declared, msg

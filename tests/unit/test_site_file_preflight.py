@@ -20,14 +20,13 @@ naming the site file variable and saying what is expected.
 """
 
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from preflight_testlib import ROOT, failed_results, preflight_play, run_playbook
+from preflight_testlib import ROOT, preflight_play, run_cases
 
 PREFLIGHT = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text(encoding="utf-8"))
 ROLES = sorted({task["ansible.builtin.include_role"]["name"] for play in PREFLIGHT for task in play["tasks"]
@@ -93,27 +92,21 @@ def test_every_role_reads_site_variables():
     assert all(CASES[role] for role in ROLES), {role: len(CASES[role]) for role in ROLES}
 
 
-def _inventory(role, work):
+def _run(role, work):
+    work.mkdir(parents=True)
     site = _load("inventories", "demo", "group_vars", "all", "site.yml")
     site["site_networks"] = [{"name": "loop", "bridge": "brloop", "interface": "lo", "cidr": "127.0.0.0/8",
                               "range": {"first": "127.0.1.1", "last": "127.0.1.99"}}]
     site["site_kvm_domain_type"] = "kvm" if HW_KVM else "qemu"
     site["site_one_repo_key"] = str(work / "one-repo-key.asc")
     (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
-    site.update(ansible_connection="local", ansible_python_interpreter=sys.executable)
     hosts = {host: {variable: value} for host, (variable, value, _) in CASES[role].items()}
     hosts["control"] = {}
-    return {"all": {"vars": site, "children": {
-        "cases": {"hosts": hosts},
+    return run_cases(work, preflight_play(role, hosts="cases"), {
+        "cases": hosts,
         # The site's other hosts, which the roles read (the front-end's, the LDAP server's); not in the play.
-        "frontend": {"hosts": {"fe": {"site_address": "127.0.0.2"}}},
-        "ldap": {"hosts": {"svc": {"site_address": "127.0.0.3"}}}}}}
-
-
-def _run(role, work):
-    work.mkdir(parents=True)
-    return run_playbook(work, preflight_play(role, hosts="cases"), _inventory(role, work), callback="json",
-                        env={"ANSIBLE_FORKS": "20"})
+        "frontend": {"fe": {"site_address": "127.0.0.2"}},
+        "ldap": {"svc": {"site_address": "127.0.0.3"}}}, site=site)
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +119,14 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_control_host_passes(runs, role):
-    failures = failed_results(runs[role].stdout, "control")
-    assert failures == "", failures[-3000:]
+    assert runs[role].passed("control"), runs[role].failures("control")[-3000:] or runs[role].output[-3000:]
 
 
 @pytest.mark.parametrize("role, case", [pytest.param(role, case, id="%s-%s" % (role, CASES[role][case][0]))
                                         for role in ROLES for case in sorted(CASES[role])])
 def test_every_site_variable_of_the_wrong_kind_is_refused_naming_it(runs, role, case):
     variable, value, words = CASES[role][case]
-    failures = failed_results(runs[role].stdout, case)
+    failures = runs[role].failures(case)
     assert failures, "%s: %s = %r was accepted" % (role, variable, value)
     for word in words + ["expected"]:
         assert word in failures, "%s: %r not in the failure:\n%s" % (variable, word, failures[-3000:])

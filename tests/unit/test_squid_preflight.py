@@ -1,16 +1,18 @@
 """The squid role refuses a bad image cache section before any change, naming the variable.
 
-Each case runs the role's set_vars and preflight with ansible-playbook on
-localhost (preflight only reads: nothing changes there), with the image cache
-values of a site file holding one mistake, and checks that the run fails
-with a message naming the site file variable to fix.
+The role's set_vars and preflight run with ansible-playbook on this machine
+(connection local: preflight only reads, nothing changes there), in one run
+for every case: one local host per case, the image cache values of a good
+site file as the inventory's group vars and the case's mistake as its host
+vars. Each case's host must fail with a message naming the site file
+variable to fix; the control host, with no change, must pass.
 """
 
 import json
 
 import pytest
 
-from preflight_testlib import preflight_play, run_playbook
+from preflight_testlib import case_host, preflight_play, run_cases
 
 GOOD = {
     "site_networks": [
@@ -24,19 +26,7 @@ GOOD = {
 }
 
 
-def run_preflight(tmp_path, **changes):
-    return run_playbook(tmp_path, preflight_play("squid", hosts="localhost"), "localhost,",
-                        extra_vars=dict(GOOD, ansible_connection="local", **changes))
-
-
-def test_good_values_pass(tmp_path):
-    run = run_preflight(tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
-@pytest.mark.parametrize(
-    "changes, names",
-    [
+BAD = [
         ({"site_cache_size": "0G"}, ["site_cache_size", "not a positive size"]),
         ({"site_cache_size": "-20G"}, ["site_cache_size", "not a positive size"]),
         ({"site_cache_size": "lots"}, ["site_cache_size", "is not a size"]),
@@ -56,23 +46,42 @@ def test_good_values_pass(tmp_path):
         ({"site_cache_allowed_networks": ["10.9.0.0"]}, ["site_cache_allowed_networks", "CIDR"]),
         ({"site_networks": [{"name": "public", "cidr": "10.1.0.1/24"}]}, ["site_networks", "cidr"]),
         ({"site_networks": [], "site_cache_allowed_networks": []}, ["no network", "site_cache_allowed_networks"]),
-    ],
+]
+# The host of each case (its changes as host variables).
+HOSTS = {json.dumps(changes, sort_keys=True): case_host(i) for i, (changes, _) in enumerate(BAD)}
+ALL_AT_ONCE = {"site_cache_port": 0, "site_cache_allowed_networks": ["10.9.0.5/24", "0.0.0.0/0"]}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The one run of every case: a host per case, and the control host."""
+    hosts = {HOSTS[json.dumps(changes, sort_keys=True)]: changes for changes, _ in BAD}
+    hosts.update(control={}, case_all_at_once=ALL_AT_ONCE)
+    return run_cases(tmp_path_factory.mktemp("squid_preflight"), preflight_play("squid", hosts="cases"),
+                     {"cases": hosts}, site=GOOD)
+
+
+def test_good_values_pass(run):
+    assert run.passed("control"), run.failures("control") or run.output[-3000:]
+
+
+@pytest.mark.parametrize(
+    "changes, names",
+    BAD,
     ids=lambda value: json.dumps(value) if isinstance(value, dict) else None,
 )
-def test_bad_values_fail_naming_the_variable(tmp_path, changes, names):
-    run = run_preflight(tmp_path, **changes)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
+def test_bad_values_fail_naming_the_variable(run, changes, names):
+    output = run.failures(HOSTS[json.dumps(changes, sort_keys=True)])
+    assert output, "accepted: %r\n%s" % (changes, run.output[-3000:])
     assert "squid" in output
     for name in names:
         assert name in output, "%r not in the failure:\n%s" % (name, output)
 
 
-def test_every_broken_rule_is_reported_at_once(tmp_path):
+def test_every_broken_rule_is_reported_at_once(run):
     """One run names the bad port and both bad networks: the admin fixes all three before running again."""
-    run = run_preflight(tmp_path, site_cache_port=0, site_cache_allowed_networks=["10.9.0.5/24", "0.0.0.0/0"])
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
+    output = run.failures("case_all_at_once")
+    assert output, "accepted: %r" % (ALL_AT_ONCE,)
     for text in ["site_cache_port (squid_port) is 0; expected a port number between 1 and 65535",
                  "squid_allowed_networks) item 0 '10.9.0.5/24'", "squid_allowed_networks) item 1 '0.0.0.0/0'"]:
         assert text in output, "%r not in the failure:\n%s" % (text, output)
