@@ -63,55 +63,12 @@ def test_no_unit_failed(host):
     assert failed == ""
 
 
-MODULE_CACHE = "/var/cache/stratuslab/ansible-module-code"
-
-
-def test_module_cache_is_root_only_and_loaded_by_the_hosts_python(host):
-    cache = host.file(MODULE_CACHE)
-    assert cache.is_directory
-    assert (cache.user, cache.group, cache.mode) == ("root", "root", 0o700)
-    pth = host.file("/usr/local/lib/python3.11/dist-packages/stratuslab_module_cache.pth")
-    assert (pth.user, pth.mode) == ("root", 0o644)
-    finder = host.run("python3 -c 'import sys; print(type(sys.meta_path[0]).__name__)'")
-    assert finder.rc == 0 and finder.stderr == "", finder.stderr
-    assert finder.stdout.strip() == "_CodeCacheFinder"
-    # A user other than root: the finder stays out, Python works as ever.
-    other = host.run("runuser -u nobody -- python3 -c 'import sys; print(type(sys.meta_path[0]).__name__)'")
-    assert other.rc == 0 and other.stderr == "", other.stderr
-    assert other.stdout.strip() != "_CodeCacheFinder"
-
-
-def test_module_cache_holds_the_code_the_converge_sent(host):
-    # The key of ansible.module_utils.basic as the controller sent it: every
-    # module run of the converge imported it through the cache.
-    import hashlib
-    import pathlib
-
-    import ansible.module_utils.basic
-
-    source = pathlib.Path(ansible.module_utils.basic.__file__).read_text(encoding="utf-8")
-    tag = host.check_output(
-        "python3 -c 'import importlib.util, sys; print((importlib.util.MAGIC_NUMBER + bytes([sys.flags.optimize])).hex())'")
-    key = hashlib.sha256(bytes.fromhex(tag) + source.encode("utf-8")).hexdigest()
-    entry = host.file("%s/%s" % (MODULE_CACHE, key))
-    assert entry.is_file
-    assert (entry.user, entry.mode) == ("root", 0o600)
-
-
-def test_rerunning_a_module_of_the_converge_adds_no_cache_entry(host):
-    # getent ran in the converge (the role's checks), so its module and all it
-    # imports are cached: running it again adds no entry. (A module the
-    # converge never ran, e.g. ping, adds the one entry of its own file.)
-    import os
-    import subprocess
-
-    before = host.check_output("ls %s | sort", MODULE_CACHE).split()
-    run = subprocess.run(
-        ["ansible", host.backend.get_hostname(), "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-m", "ansible.builtin.getent",
-         "-a", "database=passwd key=root"],
-        cwd=os.environ.get("MOLECULE_PROJECT_DIRECTORY"), capture_output=True, text=True, check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    after = host.check_output("ls %s | sort", MODULE_CACHE).split()
-    assert len(before) > 40
-    assert after == before
+@pytest.mark.parametrize("path", [
+    "/usr/local/lib/python3.11/dist-packages/stratuslab_module_cache.pth",
+    "/usr/local/lib/python3.11/dist-packages/stratuslab_module_cache.py",
+    "/etc/tmpfiles.d/stratuslab-module-cache.conf",
+    "/var/cache/stratuslab/ansible-module-code",
+])
+def test_no_module_code_cache_of_earlier_versions_is_left(host, path):
+    # roles/base/tasks/cleanup.yml removes what earlier versions installed.
+    assert not host.file(path).exists
