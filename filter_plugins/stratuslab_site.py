@@ -97,8 +97,8 @@ def sl_values_by_host(hosts, hostvars, variable, default=None):
 
 def sl_missing_packages(names, facts):
     """The names in ``names`` that ``facts['packages']`` (from
-    stratuslab_package_facts or package_facts) does not list as installed, in
-    their order: ``[]`` means a role's package tasks have nothing to do.
+    package_facts) does not list as installed, in their order: ``[]`` means
+    a role's package tasks have nothing to do.
 
     Without those facts in ``facts`` every name is missing, so a role that
     runs before the facts are read still installs. Facts read earlier in the

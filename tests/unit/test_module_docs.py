@@ -23,7 +23,7 @@ MODULES = sorted(p.stem for p in (REPO / "library").glob("*.py") if not p.name.s
 
 
 def test_every_module_is_checked():
-    assert len(MODULES) >= 11, MODULES
+    assert len(MODULES) >= 8, MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)

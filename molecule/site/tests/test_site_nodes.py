@@ -58,7 +58,7 @@ def test_libvirt_offers_kvm_on_its_socket_only(host):
 
 
 def test_libvirt_units_as_the_role_keeps_them(host):
-    # kvm_node keeps these six units with one stratuslab_units call; read back from systemd.
+    # kvm_node keeps these six units (tasks/service.yml); read back from systemd.
     for unit in ("libvirtd-tcp.socket", "libvirtd-tls.socket"):
         assert host.run("systemctl is-enabled %s", unit).stdout.strip() == "masked", unit
         assert host.run("systemctl is-active %s", unit).stdout.strip() == "inactive", unit
