@@ -127,8 +127,12 @@ lint: venv
 	yamllint --strict .
 	ansible-lint
 
+# The unit tests run on every core (pytest-xdist), a test file at a time per
+# worker, so a file's shared fixtures (its slapd, PostgreSQL, real oned)
+# start once per worker that runs it. UNIT_WORKERS=0 runs them in one process.
+UNIT_WORKERS ?= auto
 unit: venv one-packages
-	pytest --durations=25 tests/unit
+	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit
 
 molecule: venv image one-packages test-image
 	@for s in $(SCENARIOS); do \
