@@ -49,8 +49,8 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	postgresql slapd ldap-utils openssl iproute2
 
 # Molecule scenarios run by `make test`, in this order. `site` converges the
-# real site.yml on a front-end and two nodes; `frontend` and `nodes` are the
-# roles' own development scenarios that `site` covers; `own_pki` is a site
+# real site.yml on a front-end and two nodes (the frontend, bridge and
+# kvm_node roles are tested there, with the real OpenNebula); `own_pki` is a site
 # with its own certificates and LDAP server and accounting in SQLite. `vm`
 # (qemu VMs under software emulation, about 3x slower per task) and `nfs`
 # (image sharing over NFS, which the containers' kernel lacks) run with

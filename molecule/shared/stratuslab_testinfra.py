@@ -63,7 +63,7 @@ def names(pattern="all"):
     """Inventory names of the molecule hosts matching ``pattern``, sorted.
 
     Lets one test file serve several scenarios whose hosts have other names
-    (e.g. the frontend scenario's fe-node1 and the site scenario's site-node1).
+    (e.g. the site scenario's site-one and the own_pki scenario's pki-one).
     """
     import os
 

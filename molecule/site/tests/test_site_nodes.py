@@ -7,6 +7,8 @@ nodes, libvirt offering KVM, and the front-end's oneadmin reaching every
 node over SSH without a prompt.
 """
 
+import json
+
 import pytest
 import stratuslab_testinfra
 
@@ -16,6 +18,8 @@ NODES = stratuslab_testinfra.names("nodes")
 FRONTEND = stratuslab_testinfra.names("frontend")[0]
 DOMAIN = "demo.stratuslab.test"  # inventories/demo: site_domain
 BRIDGES = {"public": "brpublic", "private": "brprivate"}  # site_networks
+NICS = {"brpublic": "eth0", "brprivate": "eth1"}  # molecule.yml: interface_name
+GATEWAY = "10.89.7.1"  # the demo public podman network's gateway
 
 
 def _me(host):
@@ -76,6 +80,41 @@ def test_frontend_oneadmin_reaches_the_node_without_a_prompt(host):
     for target in (_me(host), "%s.%s" % (_me(host), DOMAIN)):
         ssh = frontend.run("runuser -u oneadmin -- ssh -o BatchMode=yes %s true", target)
         assert ssh.rc == 0, ssh.stderr
+
+
+@pytest.mark.parametrize("bridge", sorted(NICS))
+def test_the_nic_lends_the_bridge_its_mac_and_keeps_no_address(host, bridge):
+    links = {link["ifname"]: link for link in json.loads(host.check_output("ip -json address show"))}
+    nic = NICS[bridge]
+    assert links[nic].get("master") == bridge
+    assert not [a for a in links[nic]["addr_info"] if a["family"] == "inet"], "%s kept an address" % nic
+    # A DHCP server or a switch's port security sees the same MAC as before.
+    assert links[bridge]["address"] == links[nic]["address"]
+
+
+@pytest.mark.parametrize("bridge", sorted(NICS))
+def test_networkd_manages_the_bridge(host, bridge):
+    assert host.service("systemd-networkd").is_enabled
+    state = host.check_output("networkctl list --no-legend --no-pager %s", bridge)
+    assert "configured" in state, state
+
+
+def test_default_route_moved_onto_the_public_bridge(host):
+    routes = json.loads(host.check_output("ip -json -4 route show default"))
+    assert any(r["dev"] == "brpublic" and r.get("gateway") == GATEWAY for r in routes), routes
+    assert not any(r["dev"] in NICS.values() for r in routes), routes
+
+
+def test_opennebula_directories_belong_to_oneadmin(host):
+    for path in ("/var/lib/one", "/var/lib/one/datastores"):
+        d = host.file(path)
+        assert d.is_directory and d.user == "oneadmin" and d.group == "oneadmin", path
+
+
+def test_node_knows_the_frontend_host_key(host):
+    known = host.file("/var/lib/one/.ssh/known_hosts")
+    assert known.user == "oneadmin"
+    assert known.contains("^%s[ ,].*ssh-ed25519 " % FRONTEND)
 
 
 def test_no_unit_failed(host):
