@@ -113,7 +113,8 @@ one_error:
            "code": 2048, "code_name": "ACTION", "method": "one.cluster.delete", "resp_id": -1}
 """
 
-from ansible.module_utils.stratuslab_one_logic import cluster_run, run_one_module
+from ansible.module_utils.stratuslab_one.cluster import cluster_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
 
 
 def main():

@@ -126,7 +126,8 @@ one_error:
            "code_name": "INTERNAL", "method": "one.datastore.allocate", "resp_id": -1}
 """
 
-from ansible.module_utils.stratuslab_one_logic import datastore_run, run_one_module
+from ansible.module_utils.stratuslab_one.datastore import datastore_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
 
 
 def main():

@@ -137,7 +137,8 @@ one_error:
            "method": "one.host.allocate", "resp_id": 9999}
 """
 
-from ansible.module_utils.stratuslab_one_logic import host_run, host_options, run_one_module
+from ansible.module_utils.stratuslab_one.host import host_options, host_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
 
 
 def main():

@@ -136,7 +136,8 @@ one_error:
            "code_name": "AUTHENTICATION", "method": "one.hostpool.info", "resp_id": -1}
 """
 
-from ansible.module_utils.stratuslab_one_logic import hosts_run, host_options, run_one_module
+from ansible.module_utils.stratuslab_one.host import host_options, hosts_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
 
 
 def main():

@@ -142,8 +142,8 @@ one_error:
   type: dict
 """
 
-from ansible.module_utils.stratuslab_image import image_run
-from ansible.module_utils.stratuslab_one_logic import run_one_module
+from ansible.module_utils.stratuslab_one.image import image_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
 
 
 def main():

@@ -201,7 +201,8 @@ one_error:
            "code_name": "INTERNAL", "method": "one.vn.allocate", "resp_id": -1}
 """
 
-from ansible.module_utils.stratuslab_one_logic import run_one_module, vnet_options, vnet_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
+from ansible.module_utils.stratuslab_one.vnet import vnet_options, vnet_run
 
 
 def main():

@@ -202,7 +202,9 @@ one_error:
            "code_name": "AUTHENTICATION", "method": "one.vnpool.info", "resp_id": -1}
 """
 
-from ansible.module_utils.stratuslab_one_logic import run_one_module, vnet_options, vnets_run
+from ansible.module_utils.stratuslab_one.module import run_one_module
+from ansible.module_utils.stratuslab_one.vnet import vnet_options
+from ansible.module_utils.stratuslab_one.vnets import vnets_run
 
 
 def main():

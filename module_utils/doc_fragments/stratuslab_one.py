@@ -4,8 +4,8 @@
 """Documentation shared by the opennebula_* modules.
 
 DOCUMENTATION: the connection options (connection_argument_spec() in
-module_utils/stratuslab_one.py) and the check and diff mode every module run
-by run_one_module() (module_utils/stratuslab_one_logic.py) supports.
+module_utils/stratuslab_one/module.py) and the check and diff mode every module
+run by run_one_module() (the same file) supports.
 BY_NAME_OR_ID (``stratuslab_one.by_name_or_id``): the name, id and state
 options of the modules that manage one object (by_name_or_id_spec()).
 

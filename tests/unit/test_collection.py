@@ -215,7 +215,7 @@ def test_the_artifact_has_the_collections_layout(built):
     expected = (["plugins/modules/%s.py" % m for m in MODULES]
                 + ["roles/%s/tasks/main.yml" % r for r in ROLES]
                 + ["playbooks/site.yml", "meta/runtime.yml", "meta/execution-environment.yml",
-                   "plugins/doc_fragments/stratuslab_one.py", "plugins/module_utils/stratuslab_one.py",
+                   "plugins/doc_fragments/stratuslab_one.py", "plugins/module_utils/stratuslab_one/transport.py",
                    "plugins/filter/stratuslab_net.py", "plugins/filter/bridge_plan.py",
                    "tools/test_oned.py", "docs/test-oned.md", "inventories/example/hosts.yml"]
                 + ["playbooks/%s" % p.name for p in (ROOT / "playbooks").glob("*.yml")])

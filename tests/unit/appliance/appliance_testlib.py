@@ -33,20 +33,9 @@ import ansible.module_utils  # noqa: E402,F401  (the venv's ansible-core)
 sys.modules.setdefault("ansible.module_utils.stratuslab_manifest", sm)
 
 
-def _register(name):
-    import importlib.util
-
-    full = "ansible.module_utils." + name
-    if full not in sys.modules:
-        spec = importlib.util.spec_from_file_location(full, REPO / "module_utils" / (name + ".py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[full] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[full]
-
-
-_register("stratuslab_one")
-_register("stratuslab_image")
+# ... and the OpenNebula layer as the package ansible.module_utils.stratuslab_one.
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 PYTHON = REPO / ".venv" / "bin" / "python"

@@ -2,9 +2,9 @@
 
 * ``fixtures_dir``: the OpenNebula reference data kept in the repository,
   tests/fixtures/opennebula (captured oned 7.4.0 answers, XSDs; its README).
-* ``one``: the project's module_utils/stratuslab_one.py, importable without
-  an installed collection; ``logic`` the same for stratuslab_one_logic.py
-  (and stratuslab_image.py is registered, for opennebula_image).
+* ``one``: the client layer of the project's module_utils/stratuslab_one/
+  package (errors, template, model, transport, module base), importable
+  without an installed collection; ``logic`` the same for its reconcilers.
 * ``test_oned``: tools/test_oned.py started on a free port with a temporary
   state file, stopped after the test module.
 * ``RealOned``: the real oned 7.4.0 from the tree `make one-packages` builds
@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import random
 import secrets
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -34,21 +35,29 @@ FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
 SAMPLES = FIXTURES / "samples-7.4.0"
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-# The modules import their helpers as ansible.module_utils.<name>: register
-# the repository's files under those names (ansible.module_utils must exist).
+# The modules import their helpers as ansible.module_utils.<name>: the
+# repository's module_utils/ serves those names (as ansible.cfg's module_utils
+# path does for Ansible).
 import ansible.module_utils  # noqa: E402  (the venv's ansible-core)
 
-ONE = _load("ansible.module_utils.stratuslab_one", REPO / "module_utils" / "stratuslab_one.py")
-LOGIC = _load("ansible.module_utils.stratuslab_one_logic", REPO / "module_utils" / "stratuslab_one_logic.py")
-IMAGE = _load("ansible.module_utils.stratuslab_image", REPO / "module_utils" / "stratuslab_image.py")
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+
+
+def _layer(*names):
+    """The public names of the package's modules, in one namespace (later modules win)."""
+    merged = {}
+    for name in names:
+        mod = importlib.import_module("ansible.module_utils.stratuslab_one." + name)
+        merged.update((k, v) for k, v in vars(mod).items() if not k.startswith("__"))
+    return types.SimpleNamespace(**merged)
+
+
+# ``one``: the client layer; ``logic``: the reconcilers; BASE the module base
+# (run_one_module looks OneModule up there).
+ONE = _layer("errors", "template", "model", "transport", "module")
+LOGIC = _layer("module", "cluster", "host", "vnet", "vnets", "datastore", "image")
+BASE = importlib.import_module("ansible.module_utils.stratuslab_one.module")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Unit tests of module_utils/stratuslab_one.py: no oned needed.
+"""Unit tests of the client layer of module_utils/stratuslab_one/: no oned needed.
 
 The envelope and XML parsing are checked against the raw answers captured
 from a real oned 7.4.0 (samples-7.4.0/index.json and *.payload.xml).

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from one_testlib import LOGIC, REPO
+from one_testlib import BASE, REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("opennebula_*.py"))
 ANSIBLE_DOC = REPO / ".venv" / "bin" / "ansible-doc"
@@ -30,7 +30,7 @@ def argument_spec_of(name, monkeypatch):
         captured.update(kwargs)
         raise _Captured()
 
-    monkeypatch.setattr(LOGIC, "OneModule", fake_module)
+    monkeypatch.setattr(BASE, "OneModule", fake_module)
     assert not hasattr(mod, "AnsibleModule"), "%s builds its own AnsibleModule, not through run_one_module" % name
     with pytest.raises(_Captured):
         mod.main()

@@ -1,4 +1,4 @@
-"""Unit tests of the planning parts of module_utils/stratuslab_one_logic.py."""
+"""Unit tests of the planning parts of the reconcilers in module_utils/stratuslab_one/."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ temporary directory on free loopback ports, with its dummy drivers. The test
 oned is tools/test_oned.py, started the way the other tests of this
 directory start it (oned_support.OnedProcess). Both get the same oneadmin
 password, and then ONE scenario (SCENARIO below): the calls the project's
-modules make (module_utils/stratuslab_one.py, library/opennebula_*.py) and
+modules make (module_utils/stratuslab_one/, library/opennebula_*.py) and
 the error cases of tests/fixtures/opennebula/API.md, in one order. A call that
 needs the id of an object made earlier uses the id that server answered
 (Ref); both assign ids from the same start, so the ids are also compared,

@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What oned answers, parsed: hosts, clusters, virtual networks, datastores and images as dataclasses.
+
+Pool documents come back sorted by ascending id (oned lists them descending);
+``Pool`` indexes one pool by id and by name (id 0 is a valid id).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ansible.module_utils.stratuslab_one.errors import NO_EXISTS, OneError, OneNotFoundError
+
+HOST_STATES = {0: "INIT", 1: "MONITORING_MONITORED", 2: "MONITORED", 3: "ERROR", 4: "DISABLED",
+               5: "MONITORING_ERROR", 6: "MONITORING_INIT", 7: "MONITORING_DISABLED", 8: "OFFLINE"}
+HOST_INIT, HOST_MONITORED, HOST_ERROR, HOST_DISABLED, HOST_OFFLINE = 0, 2, 3, 4, 8
+# one.host.status codes
+HOST_STATUS = {"enabled": 0, "disabled": 1, "offline": 2}
+
+VNET_STATES = {0: "INIT", 1: "READY", 2: "LOCK_CREATE", 3: "LOCK_DELETE", 4: "DONE", 5: "ERROR",
+               6: "UPDATE_FAILURE"}
+VNET_READY, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_ERROR, VNET_UPDATE_FAILURE = 1, 2, 3, 5, 6
+
+DATASTORE_TYPES = {0: "IMAGE", 1: "SYSTEM", 2: "FILE"}
+DATASTORE_TYPE_TEMPLATE = {"image": "IMAGE_DS", "system": "SYSTEM_DS", "file": "FILE_DS"}
+
+
+def _text(elem, tag, default=""):
+    if elem is None:
+        return default
+    child = elem.find(tag)
+    if child is None:
+        return default
+    return child.text if child.text is not None else ""
+
+
+def _int(elem, tag, default=None):
+    value = _text(elem, tag, None)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        return default
+
+
+def _ids(elem, tag):
+    container = elem.find(tag) if elem is not None else None
+    if container is None:
+        return []
+    return sorted(int(c.text) for c in container.findall("ID") if c.text and c.text.strip())
+
+
+def element_to_value(elem):
+    """A template element: leaf -> str, element with children -> dict."""
+    children = list(elem)
+    if not children:
+        return elem.text if elem.text is not None else ""
+    return elements_to_dict(children)
+
+
+def elements_to_dict(children):
+    """Child elements -> dict; repeated tags become lists."""
+    result = {}
+    for child in children:
+        value = element_to_value(child)
+        if child.tag in result:
+            if not isinstance(result[child.tag], list):
+                result[child.tag] = [result[child.tag]]
+            result[child.tag].append(value)
+        else:
+            result[child.tag] = value
+    return result
+
+
+def _template(elem):
+    tmpl = elem.find("TEMPLATE") if elem is not None else None
+    return elements_to_dict(list(tmpl)) if tmpl is not None else {}
+
+
+def _parse_root(xml_text, expected):
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise OneError("Cannot parse OpenNebula answer as XML (%s)" % exc)
+    if root.tag != expected:
+        raise OneError("Expected <%s> from OpenNebula, got <%s>" % (expected, root.tag))
+    return root
+
+
+@dataclass
+class Host:
+    id: int
+    name: str
+    state: int
+    prev_state: Optional[int] = None
+    im_mad: str = ""
+    vm_mad: str = ""
+    cluster_id: int = -1
+    cluster: str = ""
+    running_vms: int = 0
+    vms: List[int] = field(default_factory=list)
+    template: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_name(self):
+        return HOST_STATES.get(self.state, str(self.state))
+
+    @property
+    def error(self):
+        value = self.template.get("ERROR", "")
+        return value if isinstance(value, str) else str(value)
+
+    @classmethod
+    def from_element(cls, elem):
+        share = elem.find("HOST_SHARE")
+        return cls(
+            id=_int(elem, "ID"), name=_text(elem, "NAME"), state=_int(elem, "STATE", -1),
+            prev_state=_int(elem, "PREV_STATE"), im_mad=_text(elem, "IM_MAD"),
+            vm_mad=_text(elem, "VM_MAD"), cluster_id=_int(elem, "CLUSTER_ID", -1),
+            cluster=_text(elem, "CLUSTER"), running_vms=_int(share, "RUNNING_VMS", 0),
+            vms=_ids(elem, "VMS"), template=_template(elem))
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "state": self.state_name,
+                "im_mad": self.im_mad, "vm_mad": self.vm_mad,
+                "cluster_id": self.cluster_id, "cluster": self.cluster}
+
+
+@dataclass
+class Cluster:
+    id: int
+    name: str
+    hosts: List[int] = field(default_factory=list)
+    datastores: List[int] = field(default_factory=list)
+    vnets: List[int] = field(default_factory=list)
+    template: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_element(cls, elem):
+        return cls(id=_int(elem, "ID"), name=_text(elem, "NAME"), hosts=_ids(elem, "HOSTS"),
+                   datastores=_ids(elem, "DATASTORES"), vnets=_ids(elem, "VNETS"),
+                   template=_template(elem))
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "hosts": self.hosts,
+                "datastores": self.datastores, "vnets": self.vnets}
+
+
+# AR fields oned computes or owns; everything else in an AR is a user attribute
+AR_SYSTEM_FIELDS = frozenset(("AR_ID", "IP", "MAC", "NEXT_INDEX", "SHARED", "SIZE", "TYPE",
+                              "MAC_END", "IP_END", "USED_LEASES", "LEASES", "IP6", "IP6_END",
+                              "IP6_ULA", "IP6_ULA_END", "IP6_GLOBAL", "IP6_GLOBAL_END",
+                              "PARENT_NETWORK_AR_ID", "ALLOCATED"))
+
+
+@dataclass
+class AddressRange:
+    ar_id: int
+    type: str
+    size: int
+    ip: str = ""
+    mac: str = ""
+    ip_end: str = ""
+    mac_end: str = ""
+    used_leases: int = 0
+    attributes: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_element(cls, elem):
+        attrs = {}
+        for child in elem:
+            if child.tag not in AR_SYSTEM_FIELDS:
+                attrs[child.tag] = element_to_value(child)
+        return cls(ar_id=_int(elem, "AR_ID"), type=_text(elem, "TYPE"), size=_int(elem, "SIZE", 0),
+                   ip=_text(elem, "IP"), mac=_text(elem, "MAC"), ip_end=_text(elem, "IP_END"),
+                   mac_end=_text(elem, "MAC_END"), used_leases=_int(elem, "USED_LEASES", 0),
+                   attributes=attrs)
+
+
+@dataclass
+class Vnet:
+    id: int
+    name: str
+    state: int
+    prev_state: Optional[int] = None
+    uname: str = ""
+    gname: str = ""
+    clusters: List[int] = field(default_factory=list)
+    bridge: str = ""
+    bridge_type: str = ""
+    vn_mad: str = ""
+    phydev: str = ""
+    vlan_id: str = ""
+    used_leases: int = 0
+    locked: bool = False
+    template: Dict[str, Any] = field(default_factory=dict)
+    ars: List[AddressRange] = field(default_factory=list)
+
+    @property
+    def state_name(self):
+        return VNET_STATES.get(self.state, str(self.state))
+
+    @classmethod
+    def from_element(cls, elem):
+        ar_pool = elem.find("AR_POOL")
+        ars = [AddressRange.from_element(a) for a in ar_pool.findall("AR")] if ar_pool is not None else []
+        ars.sort(key=lambda a: a.ar_id)
+        return cls(
+            id=_int(elem, "ID"), name=_text(elem, "NAME"), state=_int(elem, "STATE", -1),
+            prev_state=_int(elem, "PREV_STATE"), uname=_text(elem, "UNAME"), gname=_text(elem, "GNAME"),
+            clusters=_ids(elem, "CLUSTERS"), bridge=_text(elem, "BRIDGE"),
+            bridge_type=_text(elem, "BRIDGE_TYPE"), vn_mad=_text(elem, "VN_MAD"),
+            phydev=_text(elem, "PHYDEV"), vlan_id=_text(elem, "VLAN_ID"),
+            used_leases=_int(elem, "USED_LEASES", 0), locked=elem.find("LOCK") is not None,
+            template=_template(elem), ars=ars)
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "state": self.state_name,
+                "clusters": self.clusters, "bridge": self.bridge, "vn_mad": self.vn_mad,
+                "phydev": self.phydev, "vlan_id": self.vlan_id,
+                "address_ranges": [asdict(a) for a in self.ars]}
+
+
+@dataclass
+class Datastore:
+    id: int
+    name: str
+    type: int
+    ds_mad: str = ""
+    tm_mad: str = ""
+    base_path: str = ""
+    state: int = 0
+    clusters: List[int] = field(default_factory=list)
+    total_mb: int = 0
+    free_mb: int = 0
+    used_mb: int = 0
+    template: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type_name(self):
+        return DATASTORE_TYPES.get(self.type, str(self.type))
+
+    @classmethod
+    def from_element(cls, elem):
+        return cls(
+            id=_int(elem, "ID"), name=_text(elem, "NAME"), type=_int(elem, "TYPE", 0),
+            ds_mad=_text(elem, "DS_MAD"), tm_mad=_text(elem, "TM_MAD"),
+            base_path=_text(elem, "BASE_PATH"), state=_int(elem, "STATE", 0),
+            clusters=_ids(elem, "CLUSTERS"), total_mb=_int(elem, "TOTAL_MB", 0),
+            free_mb=_int(elem, "FREE_MB", 0), used_mb=_int(elem, "USED_MB", 0),
+            template=_template(elem))
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "type": self.type_name.lower(),
+                "ds_mad": self.ds_mad, "tm_mad": self.tm_mad, "base_path": self.base_path,
+                "clusters": self.clusters}
+
+
+# Images: OpenNebula's IMAGE document (share/doc/xsd/image.xsd in OpenNebula's repository).
+IMAGE_STATES = {0: "INIT", 1: "READY", 2: "USED", 3: "DISABLED", 4: "LOCKED", 5: "ERROR", 6: "CLONE",
+                7: "DELETE", 8: "USED_PERS", 9: "LOCKED_USED", 10: "LOCKED_USED_PERS"}
+IMAGE_READY, IMAGE_ERROR = 1, 5
+IMAGE_TYPES = {0: "OS", 1: "CDROM", 2: "DATABLOCK", 3: "KERNEL", 4: "RAMDISK", 5: "CONTEXT"}
+DATASTORE_IMAGE = 0
+
+
+@dataclass
+class Image:
+    id: int
+    name: str
+    uid: int = 0
+    gid: int = 0
+    type: int = 0
+    state: int = 0
+    persistent: int = 0
+    path: str = ""
+    source: str = ""
+    size_mb: int = 0
+    datastore_id: int = -1
+    datastore: str = ""
+    template: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_name(self):
+        return IMAGE_STATES.get(self.state, str(self.state))
+
+    @property
+    def type_name(self):
+        return IMAGE_TYPES.get(self.type, str(self.type))
+
+    @classmethod
+    def from_element(cls, elem):
+        def leaf(tag):
+            return _text(elem, tag).strip()
+
+        return cls(
+            id=_int(elem, "ID", -1), name=leaf("NAME"), uid=_int(elem, "UID", 0),
+            gid=_int(elem, "GID", 0), type=_int(elem, "TYPE", 0), state=_int(elem, "STATE", 0),
+            persistent=_int(elem, "PERSISTENT", 0), path=leaf("PATH"), source=leaf("SOURCE"),
+            size_mb=_int(elem, "SIZE", 0), datastore_id=_int(elem, "DATASTORE_ID", -1),
+            datastore=leaf("DATASTORE"), template=_template(elem))
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "type": self.type_name.lower(), "state": self.state_name,
+                "path": self.path, "source": self.source, "size_mb": self.size_mb,
+                "datastore_id": self.datastore_id, "datastore": self.datastore, "template": self.template}
+
+
+_POOLS = {Host: ("HOST_POOL", "HOST"), Cluster: ("CLUSTER_POOL", "CLUSTER"),
+          Vnet: ("VNET_POOL", "VNET"), Datastore: ("DATASTORE_POOL", "DATASTORE"),
+          Image: ("IMAGE_POOL", "IMAGE")}
+
+
+def parse_pool(cls, xml_text):
+    """Parse a pool document into objects sorted by ascending id.
+
+    oned lists pools in DESCENDING id order by default (API_LIST_ORDER), and
+    an empty pool is ``<X_POOL></X_POOL>``; neither matters here.
+    """
+    root_tag, item_tag = _POOLS[cls]
+    root = _parse_root(xml_text, root_tag)
+    items = [cls.from_element(e) for e in root.findall(item_tag)]
+    items.sort(key=lambda o: o.id)
+    return items
+
+
+def parse_object(cls, xml_text):
+    return cls.from_element(_parse_root(xml_text, _POOLS[cls][1]))
+
+
+class Pool:
+    """Objects of one pool, indexed by id and by name."""
+
+    def __init__(self, kind, items):
+        self.kind = kind
+        self.items = list(items)
+        self.by_id = {o.id: o for o in self.items}
+        self.by_name = {}
+        for obj in self.items:
+            self.by_name.setdefault(obj.name, []).append(obj)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+
+    def get(self, ref):
+        """Find by id (int, or a string of digits) or name; None if absent."""
+        if ref is None:
+            return None
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+            obj = self.by_id.get(int(ref))
+            if obj is not None or isinstance(ref, int):
+                return obj
+        matches = self.by_name.get(str(ref), [])
+        if len(matches) > 1:
+            raise OneError("%d %ss are named %r (ids %s); use the id"
+                           % (len(matches), self.kind, ref, ", ".join(str(m.id) for m in matches)))
+        return matches[0] if matches else None
+
+    def named(self, name):
+        """Find by name only (a host called "1234" is not host id 1234); None if absent."""
+        matches = self.by_name.get(str(name), [])
+        if len(matches) > 1:
+            raise OneError("%d %ss are named %r (ids %s); use the id"
+                           % (len(matches), self.kind, name, ", ".join(str(m.id) for m in matches)))
+        return matches[0] if matches else None
+
+    def require(self, ref):
+        """Find by id (0 is valid) or name; OneNotFoundError if absent."""
+        obj = self.get(ref)
+        if obj is None:
+            raise OneNotFoundError("%s %r does not exist" % (self.kind, ref), code=NO_EXISTS)
+        return obj
+
+    def ids(self, refs):
+        """The ids of names or ids; an unknown one fails (before any write)."""
+        return [self.require(ref).id for ref in refs or []]
+
+
+def datastore_location(xml_text):
+    """DATASTORE_LOCATION of oned's configuration (one.system.config)."""
+    return _text(_parse_root(xml_text, "OPENNEBULA_CONFIGURATION"), "DATASTORE_LOCATION")

@@ -1,0 +1,546 @@
+# -*- coding: utf-8 -*-
+# Copyright: StratusLab site deployer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The XML-RPC client of oned: ``OneClient``.
+
+Standard library only (xmlrpc.client), so nothing has to be installed on the
+host that runs the modules.
+
+* ``resolve_connection``: endpoint and credentials, the way OpenNebula's CLI
+  finds them (parameters, ``ONE_XMLRPC``, ``ONE_AUTH`` or ``~/.one/one_auth``).
+* ``OneClient.call``: one XML-RPC method, the ``[ok, result, code, ...]``
+  envelope turned into a value or a ``OneError`` subclass, retries with
+  exponential backoff on connection errors and LOCKED answers (and while oned
+  is down, up to ``down_timeout``), and call counters (``calls``,
+  ``calls_by_method``, and ``writes``: the calls oned accepted that may have
+  changed something).
+* typed calls (``host_allocate``, ``vn_add_ar`` ...) and pool readers that
+  return the model's objects.
+* waits: ``wait_hosts``, ``wait_vnets_ready`` ... read one pool per poll,
+  whatever the number of objects waited for.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import ssl
+import time
+import xml.parsers.expat
+import xmlrpc.client
+from collections import Counter
+
+from ansible.module_utils.stratuslab_one.errors import (
+    ACTION, OneActionError, OneConfigError, OneConnectionError, OneError, OneFaultError, OneLockedError,
+    OneNotFoundError, OneTimeoutError, error_from_response)
+from ansible.module_utils.stratuslab_one.model import (
+    HOST_ERROR, HOST_MONITORED, HOST_STATES, HOST_STATUS, IMAGE_ERROR, IMAGE_READY, VNET_ERROR, VNET_READY,
+    VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, Vnet, datastore_location, parse_object,
+    parse_pool)
+from ansible.module_utils.stratuslab_one.template import render_template, render_vector
+
+DEFAULT_URL = "http://localhost:2633/RPC2"
+DEFAULT_AUTH_FILE = "~/.one/one_auth"
+
+
+def read_auth_file(path):
+    """Return (user, password) from a one_auth file (``user:password``)."""
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            line = handle.readline().strip()
+    except OSError as exc:
+        raise OneConfigError("Cannot read OpenNebula auth file %s: %s" % (path, exc.strerror))
+    if ":" not in line:
+        raise OneConfigError("OpenNebula auth file %s must hold 'user:password'" % path)
+    user, password = line.split(":", 1)
+    return user, password
+
+
+def resolve_connection(api_url=None, api_username=None, api_password=None, environ=None):
+    """Resolve endpoint and credentials the way OpenNebula's CLI does.
+
+    Module parameters win; then ``ONE_XMLRPC`` for the endpoint and the file
+    named by ``ONE_AUTH`` (else ``~/.one/one_auth``) for ``user:password``.
+    Returns (url, username, password).
+    """
+    env = os.environ if environ is None else environ
+    url = api_url or env.get("ONE_XMLRPC") or DEFAULT_URL
+    user, password = api_username, api_password
+    if not user or password is None:
+        auth_file = env.get("ONE_AUTH") or DEFAULT_AUTH_FILE
+        file_user, file_password = read_auth_file(auth_file)
+        if not user:
+            user = file_user
+            if password is None:
+                password = file_password
+        elif password is None:
+            if user != file_user:
+                raise OneConfigError("api_password not given and auth file %s is for user %s, not %s"
+                                     % (auth_file, file_user, user))
+            password = file_password
+    return url, user, password
+
+
+class _TimeoutTransport(xmlrpc.client.Transport):
+    def __init__(self, timeout):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self._timeout
+        return conn
+
+
+class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+    def __init__(self, timeout, context):
+        super().__init__(context=context)
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self._timeout
+        return conn
+
+
+def make_proxy(url, timeout=30, validate_certs=True, ca_path=None):
+    """An xmlrpc.client.ServerProxy with a timeout and the TLS policy."""
+    if url.lower().startswith("https://"):
+        if validate_certs:
+            context = ssl.create_default_context(cafile=ca_path)
+        else:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        transport = _TimeoutSafeTransport(timeout, context)
+    else:
+        transport = _TimeoutTransport(timeout)
+    # allow_none: never needed by oned, but harmless; use_builtin_types keeps str
+    return xmlrpc.client.ServerProxy(url, transport=transport, allow_none=False)
+
+
+# Errors that mean the request never reached oned: safe to resend anything.
+_NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror)
+# Errors during the exchange: the request may have been executed; only
+# read-only methods are resent.
+_EXCHANGE_ERRORS = (OSError, http.client.HTTPException)
+
+_READ_ONLY = re.compile(r"\.(info|version|config)$|pool\.info$")
+
+
+class OneClient:
+    """OpenNebula XML-RPC client.
+
+    ``send`` may be given to replace the network (tests): a callable
+    ``send(method, params_tuple)`` returning the raw XML-RPC result or raising
+    what xmlrpc.client would raise.
+    """
+
+    def __init__(self, url=DEFAULT_URL, username="oneadmin", password="", validate_certs=True,
+                 timeout=30, retries=4, backoff=0.5, max_backoff=8.0, ca_path=None,
+                 send=None, sleep=time.sleep, clock=time.monotonic, down_timeout=0):
+        self.url = url
+        self.username = username
+        self._session = "%s:%s" % (username, password)
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        # While oned refuses connections (stopped, restarting), a request is
+        # retried for at least this many seconds from the first refusal, on
+        # top of ``retries``: a restart of oned in the middle of a run is
+        # waited for, within a bound.
+        self.down_timeout = max(0, down_timeout or 0)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._clock = clock
+        self.calls = 0
+        self.calls_by_method = Counter()
+        self.writes = 0
+        self.retried = 0
+        if send is None:
+            proxy = make_proxy(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
+
+            def send(method, params):
+                return getattr(proxy, method)(*params)
+        self._send = send
+
+    # -- low level ------------------------------------------------------
+    def _delay(self, attempt):
+        return min(self.max_backoff, self.backoff * (2 ** attempt))
+
+    def call(self, method, *params):
+        """Call ``method`` (session prepended) and return the envelope's result.
+
+        Raises the OneError subclass matching oned's error code.  Connection
+        errors before the request reached oned, and LOCKED answers, are
+        retried ``retries`` times with exponential backoff; errors in the
+        middle of an exchange are retried only for read-only methods.
+        """
+        read_only = bool(_READ_ONLY.search(method))
+        attempt = 0
+        refused_since = None
+        while True:
+            self.calls += 1
+            self.calls_by_method[method] += 1
+            try:
+                response = self._send(method, (self._session,) + tuple(params))
+            except xmlrpc.client.Fault as exc:
+                raise OneFaultError("[%s] XML-RPC fault %s: %s" % (method, exc.faultCode, exc.faultString),
+                                    code=exc.faultCode, method=method)
+            except xmlrpc.client.ProtocolError as exc:
+                retryable = exc.errcode >= 500 and read_only
+                if retryable and attempt < self.retries:
+                    self._retry_wait(attempt)
+                    attempt += 1
+                    continue
+                raise OneConnectionError("[%s] HTTP %s %s from %s" % (method, exc.errcode, exc.errmsg, self.url),
+                                         method=method)
+            except (xmlrpc.client.ResponseError, xml.parsers.expat.ExpatError) as exc:
+                raise OneConnectionError("[%s] unreadable XML-RPC answer from %s: %s" % (method, self.url, exc),
+                                         method=method)
+            except _EXCHANGE_ERRORS as exc:
+                retryable = read_only or isinstance(exc, _NOT_SENT_ERRORS)
+                refused = isinstance(exc, ConnectionRefusedError)
+                if refused and refused_since is None:
+                    refused_since = self._clock()
+                down_for = self._clock() - refused_since if refused else 0
+                if retryable and (attempt < self.retries or (refused and down_for < self.down_timeout)):
+                    self._retry_wait(attempt, left=self.down_timeout - down_for if refused else None)
+                    attempt += 1
+                    continue
+                if refused:
+                    raise OneConnectionError(
+                        "[%s] OpenNebula's oned does not answer at %s (%s), retried %d time(s) over %.0f s:"
+                        " is oned running on the front-end (systemctl status opennebula)?"
+                        % (method, self.url, exc, attempt, down_for), method=method)
+                raise OneConnectionError("[%s] cannot talk to OpenNebula at %s: %s" % (method, self.url, exc),
+                                         method=method)
+            if not isinstance(response, (list, tuple)) or not response:
+                raise OneError("[%s] unexpected answer %r" % (method, response), method=method)
+            if response[0]:
+                if not read_only:
+                    self.writes += 1
+                return response[1] if len(response) > 1 else None
+            error = error_from_response(method, response)
+            if isinstance(error, OneLockedError) and attempt < self.retries:
+                self._retry_wait(attempt)
+                attempt += 1
+                continue
+            raise error
+
+    def _retry_wait(self, attempt, left=None):
+        self.retried += 1
+        delay = self._delay(attempt)
+        if left is not None and left > 0 and attempt >= self.retries:
+            delay = min(delay, left)
+        self._sleep(delay)
+
+    # -- system ---------------------------------------------------------
+    def version(self):
+        return self.call("one.system.version")
+
+    # -- pools ----------------------------------------------------------
+    def hostpool(self):
+        return Pool("host", parse_pool(Host, self.call("one.hostpool.info")))
+
+    def clusterpool(self):
+        return Pool("cluster", parse_pool(Cluster, self.call("one.clusterpool.info")))
+
+    def vnpool(self):
+        return Pool("vnet", parse_pool(Vnet, self.call("one.vnpool.info", -2, -1, -1)))
+
+    def datastorepool(self):
+        return Pool("datastore", parse_pool(Datastore, self.call("one.datastorepool.info")))
+
+    # -- hosts ----------------------------------------------------------
+    def host_info(self, host_id):
+        return parse_object(Host, self.call("one.host.info", int(host_id)))
+
+    def host_allocate(self, name, im_mad, vmm_mad, cluster_id=-1):
+        return self.call("one.host.allocate", name, im_mad, vmm_mad, int(cluster_id))
+
+    def host_delete(self, host_id):
+        return self.call("one.host.delete", int(host_id))
+
+    def host_status(self, host_id, status):
+        code = HOST_STATUS[status] if isinstance(status, str) else int(status)
+        return self.call("one.host.status", int(host_id), code)
+
+    def host_update(self, host_id, template, merge=True):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.host.update", int(host_id), text, 1 if merge else 0)
+
+    # -- clusters -------------------------------------------------------
+    def cluster_info(self, cluster_id):
+        return parse_object(Cluster, self.call("one.cluster.info", int(cluster_id)))
+
+    def cluster_allocate(self, name):
+        return self.call("one.cluster.allocate", name)
+
+    def cluster_delete(self, cluster_id):
+        return self.call("one.cluster.delete", int(cluster_id))
+
+    def cluster_add(self, kind, cluster_id, obj_id):
+        """kind: host, vnet or datastore. Returns the cluster id."""
+        return self.call("one.cluster.add%s" % kind, int(cluster_id), int(obj_id))
+
+    def cluster_del(self, kind, cluster_id, obj_id):
+        return self.call("one.cluster.del%s" % kind, int(cluster_id), int(obj_id))
+
+    # -- virtual networks -----------------------------------------------
+    def vn_info(self, vnet_id):
+        return parse_object(Vnet, self.call("one.vn.info", int(vnet_id)))
+
+    def vn_allocate(self, template, cluster_id=-1):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.vn.allocate", text, int(cluster_id))
+
+    def vn_update(self, vnet_id, template, merge=False):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.vn.update", int(vnet_id), text, 1 if merge else 0)
+
+    def vn_add_ar(self, vnet_id, ar):
+        return self.call("one.vn.add_ar", int(vnet_id), render_vector("AR", ar))
+
+    def vn_update_ar(self, vnet_id, ar):
+        """``ar`` must hold AR_ID. oned ignores IP, MAC and TYPE here."""
+        return self.call("one.vn.update_ar", int(vnet_id), render_vector("AR", ar))
+
+    def vn_rm_ar(self, vnet_id, ar_id, force=False):
+        return self.call("one.vn.rm_ar", int(vnet_id), int(ar_id), bool(force))
+
+    def vn_delete(self, vnet_id):
+        return self.call("one.vn.delete", int(vnet_id))
+
+    # -- datastores -----------------------------------------------------
+    def datastore_info(self, ds_id):
+        return parse_object(Datastore, self.call("one.datastore.info", int(ds_id)))
+
+    def datastore_allocate(self, template, cluster_id=-1):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.datastore.allocate", text, int(cluster_id))
+
+    def datastore_update(self, ds_id, template, merge=True):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.datastore.update", int(ds_id), text, 1 if merge else 0)
+
+    def datastore_delete(self, ds_id):
+        return self.call("one.datastore.delete", int(ds_id))
+
+    def datastore_location(self):
+        """oned.conf's DATASTORE_LOCATION: oned puts every datastore in <location>/<id>."""
+        return datastore_location(self.call("one.system.config"))
+
+    # -- images ---------------------------------------------------------
+    def imagepool(self):
+        """Every image the session's user may see (filter -2: all), one call."""
+        return Pool("image", parse_pool(Image, self.call("one.imagepool.info", -2, -1, -1)))
+
+    def image_info(self, image_id):
+        return parse_object(Image, self.call("one.image.info", int(image_id)))
+
+    def image_allocate(self, template, datastore_id):
+        text = template if isinstance(template, str) else render_template(template)
+        return self.call("one.image.allocate", text, int(datastore_id))
+
+    def image_delete(self, image_id):
+        return self.call("one.image.delete", int(image_id))
+
+    # -- polling --------------------------------------------------------
+    def _poll(self, check, timeout, interval, describe):
+        """Call check() until it returns a non-None value, or time out."""
+        deadline = self._clock() + timeout
+        delay = min(interval, 0.05)  # first re-check early: oned is often quick
+        while True:
+            value = check()
+            if value is not None:
+                return value
+            now = self._clock()
+            if now >= deadline:
+                pending = describe()
+                raise OneTimeoutError("Timed out after %ss waiting for %s" % (timeout, pending["what"]),
+                                      pending=pending)
+            self._sleep(min(delay, max(0.0, deadline - now)))
+            delay = min(interval, delay * 2)
+
+    def wait_vnet_ready(self, vnet_id, timeout=60, interval=1.0):
+        """Wait for a vnet to leave LOCK_CREATE; return it READY or raise.
+
+        ERROR/UPDATE_FAILURE raise OneActionError at once.
+        """
+        last = {}
+
+        def check():
+            vnet = self.vn_info(vnet_id)
+            last["vnet"] = vnet
+            if vnet.state == VNET_READY:
+                return vnet
+            if vnet.state in (VNET_ERROR, VNET_UPDATE_FAILURE):
+                raise OneActionError("Virtual network %s (%s) is in state %s: %s"
+                                     % (vnet.id, vnet.name, vnet.state_name,
+                                        vnet.template.get("ERROR", "no error message")),
+                                     code=ACTION, method="one.vn.info", resp_id=vnet.id)
+            return None
+
+        def describe():
+            vnet = last.get("vnet")
+            return {"what": "virtual network %s to be READY (state %s)"
+                    % (vnet_id, vnet.state_name if vnet else "unknown"), "vnet": vnet_id}
+
+        return self._poll(check, timeout, interval, describe)
+
+    def wait_vnets_ready(self, vnet_ids, timeout=60, interval=1.0):
+        """Wait for many vnets to leave LOCK_CREATE, one vnpool read per poll.
+
+        Returns {id: Vnet} when all are READY.  When some end in ERROR or
+        UPDATE_FAILURE it waits for the others to settle too, then raises
+        OneActionError listing them; a vnet that disappears counts as failed.
+        OneTimeoutError when time runs out.  Both carry ``vnets``, the last
+        {id: Vnet or None} read.
+        """
+        wanted = set(int(v) for v in vnet_ids)
+        state = {"vnets": {}}
+        if not wanted:
+            return {}
+        failing = (VNET_ERROR, VNET_UPDATE_FAILURE)
+
+        def check():
+            pool = self.vnpool()
+            found = {i: pool.by_id.get(i) for i in wanted}
+            state["vnets"] = found
+            if any(v is not None and v.state not in (VNET_READY,) + failing for v in found.values()):
+                return None
+            failed = sorted(i for i, v in found.items() if v is None or v.state in failing)
+            if failed:
+                exc = OneActionError("%d virtual network(s) not READY: %s" % (len(failed), "; ".join(
+                    "%s: gone" % i if found[i] is None else "%s (%s) in state %s: %s" % (
+                        found[i].name, i, found[i].state_name, found[i].template.get("ERROR", "no error message"))
+                    for i in failed[:20])), code=ACTION, method="one.vnpool.info")
+                exc.vnets = found
+                raise exc
+            return found
+
+        def describe():
+            pending = {i: v.state_name for i, v in state["vnets"].items()
+                       if v is not None and v.state != VNET_READY}
+            return {"what": "%d virtual network(s) to be READY" % len(pending), "vnets": pending}
+
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            exc.vnets = state["vnets"]
+            raise
+
+    def wait_vnets_gone(self, vnet_ids, timeout=60, interval=1.0):
+        """Wait after one.vn.delete until none of the vnets is listed, one vnpool read per poll."""
+        wanted = set(int(v) for v in vnet_ids)
+        state = {"left": sorted(wanted)}
+        if not wanted:
+            return True
+
+        def check():
+            pool = self.vnpool()
+            state["left"] = sorted(i for i in wanted if i in pool.by_id)
+            return None if state["left"] else True
+
+        return self._poll(check, timeout, interval, lambda: {
+            "what": "virtual network(s) %s to be deleted" % ", ".join(str(i) for i in state["left"]),
+            "vnets": state["left"]})
+
+    def wait_vnet_gone(self, vnet_id, timeout=60, interval=1.0):
+        """Wait until one.vn.info answers NO_EXISTS after a delete."""
+        def check():
+            try:
+                self.vn_info(vnet_id)
+            except OneNotFoundError:
+                return True
+            return None
+        return self._poll(check, timeout, interval,
+                          lambda: {"what": "virtual network %s to be deleted" % vnet_id})
+
+    def wait_hosts(self, host_ids, timeout=300, interval=2.0, ok_states=(HOST_MONITORED,),
+                   fail_states=(HOST_ERROR,)):
+        """Wait for many hosts together, reading the host pool once per poll.
+
+        Waits until every host is in ok_states or fail_states, or gone.
+        Returns {id: Host} when all are in ok_states; raises OneActionError
+        when some ended in fail_states or disappeared (message lists them
+        with oned's TEMPLATE/ERROR text) and OneTimeoutError when time runs
+        out (its ``pending`` = {"hosts": {id: state name}}).  Both
+        exceptions carry ``hosts``, the last {id: Host or None} read (None:
+        the host is gone), so callers need no extra read.
+        """
+        wanted = set(int(h) for h in host_ids)
+        state = {"hosts": {}}
+        if not wanted:
+            return {}
+        settled = set(ok_states) | set(fail_states)
+
+        def check():
+            pool = self.hostpool()
+            found = {i: pool.by_id.get(i) for i in wanted}
+            state["hosts"] = found
+            if any(h is not None and h.state not in settled for h in found.values()):
+                return None
+            failed = sorted(i for i, h in found.items() if h is None or h.state in fail_states)
+            if failed:
+                exc = OneActionError("%d host(s) in state %s or gone: %s" % (
+                    len(failed), "/".join(HOST_STATES[s] for s in fail_states),
+                    "; ".join(_failed_host(i, found[i]) for i in failed[:20])),
+                    code=ACTION, method="one.hostpool.info")
+                exc.hosts = found
+                raise exc
+            return found
+
+        def describe():
+            pending = {h.id: h.state_name for h in state["hosts"].values()
+                       if h is not None and h.state not in settled}
+            return {"what": "%d host(s) to be %s" % (len(pending), "/".join(
+                HOST_STATES[s] for s in ok_states)), "hosts": pending}
+
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            exc.hosts = state["hosts"]
+            raise
+
+    def wait_image_ready(self, image_id, timeout=300, interval=2.0):
+        """Wait while oned's datastore driver copies the image; READY or raise (ERROR at once)."""
+        last = {}
+
+        def check():
+            image = self.image_info(image_id)
+            last["image"] = image
+            if image.state == IMAGE_READY:
+                return image
+            if image.state == IMAGE_ERROR:
+                raise OneActionError("Image %s (%s) is in state ERROR: %s"
+                                     % (image.id, image.name, image.template.get("ERROR", "no error message")),
+                                     code=ACTION, method="one.image.info", resp_id=image.id)
+            return None
+
+        def describe():
+            image = last.get("image")
+            return {"what": "image %s to be READY (state %s)" % (image_id, image.state_name if image else "unknown"),
+                    "image": image_id}
+
+        return self._poll(check, timeout, interval, describe)
+
+
+    def wait_image_gone(self, image_id, timeout=120, interval=1.0):
+        def check():
+            try:
+                self.image_info(image_id)
+            except OneNotFoundError:
+                return True
+            return None
+
+        return self._poll(check, timeout, interval, lambda: {"what": "image %s to be deleted" % image_id})
+
+
+def _failed_host(host_id, host):
+    if host is None:
+        return "host %s disappeared" % host_id
+    return "%s (%s): %s" % (host.name, host.id, host.error or host.state_name)
