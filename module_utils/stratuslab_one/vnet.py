@@ -202,17 +202,17 @@ def vnet_allocation(name, template, desired_ars, cluster_ids):
     return alloc, first_cluster, view
 
 
-def plan_vnet_steps(vnet, template, desired_ars, cluster_ids, force, check_mode=False):
+def plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids, force, check_mode=False):
     """The writes that bring an existing vnet to the wanted state.
 
-    Returns [(description, client method name, args, kwargs)]: template
+    Returns [(description, client method, args, kwargs)]: template
     merge (only differing keys), address range removals, updates and
     additions (see plan_ars), cluster membership (exact when given).
     """
     steps = []
     differ = attrs_differ(template, vnet.template)
     if differ:
-        steps.append(("update template %s" % ", ".join(differ), "vn_update",
+        steps.append(("update template %s" % ", ".join(differ), client.vn_update,
                       (vnet.id, {k: template[k] for k in differ}), {"merge": True}))
     if desired_ars is not None:
         if vnet.state != VNET_READY and not check_mode:
@@ -220,18 +220,20 @@ def plan_vnet_steps(vnet, template, desired_ars, cluster_ids, force, check_mode=
                            % (vnet.name, vnet.state_name))
         for op, ar_id, want in plan_ars(vnet.ars, desired_ars, force):
             if op == "rm":
-                steps.append(("remove address range %s" % ar_id, "vn_rm_ar", (vnet.id, ar_id), {"force": force}))
+                steps.append(("remove address range %s" % ar_id, client.vn_rm_ar, (vnet.id, ar_id),
+                              {"force": force}))
             elif op == "add":
-                steps.append(("add address range %s" % want["key"], "vn_add_ar", (vnet.id, _ar_vector(want)), {}))
+                steps.append(("add address range %s" % want["key"], client.vn_add_ar, (vnet.id, _ar_vector(want)),
+                              {}))
             else:
-                steps.append(("update address range %s (%s)" % (ar_id, want["key"]), "vn_update_ar",
+                steps.append(("update address range %s (%s)" % (ar_id, want["key"]), client.vn_update_ar,
                               (vnet.id, _ar_vector(want, ar_id=ar_id)), {}))
     if cluster_ids is not None:
         to_add, to_remove = cluster_membership_changes(vnet.clusters, cluster_ids, True)
         for cid in to_add:
-            steps.append(("add vnet to cluster %s" % cid, "cluster_add", ("vnet", cid, vnet.id), {}))
+            steps.append(("add vnet to cluster %s" % cid, client.cluster_add, ("vnet", cid, vnet.id), {}))
         for cid in to_remove:
-            steps.append(("remove vnet from cluster %s" % cid, "cluster_del", ("vnet", cid, vnet.id), {}))
+            steps.append(("remove vnet from cluster %s" % cid, client.cluster_del, ("vnet", cid, vnet.id), {}))
     return steps
 
 
@@ -288,9 +290,9 @@ def vnet_run(client, params, check_mode):
     elif vnet.state == VNET_LOCK_CREATE and not check_mode:
         vnet = client.wait_vnet_ready(vnet.id, timeout=params["wait_timeout"])
 
-    for description, method, args, kwargs in plan_vnet_steps(vnet, template, desired_ars, cluster_ids,
+    for description, method, args, kwargs in plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids,
                                                              params["force"], check_mode):
-        changes.do(description, getattr(client, method), *args, **kwargs)
+        changes.do(description, method, *args, **kwargs)
 
     if changes.changed and not check_mode:
         vnet = client.vn_info(vnet.id)

@@ -52,7 +52,7 @@ class _VnetTask:
         self.spec, self.vnet = spec, vnet
         self.name = spec["name"]
         self.wanted = None          # (template, desired ARs, cluster ids)
-        self.steps = []             # [(description, method, args, kwargs)]
+        self.steps = []             # [(description, client method, args, kwargs)]
         self.alloc = None           # (template, first cluster) of a new vnet
         self.errored = None         # the vnet oned left in ERROR, deleted before the allocation
         self.before = _vnet_view(vnet)
@@ -64,7 +64,7 @@ class _VnetTask:
         self.entry["error"] = errors[self.name] = message
 
 
-def _vnets_plan(task, clusters, check_mode):
+def _vnets_plan(client, task, clusters, check_mode):
     spec, vnet = task.spec, task.vnet
     if spec["state"] == "absent":
         if vnet is not None and vnet.state != VNET_LOCK_DELETE:
@@ -78,7 +78,7 @@ def _vnets_plan(task, clusters, check_mode):
     if vnet.state == VNET_LOCK_CREATE and not check_mode:
         task.wait_ready = True      # planned once READY
     else:
-        task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, spec["force"], check_mode)
+        task.steps = plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids, spec["force"], check_mode)
     task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
 
 
@@ -101,11 +101,11 @@ def _vnets_plan_allocation(task, check_mode):
         task.entry["actions"].extend(planned)
 
 
-def _vnets_run_steps(client, task, errors):
+def _vnets_run_steps(task, errors):
     """Run the task's steps; on an oned error record it and stop this vnet."""
     for description, method, args, kwargs in task.steps:
         try:
-            getattr(client, method)(*args, **kwargs)
+            method(*args, **kwargs)
         except OneError as exc:
             task.fail(errors, exc.message)
             return False
@@ -153,7 +153,7 @@ def _vnets_allocate(client, tasks, errors):
         if task.wait_ready:
             waiting[task.entry["id"]] = task
         else:
-            _vnets_run_steps(client, task, errors)
+            _vnets_run_steps(task, errors)
     return waiting
 
 
@@ -182,14 +182,14 @@ def _vnets_finish_ready(client, waiting, ready, errors):
         task = waiting[vnet_id]
         template, desired_ars, cluster_ids = task.wanted
         try:
-            task.steps = plan_vnet_steps(vnet, template, desired_ars, cluster_ids, task.spec["force"])
+            task.steps = plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids, task.spec["force"])
         except OneError as exc:
             task.fail(errors, exc.message)
             continue
         if task.alloc is None:
             task.before = _vnet_view(vnet)
             task.after = _predict_vnet(task.before, template, desired_ars, cluster_ids)
-        _vnets_run_steps(client, task, errors)
+        _vnets_run_steps(task, errors)
 
 
 def _vnets_summary(tasks, errors):
@@ -226,7 +226,7 @@ def vnets_run(client, params, check_mode, diff_mode=True):
     for spec in specs:
         try:
             task = _VnetTask(spec, pool.named(spec["name"]))
-            _vnets_plan(task, clusters, check_mode)
+            _vnets_plan(client, task, clusters, check_mode)
         except OneError as exc:
             errors[spec["name"]] = exc.message
             continue

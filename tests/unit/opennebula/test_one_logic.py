@@ -163,8 +163,9 @@ def test_vnet_steps_shared_by_single_and_batch():
     params = dict(bridge="br0", template={"DNS": "10.0.0.53"}, address_ranges=[{"ip": "10.0.0.1", "size": 20}],
                   clusters=["site", "0"])
     template, ars, cids = logic.vnet_wanted(params, CLUSTERS)
-    steps = logic.plan_vnet_steps(vnet, template, ars, cids, force=False)
-    assert [(d, m) for d, m, _a, _k in steps] == [("update template DNS", "vn_update"),
+    client = one.OneClient(send=lambda method, params: [True, 0, 0])  # planning sends nothing
+    steps = logic.plan_vnet_steps(client, vnet, template, ars, cids, force=False)
+    assert [(d, m.__name__) for d, m, _a, _k in steps] == [("update template DNS", "vn_update"),
                                                   ("update address range 0 (IP4:10.0.0.1)", "vn_update_ar"),
                                                   ("add vnet to cluster 100", "cluster_add")]
     alloc, first, view = logic.vnet_allocation("new", template, ars, cids)
