@@ -68,7 +68,7 @@ def _vnets_plan(client, task, clusters, check_mode):
     spec, vnet = task.spec, task.vnet
     if spec["state"] == "absent":
         if vnet is not None and vnet.state != VNET_LOCK_DELETE:
-            task.steps.append(("delete vnet %s (%s)" % (vnet.name, vnet.id), "vn_delete", (vnet.id,), {}))
+            task.steps.append(("delete vnet %s (%s)" % (vnet.name, vnet.id), client.vn_delete, (vnet.id,), {}))
         task.after = task.before if vnet is not None and not task.steps else {}
         return
     task.wanted = template, desired_ars, cluster_ids = vnet_wanted(spec, clusters)
