@@ -698,6 +698,43 @@ def sl_network_errors(networks, hostvars=None, hosts=(), nodes=(), label="site_n
     return [f"{prefix}{error}." for error in errors]
 
 
+def sl_vnet_spec(network, label=None):
+    """One site network as an entry of opennebula_vnets: the OpenNebula network the front-end creates.
+
+    ``network``: a site file network (name, bridge, cidr, gateway, and a
+    range or leases). The entry: ``name``, ``vn_mad: bridge``, ``bridge``, a
+    ``template`` (NETWORK_ADDRESS, NETWORK_MASK, DESCRIPTION, and GATEWAY when
+    given), and ``address_ranges`` (one, from ``range`` by sl_address_range)
+    and/or ``fixed_leases`` (the ``leases``), each only when the site network
+    has it. ``label`` names the network in messages (default
+    ``site_networks[<name>]``).
+    """
+    name = "sl_vnet_spec"
+    _require_netaddr(name)
+    if not (isinstance(network, Mapping) and all(isinstance(network.get(key), str) and network.get(key)
+                                                 for key in ("name", "bridge", "cidr"))):
+        _fail(name, label or "network", network, "needs a name, a bridge and a cidr")
+    label = label or f"site_networks[{network['name']}]"
+    cidr = network["cidr"]
+    mask = _network(cidr, name, _field(label, "cidr")).netmask
+    template = {"NETWORK_ADDRESS": cidr.split("/")[0], "NETWORK_MASK": str(mask),
+                "DESCRIPTION": f"StratusLab site network {network['name']}"}
+    if network.get("gateway") is not None:
+        template["GATEWAY"] = network["gateway"]
+    spec = {"name": network["name"], "vn_mad": "bridge", "bridge": network["bridge"], "template": template}
+    if network.get("range") is not None:
+        bounds = network["range"] if isinstance(network["range"], Mapping) else {}
+        try:
+            spec["address_ranges"] = [sl_address_range(cidr, first=bounds.get("first"), last=bounds.get("last"),
+                                                        size=bounds.get("size"), gateway=network.get("gateway"),
+                                                        label=label)]
+        except AnsibleFilterError as error:
+            raise AnsibleFilterError(f"{name}: {_message(error)}") from None
+    if network.get("leases") is not None:
+        spec["fixed_leases"] = network["leases"]
+    return spec
+
+
 class FilterModule:
     """StratusLab network filters; see docs/filters.md."""
 
@@ -714,4 +751,5 @@ class FilterModule:
             "sl_duplicates": sl_duplicates,
             "sl_network_errors": sl_network_errors,
             "sl_cidr_errors": sl_cidr_errors,
+            "sl_vnet_spec": sl_vnet_spec,
         }

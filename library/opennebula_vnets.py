@@ -169,6 +169,18 @@ vnets:
   returned: always
   type: dict
   sample: {"public": {"id": 0, "actions": ["allocate vnet public", "add vnet to cluster 100"], "state": "READY"}}
+networks:
+  description:
+    - Every listed network wanted V(present) that is READY, as this run last read it, per name (id, name, clusters,
+      template, address ranges by key with the MAC OpenNebula gave their first address), as M(opennebula_vnet)
+      shows it. No read is added for it - an existing network is shown as the first pool read found it, a new one
+      as the wait found it READY - so a range added to an existing network shows from the next run on.
+    - In check mode, the networks that exist. Networks that failed are not listed.
+  returned: always
+  type: dict
+  sample: {"public": {"id": 0, "name": "public", "clusters": [100], "template": {"VN_MAD": "bridge",
+           "BRIDGE": "br0"}, "address_ranges": [{"key": "IP4:192.0.2.100", "type": "IP4", "ip": "192.0.2.100",
+           "mac": "02:00:c0:00:02:64", "size": 100, "used_leases": 0}]}}
 summary:
   description: Counts of networks created, updated, deleted, unchanged and failed.
   returned: always

@@ -210,6 +210,23 @@ def _vnets_summary(tasks, errors):
     return summary
 
 
+def _vnets_read(tasks, ready):
+    """The READY networks wanted present, as this run last read them: {name: view}.
+
+    No read is added for it: an existing network as the first pool read found
+    it, a new one (or one found in LOCK_CREATE) as the wait read it READY. So
+    a range this run adds to an existing network shows from the next run on.
+    """
+    networks = {}
+    for task in tasks:
+        if task.spec["state"] != "present" or "error" in task.entry:
+            continue
+        vnet = ready.get(task.entry["id"]) if task.wait_ready else task.vnet
+        if vnet is not None and vnet.state == VNET_READY:
+            networks[task.name] = _vnet_view(vnet)
+    return networks
+
+
 def vnets_run(client, params, check_mode, diff_mode=True):
     """Batch vnets: one vnpool read (+ one clusterpool read), only the writes needed.
 
@@ -233,6 +250,7 @@ def vnets_run(client, params, check_mode, diff_mode=True):
         tasks.append(task)
 
     timeout, interval = params["wait_timeout"], params["poll_interval"]
+    ready = {}
     if check_mode:
         for task in tasks:
             task.entry["actions"].extend(step[0] for step in task.steps)
@@ -259,7 +277,7 @@ def vnets_run(client, params, check_mode, diff_mode=True):
             report[task.name] = task.entry
             before[task.name], after[task.name] = task.before, task.after
     result = dict(changed=any(t.entry["actions"] for t in tasks), vnets=report,
-                  summary=_vnets_summary(tasks, errors))
+                  summary=_vnets_summary(tasks, errors), networks=_vnets_read(tasks, ready))
     if diff_mode:
         result["diff"] = dict(before=before, after=after)
     if errors:

@@ -718,8 +718,29 @@ def test_filter_module_exposes_every_filter():
         "sl_overlapping_ranges",
         "sl_range_fits",
         "sl_ranges_disjoint",
+        "sl_vnet_spec",
     ]
     assert all(name == func.__name__ for name, func in filters.items())
+
+
+def test_vnet_spec_of_a_ranged_and_a_fixed_network():
+    ranged = {"name": "public", "bridge": "br0", "cidr": "10.0.0.0/24", "gateway": "10.0.0.1",
+              "range": {"first": "10.0.0.100", "size": 50}}
+    assert net.sl_vnet_spec(ranged) == {
+        "name": "public", "vn_mad": "bridge", "bridge": "br0",
+        "template": {"NETWORK_ADDRESS": "10.0.0.0", "NETWORK_MASK": "255.255.255.0",
+                     "DESCRIPTION": "StratusLab site network public", "GATEWAY": "10.0.0.1"},
+        "address_ranges": [{"type": "IP4", "ip": "10.0.0.100", "size": 50}]}
+    fixed = {"name": "lab", "bridge": "br1", "cidr": "192.168.4.0/22", "leases": ["192.168.4.10"]}
+    spec = net.sl_vnet_spec(fixed)
+    assert spec["template"]["NETWORK_MASK"] == "255.255.252.0" and "GATEWAY" not in spec["template"]
+    assert spec["fixed_leases"] == ["192.168.4.10"] and "address_ranges" not in spec
+
+
+def test_vnet_spec_refuses_a_bad_network_naming_it():
+    fails(net.sl_vnet_spec, {"name": "public", "bridge": "br0"}, names=["needs a name, a bridge and a cidr"])
+    fails(net.sl_vnet_spec, {"name": "public", "bridge": "br0", "cidr": "10.0.0.0/24",
+                             "range": {"first": "10.0.1.5"}}, names=["site_networks[public].first", "10.0.1.5"])
 
 
 ANSIBLE = Path(sys.executable).parent / "ansible"
