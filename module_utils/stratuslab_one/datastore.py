@@ -9,7 +9,8 @@ import posixpath
 
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
 from ansible.module_utils.stratuslab_one.model import DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES
-from ansible.module_utils.stratuslab_one.module import Changes, change_result, cluster_membership_changes, find_object
+from ansible.module_utils.stratuslab_one.module import (
+    Changes, change_result, find_object, membership_steps, plan_other_clusters)
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -96,9 +97,8 @@ def datastore_run(client, params, check_mode):
                      tm_mad=template["TM_MAD"], base_path="", clusters=[0 if first == -1 else first],
                      template=template)
         if check_mode:
+            plan_other_clusters(changes, "datastore", cluster_ids)
             if cluster_ids:
-                for cid in cluster_ids[1:]:
-                    changes.actions.append("add datastore to cluster %s" % cid)
                 after["clusters"] = sorted(cluster_ids)
             return change_result(changes, before, after, datastore=after)
         ds = client.datastore_info(new_id)
@@ -118,11 +118,9 @@ def datastore_run(client, params, check_mode):
         changes.do("update template %s" % ", ".join(differ), client.datastore_update, ds.id,
                    {k: template[k] for k in differ}, merge=True)
     if cluster_ids is not None:
-        to_add, to_remove = cluster_membership_changes(ds.clusters, cluster_ids, True)
-        for cid in to_add:
-            changes.do("add datastore to cluster %s" % cid, client.cluster_add, "datastore", cid, ds.id)
-        for cid in to_remove:
-            changes.do("remove datastore from cluster %s" % cid, client.cluster_del, "datastore", cid, ds.id)
+        for description, method, args, kwargs in membership_steps(client, "datastore", ds.id, ds.clusters,
+                                                                  cluster_ids):
+            changes.do(description, method, *args, **kwargs)
     if changes.changed and not check_mode:
         ds = client.datastore_info(ds.id)
         after = _ds_view(ds)

@@ -159,6 +159,23 @@ def change_result(changes, before, after, **extra):
     return out
 
 
+def membership_steps(client, kind, obj_id, current_ids, wanted_ids):
+    """The writes that put a vnet or datastore in exactly the clusters ``wanted_ids``.
+
+    [(description, client method, args, kwargs)], the additions first.
+    """
+    to_add, to_remove = cluster_membership_changes(current_ids, wanted_ids, True)
+    return ([("add %s to cluster %s" % (kind, cid), client.cluster_add, (kind, cid, obj_id), {}) for cid in to_add]
+            + [("remove %s from cluster %s" % (kind, cid), client.cluster_del, (kind, cid, obj_id), {})
+               for cid in to_remove])
+
+
+def plan_other_clusters(changes, kind, cluster_ids):
+    """Check mode, a new vnet or datastore: the clusters after the first (given at allocation), planned."""
+    for cid in (cluster_ids or [])[1:]:
+        changes.actions.append("add %s to cluster %s" % (kind, cid))
+
+
 def cluster_membership_changes(current_ids, wanted_ids, exclusive):
     """(to_add, to_remove) sorted id lists."""
     current, wanted = set(current_ids), set(wanted_ids)

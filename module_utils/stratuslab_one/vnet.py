@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
 from ansible.module_utils.stratuslab_one.model import VNET_ERROR, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY
-from ansible.module_utils.stratuslab_one.module import Changes, change_result, cluster_membership_changes, find_object
+from ansible.module_utils.stratuslab_one.module import (
+    Changes, change_result, find_object, membership_steps, plan_other_clusters)
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -229,11 +230,7 @@ def plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids, force, che
                 steps.append(("update address range %s (%s)" % (ar_id, want["key"]), client.vn_update_ar,
                               (vnet.id, _ar_vector(want, ar_id=ar_id)), {}))
     if cluster_ids is not None:
-        to_add, to_remove = cluster_membership_changes(vnet.clusters, cluster_ids, True)
-        for cid in to_add:
-            steps.append(("add vnet to cluster %s" % cid, client.cluster_add, ("vnet", cid, vnet.id), {}))
-        for cid in to_remove:
-            steps.append(("remove vnet from cluster %s" % cid, client.cluster_del, ("vnet", cid, vnet.id), {}))
+        steps += membership_steps(client, "vnet", vnet.id, vnet.clusters, cluster_ids)
     return steps
 
 
@@ -281,9 +278,8 @@ def vnet_run(client, params, check_mode):
         new_id = changes.do("allocate vnet %s" % name, client.vn_allocate, alloc, first_cluster)
         after["id"] = new_id
         if check_mode:
+            plan_other_clusters(changes, "vnet", cluster_ids)
             if cluster_ids:
-                for cid in cluster_ids[1:]:
-                    changes.actions.append("add vnet to cluster %s" % cid)
                 after["clusters"] = sorted(cluster_ids)
             return change_result(changes, before, after, vnet=after)
         vnet = client.wait_vnet_ready(new_id, timeout=params["wait_timeout"])
