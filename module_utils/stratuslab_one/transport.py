@@ -365,31 +365,61 @@ class OneClient:
             self._sleep(min(delay, max(0.0, deadline - now)))
             delay = min(interval, delay * 2)
 
+    def _wait_ready(self, info, obj_id, ready, failing, what, method, key, timeout, interval):
+        """Read ``info(obj_id)`` until the object is in state ``ready``; return it.
+
+        A ``failing`` state raises OneActionError at once, with oned's ERROR text.
+        """
+        last = {}
+
+        def check():
+            obj = info(obj_id)
+            last["obj"] = obj
+            if obj.state == ready:
+                return obj
+            if obj.state in failing:
+                raise OneActionError("%s %s (%s) is in state %s: %s"
+                                     % (what[0].upper() + what[1:], obj.id, obj.name, obj.state_name,
+                                        obj.template.get("ERROR", "no error message")),
+                                     code=ACTION, method=method, resp_id=obj.id)
+            return None
+
+        def describe():
+            obj = last.get("obj")
+            return {"what": "%s %s to be READY (state %s)" % (what, obj_id, obj.state_name if obj else "unknown"),
+                    key: obj_id}
+
+        return self._poll(check, timeout, interval, describe)
+
+    def _wait_gone(self, info, obj_id, what, timeout, interval):
+        """Read ``info(obj_id)`` until oned answers NO_EXISTS (after a delete)."""
+        def check():
+            try:
+                info(obj_id)
+            except OneNotFoundError:
+                return True
+            return None
+        return self._poll(check, timeout, interval, lambda: {"what": "%s %s to be deleted" % (what, obj_id)})
+
     def wait_vnet_ready(self, vnet_id, timeout=60, interval=1.0):
         """Wait for a vnet to leave LOCK_CREATE; return it READY or raise.
 
         ERROR/UPDATE_FAILURE raise OneActionError at once.
         """
-        last = {}
+        return self._wait_ready(self.vn_info, vnet_id, VNET_READY, (VNET_ERROR, VNET_UPDATE_FAILURE),
+                                "virtual network", "one.vn.info", "vnet", timeout, interval)
 
-        def check():
-            vnet = self.vn_info(vnet_id)
-            last["vnet"] = vnet
-            if vnet.state == VNET_READY:
-                return vnet
-            if vnet.state in (VNET_ERROR, VNET_UPDATE_FAILURE):
-                raise OneActionError("Virtual network %s (%s) is in state %s: %s"
-                                     % (vnet.id, vnet.name, vnet.state_name,
-                                        vnet.template.get("ERROR", "no error message")),
-                                     code=ACTION, method="one.vn.info", resp_id=vnet.id)
-            return None
+    def wait_vnet_gone(self, vnet_id, timeout=60, interval=1.0):
+        """Wait until one.vn.info answers NO_EXISTS after a delete."""
+        return self._wait_gone(self.vn_info, vnet_id, "virtual network", timeout, interval)
 
-        def describe():
-            vnet = last.get("vnet")
-            return {"what": "virtual network %s to be READY (state %s)"
-                    % (vnet_id, vnet.state_name if vnet else "unknown"), "vnet": vnet_id}
+    def wait_image_ready(self, image_id, timeout=300, interval=2.0):
+        """Wait while oned's datastore driver copies the image; READY or raise (ERROR at once)."""
+        return self._wait_ready(self.image_info, image_id, IMAGE_READY, (IMAGE_ERROR,), "image", "one.image.info",
+                                "image", timeout, interval)
 
-        return self._poll(check, timeout, interval, describe)
+    def wait_image_gone(self, image_id, timeout=120, interval=1.0):
+        return self._wait_gone(self.image_info, image_id, "image", timeout, interval)
 
     def wait_vnets_ready(self, vnet_ids, timeout=60, interval=1.0):
         """Wait for many vnets to leave LOCK_CREATE, one vnpool read per poll.
@@ -449,17 +479,6 @@ class OneClient:
             "what": "virtual network(s) %s to be deleted" % ", ".join(str(i) for i in state["left"]),
             "vnets": state["left"]})
 
-    def wait_vnet_gone(self, vnet_id, timeout=60, interval=1.0):
-        """Wait until one.vn.info answers NO_EXISTS after a delete."""
-        def check():
-            try:
-                self.vn_info(vnet_id)
-            except OneNotFoundError:
-                return True
-            return None
-        return self._poll(check, timeout, interval,
-                          lambda: {"what": "virtual network %s to be deleted" % vnet_id})
-
     def wait_hosts(self, host_ids, timeout=300, interval=2.0, ok_states=(HOST_MONITORED,),
                    fail_states=(HOST_ERROR,)):
         """Wait for many hosts together, reading the host pool once per poll.
@@ -505,39 +524,6 @@ class OneClient:
         except OneTimeoutError as exc:
             exc.hosts = state["hosts"]
             raise
-
-    def wait_image_ready(self, image_id, timeout=300, interval=2.0):
-        """Wait while oned's datastore driver copies the image; READY or raise (ERROR at once)."""
-        last = {}
-
-        def check():
-            image = self.image_info(image_id)
-            last["image"] = image
-            if image.state == IMAGE_READY:
-                return image
-            if image.state == IMAGE_ERROR:
-                raise OneActionError("Image %s (%s) is in state ERROR: %s"
-                                     % (image.id, image.name, image.template.get("ERROR", "no error message")),
-                                     code=ACTION, method="one.image.info", resp_id=image.id)
-            return None
-
-        def describe():
-            image = last.get("image")
-            return {"what": "image %s to be READY (state %s)" % (image_id, image.state_name if image else "unknown"),
-                    "image": image_id}
-
-        return self._poll(check, timeout, interval, describe)
-
-
-    def wait_image_gone(self, image_id, timeout=120, interval=1.0):
-        def check():
-            try:
-                self.image_info(image_id)
-            except OneNotFoundError:
-                return True
-            return None
-
-        return self._poll(check, timeout, interval, lambda: {"what": "image %s to be deleted" % image_id})
 
 
 def _failed_host(host_id, host):
