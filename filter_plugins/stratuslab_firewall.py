@@ -281,7 +281,7 @@ def _text(network):
 
 
 def _comment(text):
-    cleaned = re.sub(r"[^A-Za-z0-9 ,.:;/()_+=@-]", " ", str(text)).strip()
+    cleaned = re.sub(r"[^A-Za-z0-9 ,.:;/()_+=@'-]", " ", str(text)).strip()
     return cleaned[:_COMMENT_MAX]
 
 
