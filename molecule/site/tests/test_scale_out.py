@@ -13,19 +13,24 @@ Then it proves, through the OpenNebula API and the run's own JSON report
 
 - site-node3 is registered in the site cluster and MONITORED;
 - every host registered before keeps its id and its state;
-- on the front-end exactly one task changed: the frontend role's node
-  registration (opennebula_hosts, which allocated site-node3). The kvm_node
-  role also writes site-node3's host keys into oneadmin's known_hosts on the
-  front-end; that task is delegated, so the recap counts it under site-node3,
-  and it is the only delegated change (checked by name below). Everything
-  else the front-end ran (base, frontend main entry point) reports ok.
+- on the front-end exactly these tasks changed: its firewall's rules, which
+  now let site-node3 in as a node (monitord, oneadmin's SSH), and their
+  reload, before anything reaches the new node; then the frontend role's
+  node registration (opennebula_hosts, which allocated site-node3). The
+  kvm_node role also writes site-node3's host keys into oneadmin's
+  known_hosts on the front-end; that task is delegated, so the recap counts
+  it under site-node3, and it is the only delegated change (checked by name
+  below). Everything else the front-end ran (base, frontend main entry
+  point) reports ok.
 
 If site-node3 was already registered (verify run a second time), the rerun
-must change nothing on the front-end at all.
+must change nothing on the front-end at all (its firewall already names
+site-node3, unless a converge in between took it out of group nodes).
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +51,9 @@ PASSWORD = "demo-oneadmin-secret"  # inventories/demo: test value, not a secret
 MONITORED = "2"
 REGISTRATION = "nodes | Register every node in the site cluster and wait until all are MONITORED"
 KNOWN_HOSTS_ON_FRONTEND = "ssh | Make every node's host keys known to oneadmin on the front-end"
+FIREWALL_RULES = "firewall_on | Render the host's rules (one table, replaced in one transaction)"
+FIREWALL_RELOAD = "Reload site firewall"
+FIREWALL_FILE = "/etc/stratuslab/firewall.nft"
 
 CALL = r"""
 import json, sys, xmlrpc.client
@@ -76,6 +84,12 @@ def _changed(report, host):
 @pytest.fixture(scope="module")
 def scale_out(host, tmp_path_factory, request):
     before = _hosts(host)
+    # Whether the front-end's firewall lets site-node3 in as a node already
+    # (its monitord rule names it), or the site has no firewall to change.
+    rules = host.file(FIREWALL_FILE)
+    node3 = re.compile(r"[{ ]%s[ ,]" % re.escape(stratuslab_testinfra.hostvars(NEW)["site_address"]))
+    let_in_before = not rules.exists or any(node3.search(line) for line in rules.content_string.splitlines()
+                                            if "monitor daemon" in line and " accept " in line)
     work = tmp_path_factory.mktemp("scale_out")
     extra = work / "add-node3.yml"
     extra.write_text(yaml.safe_dump({"all": {"children": {"nodes": {"hosts": {NEW: None}}}}}))
@@ -98,7 +112,7 @@ def scale_out(host, tmp_path_factory, request):
         reporter.write_line("scale-out: site.yml --limit frontend:%s took %.0f s; recap %s"
                             % (NEW, seconds, json.dumps(report["stats"], sort_keys=True)))
     return {"rc": proc.returncode, "stderr": proc.stderr, "report": report,
-            "before": before, "after": _hosts(host), "seconds": seconds}
+            "before": before, "after": _hosts(host), "seconds": seconds, "let_in_before": let_in_before}
 
 
 def test_the_rerun_succeeds_on_both_hosts(scale_out):
@@ -129,7 +143,8 @@ def test_the_front_end_changes_only_by_the_registration(scale_out):
     report = scale_out["report"]
     frontend_changes = _changed(report, FRONTEND)
     newly_added = NEW not in scale_out["before"]
-    expected = [REGISTRATION] if newly_added else []
+    expected = (([] if scale_out["let_in_before"] else [FIREWALL_RULES, FIREWALL_RELOAD])
+                + ([REGISTRATION] if newly_added else []))
     assert [name.split(" : ", 1)[-1] for name in frontend_changes] == expected, frontend_changes
     assert report["stats"][FRONTEND]["changed"] == len(expected)
     # The one change made on the front-end by a task of the new node's play.
