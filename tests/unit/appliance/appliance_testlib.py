@@ -139,10 +139,10 @@ def publish_tree(root, image_bytes, signer, name="ttylinux", version="9.7", type
     image.write_bytes(image_bytes)
     manifest = sm.build(str(image), name=name, type=type_, version=version, arch="x86_64", os="ttylinux",
                         osversion="9.7", user="alice")
-    manifest = sm.sign(manifest, signer.key_pem, signer.cert_pem)
+    document = sm.sign(manifest, signer.key_pem, signer.cert_pem)
     manifest_file = directory / manifest.manifest_file
-    manifest_file.write_bytes(sm.serialize(manifest))
-    return manifest, image, manifest_file
+    manifest_file.write_bytes(document)
+    return sm.parse(document), image, manifest_file
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
