@@ -179,10 +179,11 @@ class RepoServer:
         self.httpd.server_close()
 
 
-def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None):
+def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None, python=PYTHON):
     """Run tasks on localhost through ansible-playbook; list of task results (json callback).
 
     inventory: INI text of an inventory holding localhost (default: localhost alone).
+    python: the interpreter modules run with on localhost.
     """
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
@@ -191,7 +192,7 @@ def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None):
     if inventory is not None:
         hosts = str(book) + ".ini"
         Path(hosts).write_text(inventory)
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % python, str(book)]
     if check:
         cmd.append("--check")
     if diff:
