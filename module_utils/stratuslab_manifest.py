@@ -107,7 +107,7 @@ FIELDS = (
 
 
 class ManifestError(Exception):
-    """A manifest that is not a valid format-1 manifest."""
+    """A document that is not a valid manifest of this format."""
 
 
 class SignatureError(ManifestError):
