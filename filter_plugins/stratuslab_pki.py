@@ -220,13 +220,17 @@ def sl_signer_errors(signers, label="signers", contents=None, prefix="", now=Non
 
     Each item is PEM text (it holds ``-----BEGIN``) or the path of a PEM file
     on the control machine; each must hold at least one certificate that
-    parses, valid today. ``contents``: ``{path: text}`` of vault-encrypted files.
+    parses, valid today. A certificate that is neither a CA nor self-signed
+    trusts nobody (xmlsec1's rules, docs/appliance-repository.md) unless the
+    CA that issued it is listed too: it is refused, naming that CA.
+    ``contents``: ``{path: text}`` of vault-encrypted files.
     """
     if isinstance(signers, (str, bytes, Mapping)) or not isinstance(signers, (list, tuple)):
         return ["%s%s is %r; expected a list of certificates (PEM text or files on the control machine)." % (
             prefix, label, signers)]
     now = now or datetime.datetime.now(datetime.timezone.utc)
     errors = []
+    listed = []
     for index, item in enumerate(signers):
         what = "%s[%d]" % (label, index)
         if isinstance(item, str) and "-----BEGIN" in item:
@@ -242,6 +246,13 @@ def sl_signer_errors(signers, label="signers", contents=None, prefix="", now=Non
             continue
         for cert in _certificates(data, what, errors, "X.509 certificates in PEM (a signer's, or a CA's)"):
             errors += _validity_errors(cert, what, now)
+            listed.append((what, cert))
+    subjects = {cert.subject for _what, cert in listed if _is_ca(cert)}
+    for what, cert in listed:
+        if not _is_ca(cert) and cert.issuer != cert.subject and cert.issuer not in subjects:
+            errors.append("%s holds %s, issued by %s: a certificate issued by a CA trusts nobody on its own "
+                          "(the signature check follows xmlsec1's rules); list that CA instead"
+                          % (what, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()))
     return ["%s%s." % (prefix, error) for error in errors]
 
 

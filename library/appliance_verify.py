@@ -11,8 +11,12 @@ module: appliance_verify
 short_description: Fetch a StratusLab appliance, verify its signed manifest, and place the verified image
 description:
   - Fetches an appliance manifest (C(<name>-<version>.img.manifest.xml)) from an appliance repository,
-    checks it is a valid format-1 manifest signed by one of the site's trusted signers, then fetches the
-    image beside it and checks its size, SHA-256 and SHA-512 against the manifest.
+    checks it is a valid format-2 manifest with an enveloped W3C XML Signature by one of the site's trusted
+    signers, then fetches the image beside it and checks its size, SHA-256 and SHA-512 against the manifest.
+  - The signature is verified by C(xmlsec1 --verify) on the host that runs the module, with each trusted
+    signer's certificate as C(--trusted-pem), only the signer's certificate in C(KeyInfo/X509Data) as the
+    key, and only the whole-document reference C(URI=""). Before that, the module reads the signer's
+    certificate itself so that a refusal names the signer and the reason.
   - Only a verified image is placed at O(dest). Anything else is refused with a message naming what was
     wrong (unsigned, untrusted signer, manifest changed after signing, image size or checksum); the module
     then fails, writes nothing and leaves no partial file. An existing O(dest) is never changed by a refused
@@ -43,8 +47,9 @@ options:
   trusted_signers:
     description:
       - The site's trusted signers, PEM text. Each item holds one or more X.509 certificates.
-      - A signer is trusted when its certificate is one of them, or was issued directly by one of them
-        that is a CA (basicConstraints CA:TRUE).
+      - A signer is trusted when its certificate is one of them and self-signed, or was issued directly by
+        one of them that is a CA (basicConstraints CA:TRUE); both within their validity periods (the rules
+        of C(xmlsec1 --trusted-pem)). A certificate issued by a CA cannot be trusted on its own; list its CA.
       - An empty list refuses every appliance.
     type: list
     elements: str
@@ -83,9 +88,12 @@ options:
     type: str
     default: "0644"
 requirements:
+  - C(xmlsec1) on the host that runs the module (Debian package C(xmlsec1)).
   - Python C(cryptography) 38 or later on the host that runs the module (C(python3-cryptography) on Debian 12).
 notes:
   - Supports check mode; the manifest is fetched and verified, the image is not fetched and nothing is written.
+  - xmlsec1 reads the manifest and the trusted certificates from a private temporary directory that is
+    removed before the module returns, in check mode too.
   - Supports diff mode.
   - The manifest format and the trust rules are described in docs/appliance-repository.md.
 seealso:
@@ -229,17 +237,20 @@ def _open(opener, url, timeout, fresh=False):
         raise Refused("download", "cannot fetch %s: %s" % (url, getattr(exc, "reason", exc))) from None
 
 
-def fetch_manifest(opener, params):
+def fetch_manifest(opener, params, xmlsec1):
     url = params["manifest_url"]
     with _open(opener, url, params["timeout"], fresh=True) as resp:
         data = resp.read(sm.MAX_MANIFEST_BYTES + 1)
     try:
         manifest = sm.parse(data)
+    except sm.SignatureError as exc:
+        raise Refused("signature", "%s: %s" % (url, exc)) from None
     except sm.ManifestError as exc:
         raise Refused("format", "%s is not a valid appliance manifest: %s" % (url, exc)) from None
     try:
         trusted = sm.load_trusted(params["trusted_signers"])
-        signer = sm.verify_signature(manifest, trusted)
+        signer = sm.check_signer(manifest, trusted)
+        sm.xmlsec1_verify(data, trusted, xmlsec1=xmlsec1, manifest_file=manifest.manifest_file)
     except sm.TrustError as exc:
         raise Refused("trust", "%s: %s" % (url, exc)) from None
     except sm.ManifestError as exc:
@@ -293,10 +304,10 @@ def download_verified(opener, url, manifest, dest, timeout, mode):
             os.unlink(tmp)
 
 
-def run(module):
+def run(module, xmlsec1):
     params = module.params
     opener = _opener(params)
-    manifest, signer = fetch_manifest(opener, params)
+    manifest, signer = fetch_manifest(opener, params, xmlsec1)
     dest = params["dest"]
     image_url = image_url_for(params, manifest)
     before_sha = sm.digest_file(dest)[1] if os.path.isfile(dest) else None
@@ -343,12 +354,17 @@ def main():
     )
     if not sm.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(sm.CRYPTOGRAPHY_IMPORT_ERROR))
+    xmlsec1 = module.get_bin_path("xmlsec1")
+    if xmlsec1 is None:
+        module.fail_json(msg="xmlsec1 is not installed on this host (Debian package xmlsec1): it verifies the "
+                             "manifests' XML signatures", reason="signature",
+                         manifest_url=module.params["manifest_url"])
     try:
         int(module.params["mode"], 8)
     except ValueError:
         module.fail_json(msg="mode must be an octal string such as '0644', got %r" % module.params["mode"])
     try:
-        result = run(module)
+        result = run(module, xmlsec1)
     except Refused as exc:
         module.fail_json(msg="appliance refused: %s" % exc, reason=exc.reason,
                          manifest_url=module.params["manifest_url"])

@@ -9,17 +9,24 @@ A manifest describes one file of the appliance repository
 ``stratuslab_manifest.xsd`` (next to this file); this module enforces the
 same rules with the standard library only, so hosts need no lxml.
 
-Signing (docs/appliance-repository.md explains the choice): X.509. The
-``<signature>`` element holds the signer's certificate (DER, base64) and the
-signature value over the canonical form of the manifest without its
-``<signature>`` element: W3C Canonical XML 2.0 with text trimmed
-(``xml.etree.ElementTree.canonicalize(strip_text=True)``), UTF-8.
-RSA (PKCS#1 v1.5, SHA-256) and ECDSA (SHA-256) keys are supported.
+Signing (docs/appliance-repository.md explains the choice): a W3C XML
+Signature, enveloped, as the last child of ``<manifest>``: one Reference
+to the whole document (``URI=""``) with the enveloped-signature transform
+and Exclusive XML Canonicalization, SHA-256 digest, RSA-SHA256 or
+ECDSA-SHA256, and the signer's X.509 certificate in KeyInfo/X509Data.
+Signatures are made and checked by ``xmlsec1`` (the XML Security Library's
+command line tool, Debian package xmlsec1), so any XML-DSig tool verifies
+them; this module writes the signature template, runs xmlsec1, and parses
+the signature strictly so that what xmlsec1 verified is exactly what the
+manifest's fields say.
 
-Trust: a signer is trusted when its certificate is one of the site's
-trusted certificates (pinned), or was issued directly by one of them that
-is a CA. Signing and verifying need ``cryptography`` (python3-cryptography
-on Debian 12, version 38 or later); building and parsing do not.
+Trust: a signer is trusted when its certificate chains to one of the site's
+trusted certificates as xmlsec1 (OpenSSL) sees it: it is one of them and
+self-signed, or was issued directly by one of them that is a CA; each
+within its validity period. The same rules are checked here first with
+``cryptography`` (python3-cryptography on Debian 12, version 38 or later)
+so that a refusal says which signer and why; building and parsing need
+neither.
 
 Used by tools/sl-publish (the publisher's side) and library/appliance_verify.py
 (the site's side).
@@ -31,7 +38,11 @@ import base64
 import binascii
 import datetime
 import hashlib
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from typing import List, Optional
@@ -48,13 +59,24 @@ except ImportError as exc:  # signing/verifying say so; parsing still works
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
-FORMAT = "1"
+FORMAT = "2"
 MAX_MANIFEST_BYTES = 256 * 1024
 CHUNK = 1024 * 1024
 
-RSA_SHA256 = "rsa-pkcs1v15-sha256"
-ECDSA_SHA256 = "ecdsa-sha256"
+# W3C XML Signature: the one profile manifests use.
+DSIG = "http://www.w3.org/2000/09/xmldsig#"
+ENVELOPED = DSIG + "enveloped-signature"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N_METHODS = (EXC_C14N, C14N)
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+SHA512 = "http://www.w3.org/2001/04/xmlenc#sha512"
+DIGEST_METHODS = (SHA256, SHA512)
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 SIGNATURE_ALGORITHMS = (RSA_SHA256, ECDSA_SHA256)
+XMLSEC1 = "xmlsec1"
+XMLSEC1_TIMEOUT = 120
 COMPRESSIONS = ("gz", "bz2", "xz", "none")
 
 # The same rules as stratuslab_manifest.xsd (tests/unit/appliance checks both agree).
@@ -85,7 +107,7 @@ FIELDS = (
 
 
 class ManifestError(Exception):
-    """A manifest that is not a valid format-1 manifest."""
+    """A document that is not a valid manifest of this format."""
 
 
 class SignatureError(ManifestError):
@@ -110,9 +132,14 @@ def require_cryptography():
 
 @dataclass
 class Signature:
-    algorithm: str
-    certificate: bytes  # DER
+    """The parts of an enveloped ds:Signature a reader needs (what xmlsec1 checks is the document)."""
+
+    algorithm: str  # SignatureMethod URI
+    certificate: bytes  # the signer's X.509 certificate, DER
     value: bytes
+    c14n: str = EXC_C14N
+    digest_method: str = SHA256
+    digest: bytes = b""
 
 
 @dataclass
@@ -237,7 +264,12 @@ def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
 
-def to_element(manifest, signed=True):
+def _tag(name):
+    return "{%s}%s" % (DSIG, name)
+
+
+def to_element(manifest):
+    """The manifest's own elements (never its signature: a signed document is kept as signed)."""
     check_fields(manifest)
     root = ET.Element("manifest", {"format": FORMAT})
     for tag, attr, _pattern, _required in FIELDS:
@@ -245,10 +277,6 @@ def to_element(manifest, signed=True):
         if value is None:
             continue
         ET.SubElement(root, tag).text = str(value)
-    if signed and manifest.signature is not None:
-        sig = ET.SubElement(root, "signature", {"algorithm": manifest.signature.algorithm})
-        ET.SubElement(sig, "certificate").text = _b64(manifest.signature.certificate)
-        ET.SubElement(sig, "value").text = _b64(manifest.signature.value)
     return root
 
 
@@ -266,12 +294,51 @@ def _indent(elem, level=0):
         elem.tail = pad
 
 
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
 def serialize(manifest):
-    """The manifest document, UTF-8 bytes, indented, with an XML declaration."""
+    """The unsigned manifest document, UTF-8 bytes, indented, with an XML declaration."""
     root = to_element(manifest)
     _indent(root)
     body = ET.tostring(root, encoding="unicode")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+    return (_DECLARATION + body + "\n").encode("utf-8")
+
+
+# The enveloped signature xmlsec1 fills in: DigestValue, SignatureValue and
+# the signer's certificate (from the --privkey-pem key,cert pair).
+_SIGNATURE_TEMPLATE = """  <ds:Signature xmlns:ds="%(dsig)s">
+    <ds:SignedInfo>
+      <ds:CanonicalizationMethod Algorithm="%(c14n)s"/>
+      <ds:SignatureMethod Algorithm="%(algorithm)s"/>
+      <ds:Reference URI="">
+        <ds:Transforms>
+          <ds:Transform Algorithm="%(enveloped)s"/>
+          <ds:Transform Algorithm="%(c14n)s"/>
+        </ds:Transforms>
+        <ds:DigestMethod Algorithm="%(digest)s"/>
+        <ds:DigestValue/>
+      </ds:Reference>
+    </ds:SignedInfo>
+    <ds:SignatureValue/>
+    <ds:KeyInfo>
+      <ds:X509Data>
+        <ds:X509Certificate/>
+      </ds:X509Data>
+    </ds:KeyInfo>
+  </ds:Signature>
+"""
+
+
+def signature_template(manifest, algorithm=RSA_SHA256):
+    """The manifest document with an empty enveloped signature, ready for ``xmlsec1 --sign``."""
+    if algorithm not in SIGNATURE_ALGORITHMS:
+        raise SignatureError("unknown signature algorithm %r" % algorithm)
+    body = serialize(manifest).decode("utf-8")
+    end = body.rindex("</manifest>")
+    signature = _SIGNATURE_TEMPLATE % {"dsig": DSIG, "c14n": EXC_C14N, "algorithm": algorithm,
+                                       "enveloped": ENVELOPED, "digest": SHA256}
+    return (body[:end] + signature + body[end:]).encode("utf-8")
 
 
 def _canonical(root):
@@ -279,8 +346,8 @@ def _canonical(root):
 
 
 def canonical_bytes(manifest):
-    """What the signature covers: C14N 2.0 (text trimmed) of the manifest without <signature>."""
-    return _canonical(to_element(manifest, signed=False))
+    """C14N 2.0 (text trimmed) of the manifest's fields: what parse() compares a document with."""
+    return _canonical(to_element(manifest))
 
 
 def _child_text(elem, what):
@@ -289,20 +356,37 @@ def _child_text(elem, what):
     return (elem.text or "").strip()
 
 
-def parse(data):
-    """A Manifest from document bytes; ManifestError for anything outside format 1.
+_XML_DECLARATION = re.compile(rb"\A(\xef\xbb\xbf)?<\?xml[ \t\r\n][^>]*\?>")
 
-    DOCTYPEs (and so entities) are refused before parsing. The document must
-    hold exactly what the format allows: its canonical form is compared with
-    the canonical form rebuilt from the parsed fields, so nothing a signature
-    would not cover can hide in it.
+
+def _refuse_unsigned_markup(data):
+    """DOCTYPEs, entities, comments and processing instructions are refused.
+
+    A DOCTYPE could define entities; comments are outside what a signature
+    over URI="" covers, and processing instructions mean nothing here.
+    """
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise ManifestError("manifest must not contain a DOCTYPE or entity declarations")
+    if b"<!--" in data:
+        raise ManifestError("manifest must not contain XML comments (a signature does not cover them)")
+    if b"<?" in _XML_DECLARATION.sub(b"", data, count=1):
+        raise ManifestError("manifest must not contain processing instructions")
+
+
+def parse(data):
+    """A Manifest from document bytes; ManifestError for anything outside this format.
+
+    The document must hold exactly what the format allows: its canonical
+    form is compared with the canonical form rebuilt from the parsed fields,
+    text between elements must be blank, and the signature, when there is
+    one, must have the one shape of docs/appliance-repository.md; so nothing
+    can hide in a manifest beside what its fields say.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestError("manifest is larger than %d bytes" % MAX_MANIFEST_BYTES)
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise ManifestError("manifest must not contain a DOCTYPE or entity declarations")
+    _refuse_unsigned_markup(data)
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -313,20 +397,22 @@ def parse(data):
         raise ManifestError("unsupported manifest format %r (this is format %s)" % (root.get("format"), FORMAT))
     if set(root.attrib) != {"format"}:
         raise ManifestError("unexpected attributes on <manifest>: %s" % sorted(set(root.attrib) - {"format"}))
+    if (root.text or "").strip() or any((child.tail or "").strip() for child in root):
+        raise ManifestError("manifest holds text between its elements")
 
     known = {tag: attr for tag, attr, _p, _r in FIELDS}
     values = {}
     signature = None
     for child in root:
-        if child.tag == "signature":
+        if child.tag == _tag("Signature"):
             if signature is not None:
-                raise ManifestError("more than one <signature>")
+                raise ManifestError("more than one <ds:Signature>")
             signature = _parse_signature(child)
             continue
         if child.tag not in known:
             raise ManifestError("unexpected element <%s> in manifest" % child.tag)
         if signature is not None:
-            raise ManifestError("<signature> must be the last element")
+            raise ManifestError("<ds:Signature> must be the last element")
         if known[child.tag] in values:
             raise ManifestError("element <%s> appears twice" % child.tag)
         if child.attrib:
@@ -344,35 +430,80 @@ def parse(data):
     check_fields(manifest)
 
     unsigned = ET.Element(root.tag, root.attrib)
-    unsigned.extend(child for child in root if child.tag != "signature")
-    unsigned.text = None
-    for child in unsigned:
-        child.tail = None
+    for child in root:
+        if child.tag != _tag("Signature"):
+            copy = ET.SubElement(unsigned, child.tag, child.attrib)
+            copy.text = child.text
     if _canonical(unsigned) != canonical_bytes(manifest):
         raise ManifestError("manifest elements are out of order or hold content outside format %s" % FORMAT)
     return manifest
 
 
+def _only(elem, tags, what):
+    """elem's children, which must be exactly the ds: elements tags, in order."""
+    children = list(elem)
+    if [child.tag for child in children] != [_tag(t) for t in tags]:
+        raise SignatureError("<ds:%s> must hold %s" % (what, ", ".join("<ds:%s>" % t for t in tags)))
+    if (elem.text or "").strip() or any((child.tail or "").strip() for child in children):
+        raise SignatureError("<ds:%s> holds text between its elements" % what)
+    return children
+
+
+def _algorithm(elem, allowed, what):
+    if set(elem.attrib) != {"Algorithm"} or len(elem) or (elem.text or "").strip():
+        raise SignatureError("<ds:%s> must have an Algorithm attribute and nothing else" % what)
+    value = elem.get("Algorithm")
+    if value not in allowed:
+        raise SignatureError("<ds:%s> Algorithm %r is not one of %s" % (what, value, ", ".join(allowed)))
+    return value
+
+
+def _base64_text(elem, what):
+    if elem.attrib or len(elem):
+        raise SignatureError("<ds:%s> must hold base64 text only" % what)
+    text = "".join((elem.text or "").split())
+    if not text or not _BASE64.match(text):
+        raise SignatureError("<ds:%s> must hold base64 text" % what)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("<ds:%s> is not valid base64" % what) from None
+
+
 def _parse_signature(elem):
-    algorithm = elem.get("algorithm")
-    if set(elem.attrib) != {"algorithm"} or algorithm not in SIGNATURE_ALGORITHMS:
-        raise ManifestError("<signature> needs algorithm= one of %s" % ", ".join(SIGNATURE_ALGORITHMS))
-    if [child.tag for child in elem] != ["certificate", "value"]:
-        raise ManifestError("<signature> must hold <certificate> then <value>")
-    decoded = []
-    for child in elem:
-        text = "".join(_child_text(child, "<%s>" % child.tag).split())
-        if not _BASE64.match(text) or child.attrib:
-            raise ManifestError("<signature>/<%s> must be base64" % child.tag)
-        try:
-            decoded.append(base64.b64decode(text, validate=True))
-        except (binascii.Error, ValueError):
-            raise ManifestError("<signature>/<%s> is not valid base64" % child.tag) from None
-    return Signature(algorithm=algorithm, certificate=decoded[0], value=decoded[1])
+    """The one signature shape manifests use: enveloped, URI="", the signer's certificate in X509Data."""
+    if elem.attrib:
+        raise SignatureError("unexpected attributes on <ds:Signature>")
+    signed_info, value, key_info = _only(elem, ("SignedInfo", "SignatureValue", "KeyInfo"), "Signature")
+    if signed_info.attrib or key_info.attrib:
+        raise SignatureError("unexpected attributes on <ds:SignedInfo> or <ds:KeyInfo>")
+    c14n, method, reference = _only(signed_info, ("CanonicalizationMethod", "SignatureMethod", "Reference"),
+                                    "SignedInfo")
+    c14n = _algorithm(c14n, C14N_METHODS, "CanonicalizationMethod")
+    method = _algorithm(method, SIGNATURE_ALGORITHMS, "SignatureMethod")
+    if dict(reference.attrib) != {"URI": ""}:
+        raise SignatureError('<ds:Reference> must be URI="" (the whole manifest) and nothing else')
+    transforms, digest_method, digest = _only(reference, ("Transforms", "DigestMethod", "DigestValue"), "Reference")
+    steps = list(transforms)
+    if transforms.attrib or not steps or len(steps) > 2 or [s.tag for s in steps] != [_tag("Transform")] * len(steps):
+        raise SignatureError("<ds:Transforms> must hold the enveloped-signature transform, then at most a C14N one")
+    _only(transforms, ("Transform",) * len(steps), "Transforms")
+    if _algorithm(steps[0], (ENVELOPED,), "Transform") != ENVELOPED:
+        raise SignatureError("the first transform must be enveloped-signature")
+    if len(steps) == 2:
+        _algorithm(steps[1], C14N_METHODS, "Transform")
+    digest_method = _algorithm(digest_method, DIGEST_METHODS, "DigestMethod")
+    (x509_data,) = _only(key_info, ("X509Data",), "KeyInfo")
+    if x509_data.attrib:
+        raise SignatureError("unexpected attributes on <ds:X509Data>")
+    (certificate,) = _only(x509_data, ("X509Certificate",), "X509Data")
+    return Signature(algorithm=method, certificate=_base64_text(certificate, "X509Certificate"),
+                     value=_base64_text(value, "SignatureValue"), c14n=c14n, digest_method=digest_method,
+                     digest=_base64_text(digest, "DigestValue"))
 
 
 # --------------------------------------------------------------------------
-# Signing and verifying
+# Signing and verifying with xmlsec1
 # --------------------------------------------------------------------------
 
 
@@ -384,9 +515,37 @@ def _algorithm_for(public_key):
     raise SignatureError("only RSA and ECDSA keys are supported, not %s" % type(public_key).__name__)
 
 
-def sign(manifest, key_pem, cert_pem, key_password=None):
-    """A copy of manifest signed with the private key; cert_pem is the signer's certificate."""
+def find_xmlsec1(xmlsec1=XMLSEC1):
+    path = shutil.which(xmlsec1)
+    if path is None:
+        raise ManifestError("%s is not installed (Debian package xmlsec1): it makes and checks the manifests' "
+                            "XML signatures" % xmlsec1)
+    return path
+
+
+def _xmlsec1_errors(output):
+    """The reasons xmlsec1 gives (OpenSSL's certificate messages), or its last lines."""
+    reasons = []
+    for match in re.finditer(r"err=(\d+); ?msg=([^:\n]+)", output):
+        text = match.group(2).strip()
+        if text not in reasons:
+            reasons.append(text)
+    if reasons:
+        return "; ".join(reasons)
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith("func=")]
+    return "; ".join(lines[-3:]) or "no output"
+
+
+def sign(manifest, key_pem, cert_pem, key_password=None, xmlsec1=XMLSEC1):
+    """The signed manifest document (bytes): ``xmlsec1 --sign`` of signature_template().
+
+    The key is loaded here (so a passphrase never reaches a command line and
+    the key is checked against the certificate) and handed to xmlsec1
+    unencrypted through a pipe, never a file.
+    """
     require_cryptography()
+    if manifest.signature is not None:
+        manifest = replace(manifest, signature=None)
     if isinstance(key_pem, str):
         key_pem = key_pem.encode("ascii")
     if isinstance(cert_pem, str):
@@ -398,16 +557,39 @@ def sign(manifest, key_pem, cert_pem, key_password=None):
     except (TypeError, ValueError) as exc:
         raise SignatureError("cannot load the signing key: %s" % exc) from None
     cert = _load_one_cert(cert_pem, "the signer's certificate")
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
         raise SignatureError("the signing key does not belong to the certificate %s" % cert.subject.rfc4514_string())
-    algorithm = _algorithm_for(key.public_key())
-    data = canonical_bytes(replace(manifest, signature=None))
-    if algorithm == RSA_SHA256:
-        value = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        value = key.sign(data, ec.ECDSA(hashes.SHA256()))
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return replace(manifest, signature=Signature(algorithm=algorithm, certificate=der, value=value))
+    template = signature_template(manifest, _algorithm_for(key.public_key()))
+    plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    program = find_xmlsec1(xmlsec1)
+    workdir = tempfile.mkdtemp(prefix="sl-manifest-")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, plain)  # a PEM key is far smaller than a pipe's buffer
+        os.close(write_end)
+        write_end = None
+        for name, data in (("template.xml", template), ("signer.pem", cert_pem)):
+            with open(os.path.join(workdir, name), "wb") as handle:
+                handle.write(data)
+        out = os.path.join(workdir, "signed.xml")
+        proc = subprocess.run(
+            [program, "--sign", "--privkey-pem", "/dev/fd/%d,%s" % (read_end, os.path.join(workdir, "signer.pem")),
+             "--output", out, os.path.join(workdir, "template.xml")],
+            pass_fds=(read_end,), capture_output=True, text=True, timeout=XMLSEC1_TIMEOUT, check=False)
+        if proc.returncode != 0 or not os.path.isfile(out):
+            raise SignatureError("xmlsec1 --sign failed: %s" % _xmlsec1_errors(proc.stdout + proc.stderr))
+        with open(out, "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(read_end)
+        if write_end is not None:
+            os.close(write_end)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _public_bytes(public_key):
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _load_one_cert(pem, what):
@@ -461,12 +643,9 @@ def _extension(cert, oid_class):
         return None
 
 
-def _issued_by(cert, issuer):
-    """True when issuer (a CA) signed cert."""
+def _signed_by(cert, issuer):
+    """True when issuer's key made cert's signature."""
     if cert.issuer != issuer.subject:
-        return False
-    constraints = _extension(issuer, x509.BasicConstraints)
-    if constraints is None or not constraints.ca:
         return False
     public_key = issuer.public_key()
     try:
@@ -482,6 +661,14 @@ def _issued_by(cert, issuer):
     return True
 
 
+def _issued_by(cert, issuer):
+    """True when issuer (a CA: basicConstraints CA:TRUE) signed cert."""
+    constraints = _extension(issuer, x509.BasicConstraints)
+    if constraints is None or not constraints.ca:
+        return False
+    return _signed_by(cert, issuer)
+
+
 @dataclass
 class Signer:
     subject: str
@@ -494,15 +681,19 @@ class Signer:
                 "trusted_by": self.trusted_by}
 
 
-def verify_signature(manifest, trusted, now=None):
-    """The Signer of a correctly signed manifest from a trusted signer.
+def check_signer(manifest, trusted, now=None):
+    """The Signer of a signed manifest when the site trusts its certificate.
 
-    trusted: certificates from load_trusted(). Raises SignatureError (unsigned,
-    bad value) or TrustError (signer not trusted, expired, wrong key usage).
+    The rules of xmlsec1 --trusted-pem (OpenSSL), checked here so that a
+    refusal names the signer and the reason: the signer's certificate is
+    one of the trusted certificates and self-signed (pinned), or was issued
+    by one of them that is a CA; both within their validity periods; and its
+    keyUsage, when it has one, allows digitalSignature. Raises SignatureError
+    (unsigned, unreadable certificate) or TrustError.
     """
     require_cryptography()
     if manifest.signature is None:
-        raise SignatureError("manifest %s is not signed" % manifest.manifest_file)
+        raise SignatureError("manifest %s is not signed (it has no <ds:Signature>)" % manifest.manifest_file)
     if not trusted:
         raise TrustError("no trusted signers are configured: every manifest is refused")
     now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -510,13 +701,18 @@ def verify_signature(manifest, trusted, now=None):
     try:
         cert = x509.load_der_x509_certificate(sig.certificate)
     except ValueError as exc:
-        raise SignatureError("the embedded signer certificate cannot be read: %s" % exc) from None
+        raise SignatureError("the signer certificate in <ds:X509Certificate> cannot be read: %s" % exc) from None
     subject = cert.subject.rfc4514_string()
     print_ = fingerprint(cert)
 
     trusted_by = None
     for anchor in trusted:
         if fingerprint(anchor) == print_:
+            if not _signed_by(cert, cert):
+                raise TrustError(
+                    "signer %s is listed in the site's trusted signers but was issued by %s: list the CA %s "
+                    "instead (only self-signed certificates can be trusted on their own)"
+                    % (subject, cert.issuer.rfc4514_string(), cert.issuer.rfc4514_string()))
             trusted_by = "pinned"
             break
     if trusted_by is None:
@@ -534,23 +730,75 @@ def verify_signature(manifest, trusted, now=None):
     usage = _extension(cert, x509.KeyUsage)
     if usage is not None and not usage.digital_signature:
         raise TrustError("signer certificate %s does not allow digital signatures (keyUsage)" % subject)
-
-    public_key = cert.public_key()
-    if _algorithm_for(public_key) != sig.algorithm:
+    if _algorithm_for(cert.public_key()) != sig.algorithm:
         raise SignatureError("signature algorithm %s does not match the signer's %s key"
-                             % (sig.algorithm, type(public_key).__name__))
-    data = canonical_bytes(manifest)
-    try:
-        if sig.algorithm == RSA_SHA256:
-            public_key.verify(sig.value, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            public_key.verify(sig.value, data, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise SignatureError(
-            "the signature of %s does not match its content: the manifest was changed after signing"
-            % manifest.manifest_file
-        ) from None
+                             % (sig.algorithm, type(cert.public_key()).__name__))
     return Signer(subject=subject, issuer=cert.issuer.rfc4514_string(), fingerprint=print_, trusted_by=trusted_by)
+
+
+def pem_to_der(pem):
+    """DER bytes of the first certificate of a PEM text."""
+    require_cryptography()
+    if isinstance(pem, str):
+        pem = pem.encode("ascii")
+    return _load_one_cert(pem, "certificate").public_bytes(serialization.Encoding.DER)
+
+
+def xmlsec1_verify(data, trusted, xmlsec1=XMLSEC1, manifest_file="the manifest", pubkey_cert_pem=None):
+    """Run ``xmlsec1 --verify`` on the document with each trusted certificate as --trusted-pem.
+
+    Only the signer certificate in X509Data may give the key (no KeyValue,
+    no key by name) and only a same-document URI="" reference is followed.
+    pubkey_cert_pem instead checks the signature with that certificate's key
+    and no chain (the publisher's own check). The files live in a private
+    temporary directory, removed on return. Raises SignatureError with
+    xmlsec1's reason.
+    """
+    program = find_xmlsec1(xmlsec1)
+    workdir = tempfile.mkdtemp(prefix="sl-manifest-")
+    try:
+        cmd = [program, "--verify", "--enabled-reference-uris", "empty"]
+        if pubkey_cert_pem is not None:
+            path = os.path.join(workdir, "signer.pem")
+            with open(path, "wb") as handle:
+                handle.write(pubkey_cert_pem if isinstance(pubkey_cert_pem, bytes) else pubkey_cert_pem.encode())
+            cmd += ["--pubkey-cert-pem", path]
+        else:
+            cmd += ["--enabled-key-data", "x509"]
+        for index, cert in enumerate(trusted):
+            path = os.path.join(workdir, "trusted-%d.pem" % index)
+            with open(path, "wb") as handle:
+                handle.write(cert.public_bytes(serialization.Encoding.PEM))
+            cmd += ["--trusted-pem", path]
+        document = os.path.join(workdir, "manifest.xml")
+        with open(document, "wb") as handle:
+            handle.write(data)
+        proc = subprocess.run(cmd + [document], capture_output=True, text=True, timeout=XMLSEC1_TIMEOUT,
+                              check=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    output = proc.stdout + proc.stderr
+    if proc.returncode == 0 and re.search(r"^OK$", output, re.M):
+        return
+    if re.search(r"^FAIL$", output, re.M):
+        raise SignatureError("the signature of %s does not match its content: the manifest was changed after "
+                             "signing (xmlsec1 --verify: FAIL)" % manifest_file)
+    raise SignatureError("xmlsec1 --verify refused %s: %s" % (manifest_file, _xmlsec1_errors(output)))
+
+
+def verify(data, trusted, now=None, xmlsec1=XMLSEC1):
+    """(Manifest, Signer) of signed document bytes from a trusted signer.
+
+    parse() (the format and the signature's shape), check_signer() (who
+    signed, for a clear refusal), then xmlsec1_verify() (the signature
+    itself, and the signer's chain by xmlsec1's own rules). Raises
+    ManifestError (format), SignatureError or TrustError.
+    """
+    manifest = parse(data)
+    signer = check_signer(manifest, trusted, now=now)
+    xmlsec1_verify(data if isinstance(data, bytes) else data.encode("utf-8"), trusted, xmlsec1=xmlsec1,
+                   manifest_file=manifest.manifest_file)
+    return manifest, signer
 
 
 def check_content(manifest, size, sha256, sha512):

@@ -25,6 +25,28 @@ def net(base, **changes):
     return dict(base, **changes)
 
 
+def _signer_pem():
+    """A self-signed signer's certificate, PEM text (made here: nothing secret is stored)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "preflight signer")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+SIGNER = _signer_pem()
+TTY = {"manifest": "images/base/ttylinux/ttylinux-9.7.img.manifest.xml"}
+
+
 CASES = {
     "unknown install mode": ({"site_one_install": "from_source"}, "site_one_install"),
     "unknown database": ({"site_one_database": "postgresql"}, "site_one_database"),
@@ -85,6 +107,30 @@ CASES = {
         {"site_ldap_deploy": False, "site_ldap_base_dn": "example.org"}, "site_ldap_base_dn"),
     "LDAP login to a deployed server that has no host": (
         {"frontend_ldap_auth": True}, "group ldap"),
+    # Appliances (entry point appliances).
+    "appliances without trusted signers": (
+        {"site_appliances": [TTY], "site_repository_trusted_signers": []}, "site_repository_trusted_signers"),
+    "an appliance whose manifest is the image": (
+        {"site_appliances": [{"manifest": "images/base/ttylinux/ttylinux-9.7.img.gz"}],
+         "site_repository_trusted_signers": [SIGNER]}, "site_appliances[0].manifest"),
+    "an appliance manifest over ftp": (
+        {"site_appliances": [{"manifest": "ftp://example.org/images/base/t/t-1.img.manifest.xml"}],
+         "site_repository_trusted_signers": [SIGNER]}, "site_appliances[0].manifest"),
+    "an appliance given as a string": (
+        {"site_appliances": ["images/base/ttylinux/ttylinux-9.7.img.manifest.xml"],
+         "site_repository_trusted_signers": [SIGNER]}, "site_appliances"),
+    "an appliance without its manifest": (
+        {"site_appliances": [{"name": "ttylinux"}], "site_repository_trusted_signers": [SIGNER]},
+        "site_appliances"),
+    "two appliances under one image name": (
+        {"site_appliances": [TTY, {"manifest": "images/base/tty/tty-2.img.manifest.xml", "name": "ttylinux-9.7"}],
+         "site_repository_trusted_signers": [SIGNER]}, "image name ttylinux-9.7 more than once"),
+    "a trusted signer that is no certificate": (
+        {"site_appliances": [TTY], "site_repository_trusted_signers": ["/nonexistent/signers.pem"]},
+        "site_repository_trusted_signers"),
+    "appliances under a repository URL that is none": (
+        {"site_appliances": [TTY], "site_repository_trusted_signers": [SIGNER], "site_repository_url": ""},
+        "site_repository_url"),
 }
 
 # Good variations of the demo site, each must pass.
@@ -92,6 +138,10 @@ GOOD_CASES = {
     "demo site": {},
     "an existing site LDAP (LDAP login on)": {"site_ldap_deploy": False},
     "nodes with every bridge": {"frontend_nodes": ["node_every_bridge"]},
+    "appliances with a trusted signer": {
+        "site_appliances": [TTY, {"manifest": "http://repo.example.org/images/base/d/d-12.img.manifest.xml",
+                                  "name": "debian-12"}],
+        "site_repository_trusted_signers": [SIGNER]},
 }
 # Hosts the cases name in frontend_nodes (not in the play: their own site_networks only).
 NODES = {

@@ -205,6 +205,55 @@ def test_tampered_image_is_refused_and_nothing_is_written(host):
     assert host.run("ls -A /var/tmp | grep -c %s", name).stdout.strip() == "0"
 
 
+def test_published_manifest_is_an_xml_signature_that_xmlsec1_verifies(host):
+    # From outside, with the standard tool alone: the manifest served by the
+    # repository is an enveloped W3C XML Signature with the signer's
+    # certificate in KeyInfo/X509Data, and xmlsec1 --verify accepts it with the
+    # signers' CA trusted, refuses it with another signer trusted, and refuses
+    # it once a value is changed.
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "alice").rc == 0
+    local = "/var/tmp/%s.manifest.xml" % name
+    url = "%simages/base/%s/%s-1.0.img.manifest.xml" % (HTTP, name, name)
+    assert host.run("curl -sSf -o %s '%s'", local, url).rc == 0
+    text = host.file(local).content_string
+    assert '<manifest format="2">' in text
+    assert '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">' in text
+    assert '<ds:Reference URI="">' in text and "#enveloped-signature" in text
+    assert "<ds:X509Certificate>" in text
+    good = host.run("xmlsec1 --verify --trusted-pem %s/signers/ca.crt %s", TEST_DIR, local)
+    assert good.rc == 0 and "OK" in good.stdout + good.stderr, good.stderr
+    other = host.run("xmlsec1 --verify --trusted-pem %s/signers/mallory.crt %s", TEST_DIR, local)
+    assert other.rc != 0
+    host.run("sed -i 's|<version>1.0</version>|<version>1.1</version>|' %s", local)
+    edited = host.run("xmlsec1 --verify --trusted-pem %s/signers/ca.crt %s", TEST_DIR, local)
+    assert edited.rc != 0 and "FAIL" in edited.stdout + edited.stderr
+    host.run("rm -f %s", local)
+
+
+def test_manifest_changed_on_the_repository_is_refused(host):
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "alice").rc == 0
+    repo = testinfra.get_host("podman://ar-repo")
+    stored = "/srv/stratuslab/appliances/images/base/%s/%s-1.0.img.manifest.xml" % (name, name)
+    assert repo.run("sed -i 's|<osversion>9.7</osversion>|<osversion>9.8</osversion>|' %s", stored).rc == 0
+    dest = "/var/tmp/%s.img.gz" % name
+    result = verify(name, dest)
+    assert result.get("failed") is True and result["reason"] == "signature", result
+    assert "changed after signing" in result["msg"]
+    assert not host.file(dest).exists
+
+
+def test_expired_signer_is_refused(host):
+    name = "tty%s" % uuid.uuid4().hex[:6]
+    assert publish(host, name, "expired").rc == 0
+    dest = "/var/tmp/%s.img.gz" % name
+    result = verify(name, dest)
+    assert result.get("failed") is True and result["reason"] == "trust", result
+    assert "CN=expired" in result["msg"] and "expired on" in result["msg"]
+    assert not host.file(dest).exists
+
+
 def test_untrusted_signer_is_refused(host):
     name = "tty%s" % uuid.uuid4().hex[:6]
     assert publish(host, name, "mallory").rc == 0

@@ -139,10 +139,10 @@ def publish_tree(root, image_bytes, signer, name="ttylinux", version="9.7", type
     image.write_bytes(image_bytes)
     manifest = sm.build(str(image), name=name, type=type_, version=version, arch="x86_64", os="ttylinux",
                         osversion="9.7", user="alice")
-    manifest = sm.sign(manifest, signer.key_pem, signer.cert_pem)
+    document = sm.sign(manifest, signer.key_pem, signer.cert_pem)
     manifest_file = directory / manifest.manifest_file
-    manifest_file.write_bytes(sm.serialize(manifest))
-    return manifest, image, manifest_file
+    manifest_file.write_bytes(document)
+    return sm.parse(document), image, manifest_file
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -179,10 +179,11 @@ class RepoServer:
         self.httpd.server_close()
 
 
-def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None):
+def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None, python=PYTHON):
     """Run tasks on localhost through ansible-playbook; list of task results (json callback).
 
     inventory: INI text of an inventory holding localhost (default: localhost alone).
+    python: the interpreter modules run with on localhost.
     """
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
@@ -191,7 +192,7 @@ def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None):
     if inventory is not None:
         hosts = str(book) + ".ini"
         Path(hosts).write_text(inventory)
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % python, str(book)]
     if check:
         cmd.append("--check")
     if diff:

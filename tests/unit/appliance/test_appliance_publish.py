@@ -61,8 +61,35 @@ def test_output_mode_writes_a_gzip_and_a_signed_manifest(tmp_path, raw_image):
     assert manifest.sha256 == hashlib.sha256(data).hexdigest()
     assert manifest.sha512 == hashlib.sha512(data).hexdigest()
     assert manifest.compression == "gz" and manifest.user == "alice"
-    signer = sm.verify_signature(manifest, sm.load_trusted([pki()["ca"].cert_pem]))
+    _, signer = sm.verify((out / "ttylinux-9.7.img.manifest.xml").read_bytes(),
+                          sm.load_trusted([pki()["ca"].cert_pem]))
     assert signer.subject.startswith("CN=alice,")
+
+
+def _xmlsec1_verify(manifest_file, trusted_pem, tmp_path):
+    ca = tmp_path / "trusted.pem"
+    ca.write_bytes(trusted_pem)
+    return subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(ca), str(manifest_file)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_xmlsec1_alone_verifies_the_published_manifest(tmp_path, raw_image):
+    # The standard tool on its own, no project code: the signers' CA trusted, the
+    # signer's certificate taken from the manifest's KeyInfo/X509Data.
+    out = tmp_path / "out"
+    assert publish(tmp_path, "--output", str(out), str(raw_image)).returncode == 0
+    manifest_file = out / "ttylinux-9.7.img.manifest.xml"
+    text = manifest_file.read_text()
+    assert '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">' in text
+    assert '<ds:Reference URI="">' in text and "#enveloped-signature" in text
+    good = _xmlsec1_verify(manifest_file, pki()["ca"].cert_pem, tmp_path)
+    assert good.returncode == 0 and "OK" in good.stdout + good.stderr, good.stderr
+    # ... and refuses it with another CA, or once a value is changed.
+    other = _xmlsec1_verify(manifest_file, pki()["other_ca"].cert_pem, tmp_path)
+    assert other.returncode != 0
+    manifest_file.write_text(text.replace("<version>9.7</version>", "<version>9.8</version>"))
+    edited = _xmlsec1_verify(manifest_file, pki()["ca"].cert_pem, tmp_path)
+    assert edited.returncode != 0 and "FAIL" in edited.stdout + edited.stderr
 
 
 def test_compression_is_reproducible(tmp_path, raw_image):

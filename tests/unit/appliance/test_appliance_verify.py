@@ -99,6 +99,18 @@ def test_untrusted_signer_is_refused(tmp_path, repo, dest_dir):
     assert "mallory" in res["msg"]
 
 
+def test_expired_signer_is_refused(tmp_path, repo, dest_dir):
+    publish_tree(repo.root, repo.image.read_bytes(), pki()["expired"])
+    res = _refused(tmp_path, repo, dest_dir, "trust", "expired on")
+    assert "CN=expired" in res["msg"]
+
+
+def test_signature_outside_the_profile_is_refused(tmp_path, repo, dest_dir):
+    text = repo.manifest_file.read_text().replace('<ds:Reference URI="">', '<ds:Reference URI="#x">')
+    repo.manifest_file.write_text(text)
+    _refused(tmp_path, repo, dest_dir, "signature", 'URI=""')
+
+
 def test_unsigned_manifest_is_refused(tmp_path, repo, dest_dir):
     unsigned = sm.parse(repo.manifest_file.read_bytes())
     unsigned.signature = None
@@ -122,8 +134,9 @@ def test_refused_appliance_never_touches_an_existing_dest(tmp_path, repo, dest_d
 
 
 def test_pinned_signer_and_image_url(tmp_path, repo, dest_dir):
+    publish_tree(repo.root, repo.image.read_bytes(), pki()["pinned"])
     dest = dest_dir / "ttylinux.img.gz"
-    (res,), _ = run_tasks(tmp_path, [verify_task(repo, dest, signers=("alice",),
+    (res,), _ = run_tasks(tmp_path, [verify_task(repo, dest, signers=("pinned",),
                                                  image_url=repo.url + IMAGE, mode="0600")])
     assert res.get("changed") is True, res
     assert res["signer"]["trusted_by"] == "pinned"

@@ -212,6 +212,14 @@ def signers(items, **kwargs):
 def test_good_signers_pass(files):
     assert signers([]) == []
     assert signers([files["ca.pem"], _pem(identities()["server"][1]).decode(), files["server.pem"]]) == []
+    assert signers([_pem(identities()["foreign_ca"][1]).decode()]) == []
+
+
+def test_a_ca_issued_certificate_alone_is_refused_naming_its_ca():
+    found = signers([_pem(identities()["server"][1]).decode()])
+    assert len(found) == 1, found
+    assert found[0].startswith("appliance_repo: site_repository_trusted_signers[0] holds CN=ldap.example.org")
+    assert "issued by CN=Test Host CA" in found[0] and "list that CA instead" in found[0]
 
 
 @pytest.mark.parametrize("item, words", [
