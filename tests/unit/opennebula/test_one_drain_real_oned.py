@@ -147,3 +147,21 @@ def test_unlisted_names_the_hosts_the_list_leaves_out(site, real_oned, tmp_path)
     res = run[0]
     assert [(h["name"], h["vms"]) for h in res["unlisted"]] == [("alone-1", [site["vms"]["lonely"]])]
     assert site["client"].hostpool().named("alone-1") is not None
+
+
+def test_retire_moves_a_powered_off_vm_too(real_oned, tmp_path):
+    client = real_oned.client()
+    cluster, ds = make_cluster(client, "cold")
+    ids = register(client, ["cold-1", "cold-2"], cluster)
+    vm_id = running_vm(client, "sleeper", ids["cold-1"], ds).id
+    client.call("one.vm.action", "poweroff", vm_id)
+    wait_vm(client, vm_id, ids["cold-1"], "POWEROFF")
+    hosts = [{"name": "cold-1", "state": "absent"}, "cold-2"]
+    run = run_tasks(tmp_path, [hosts_task("retire cold-1", hosts, "cold", drain="live"),
+                               hosts_task("again", hosts, "cold", drain="live")], real_oned)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run[0]["hosts"]["cold-1"]["vms"] == [dict(id=vm_id, name="sleeper", state="POWEROFF", to="cold-2",
+                                                    to_id=ids["cold-2"], live=False)]
+    vm = client.vm_info(vm_id)
+    assert vm.state_name == "POWEROFF" and vm.hid == ids["cold-2"] and vm.petime > 0
+    assert host_state(client, "cold-1") is None and not run[1]["changed"]
