@@ -25,7 +25,7 @@ options:
     description:
       - V(present) registers the host if needed and leaves its status alone.
       - V(enabled), V(disabled) and V(offline) also set the status (a new host starts enabled).
-      - V(absent) deletes the host; OpenNebula refuses while VMs run on it.
+      - V(absent) deletes the host. A host with VMs is emptied first with O(drain=live), and refused otherwise.
     type: str
     choices: [present, absent, enabled, disabled, offline]
     default: present
@@ -55,13 +55,36 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for O(wait).
+    description: Seconds to wait for O(wait), and for the VMs of O(drain) to arrive on their new hosts.
     type: int
     default: 300
   poll_interval:
     description: Longest pause in seconds between two reads while waiting.
     type: float
     default: 2.0
+  drain:
+    description:
+      - What happens to the VMs of a host to delete (O(state=absent)) before it is deleted.
+      - V(none) refuses to delete a host that still has VMs, naming them, and changes nothing on it.
+      - V(live) empties it first, all its VMs together; the host is disabled (no new VM goes there), each RUNNING
+        VM is live-migrated (C(one.vm.migrate) with live) and each POWEROFF or SUSPENDED VM moved, to another
+        enabled (MONITORED) host of its cluster that has room for it (CPU and memory as oned counts them; the one
+        with the most free memory), then the module waits until every VM runs (or is powered off or suspended
+        again) on its new host, and deletes the host.
+      - Every VM's new host is chosen before anything is written. A host one of whose VMs has nowhere to go, or is
+        in a state that cannot migrate (booting, in a failure...), is refused with the VMs named, and left as it
+        is. A migration that fails (oned puts the VM back on its host) fails the module naming the VM; the host
+        stays, disabled, and a rerun moves the VMs left.
+    type: str
+    choices: [none, live]
+    default: none
+  drain_targets:
+    description:
+      - With O(drain=live), the only hosts (names) the VMs may move to; each must also be enabled and MONITORED, in
+        the drained host's cluster. Omit to allow every such host. A host the same call disables, takes offline or
+        deletes never receives VMs.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - stratuslab_one
 """
@@ -84,6 +107,13 @@ EXAMPLES = r"""
   opennebula_host:
     name: node01.example.org
     state: absent
+
+- name: Retire a node, live-migrating its VMs to the other enabled nodes of its cluster first
+  opennebula_host:
+    name: node01.example.org
+    state: absent
+    drain: live
+    wait_timeout: 1800
 """
 
 RETURN = r"""
@@ -118,6 +148,12 @@ host:
       type: dict
   sample: {"id": 3, "name": "node01.example.org", "state": "MONITORED", "im_mad": "kvm", "vm_mad": "kvm",
            "cluster_id": 100, "cluster": "stratuslab", "template": {"LABELS": "kvm,rack1"}}
+vms:
+  description: With O(drain=live), the VMs moved (or to move, in check mode) off the host before its deletion.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": 7, "name": "web", "state": "RUNNING", "to": "node02.example.org", "to_id": 4, "live": true}]
 actions:
   description: The writes done (or planned in check mode), in order.
   returned: always

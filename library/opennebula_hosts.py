@@ -30,6 +30,7 @@ options:
   state:
     description:
       - Default state of the listed hosts; see M(opennebula_host) for the meaning of each value.
+      - A host to delete (V(absent)) that has VMs is emptied first with O(drain=live), and refused otherwise.
     type: str
     choices: [present, absent, enabled, disabled, offline]
     default: present
@@ -58,13 +59,36 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for all hosts together.
+    description: Seconds to wait for all hosts together, and for each drained host's VMs to arrive on their new hosts.
     type: int
     default: 600
   poll_interval:
     description: Longest pause in seconds between two host pool reads while waiting.
     type: float
     default: 2.0
+  drain:
+    description:
+      - What happens to the VMs of a host to delete (O(state=absent)) before it is deleted.
+      - V(none) refuses to delete a host that still has VMs, naming them, and changes nothing on it.
+      - V(live) empties it first, all its VMs together; the host is disabled (no new VM goes there), each RUNNING
+        VM is live-migrated (C(one.vm.migrate) with live) and each POWEROFF or SUSPENDED VM moved, to another
+        enabled (MONITORED) host of its cluster that has room for it (CPU and memory as oned counts them; the one
+        with the most free memory), then the module waits until every VM runs (or is powered off or suspended
+        again) on its new host, and deletes the host.
+      - Every VM's new host is chosen before anything is written. A host one of whose VMs has nowhere to go, or is
+        in a state that cannot migrate (booting, in a failure...), is refused with the VMs named, and left as it
+        is. A migration that fails (oned puts the VM back on its host) fails the module naming the VM; the host
+        stays, disabled, and a rerun moves the VMs left.
+    type: str
+    choices: [none, live]
+    default: none
+  drain_targets:
+    description:
+      - With O(drain=live), the only hosts (names) the VMs may move to; each must also be enabled and MONITORED, in
+        the drained host's cluster. Omit to allow every such host. A host the same call disables, takes offline or
+        deletes never receives VMs.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - stratuslab_one
 """
@@ -89,6 +113,21 @@ EXAMPLES = r"""
         template:
           LABELS: gpu
     cluster: stratuslab
+
+- name: Retire node03, live-migrating its VMs to the enabled nodes first; list the hosts left out
+  opennebula_hosts:
+    hosts:
+      - name: node03.example.org
+        state: absent
+      - node01.example.org
+      - node02.example.org
+    cluster: stratuslab
+    drain: live
+  register: registration
+
+- name: Name the hosts registered in the cluster that the inventory does not list
+  ansible.builtin.debug:
+    msg: "{{ registration.unlisted | map(attribute='name') | list }}"
 """
 
 RETURN = r"""
@@ -98,17 +137,28 @@ hosts:
     - C(id) is the host ID (null in check mode for a new host), C(actions) the writes done or planned,
       C(state) the final state (after waiting, or as predicted in check mode or with O(wait=false)), the
       same as in C(diff.after), V(gone) for a host deleted while the module waited for it; C(error)
-      OpenNebula's message when a write failed or the host did not become MONITORED.
+      OpenNebula's message when a write failed or the host did not become MONITORED; C(vms), for a host drained
+      (O(drain=live)), each VM moved (or to move) with C(id), C(name), C(state), C(to), C(to_id) and C(live).
   returned: always
   type: dict
   sample: {"node01.example.org": {"id": 12, "actions": ["allocate (im_mad=kvm, vmm_mad=kvm, cluster=100)"],
            "state": "MONITORED"}}
 summary:
-  description: Counts of hosts allocated, deleted, moved, with a status change, with a template update, unchanged
-    and failed.
+  description: Counts of hosts allocated, deleted, moved to another cluster, with a status change, with a template
+    update, unchanged and failed, and of VMs migrated off drained hosts.
   returned: always
   type: dict
-  sample: {"allocated": 10, "deleted": 0, "moved": 0, "status": 0, "updated": 0, "unchanged": 1990, "failed": 0}
+  sample: {"allocated": 10, "deleted": 0, "moved": 0, "status": 0, "updated": 0, "migrated": 0, "unchanged": 1990,
+           "failed": 0}
+unlisted:
+  description:
+    - The hosts registered in OpenNebula (in O(cluster) when it is given, else in any cluster) that O(hosts) does
+      not name, each with its C(name), C(id), C(cluster) and C(vms) (ids). The module never changes them; a
+      playbook that takes its inventory for the site's truth reports them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "node09.example.org", "id": 9, "cluster": "stratuslab", "vms": [12, 15]}]
 diff:
   description:
     - Per changed host name, C(before) and C(after) (name, cluster_id, state, im_mad, vm_mad and the managed

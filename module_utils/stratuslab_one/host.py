@@ -7,12 +7,20 @@ Both plan each host with ``plan_host``: a list of (action, args) steps, run
 by ``execute_host_steps``, described by ``describe_step`` and predicted (check
 mode, diff) by ``_predict_host``. The batch reads each pool once and waits
 for all the hosts together.
+
+A host to delete that still has VMs is drained first when the module's
+``drain`` allows it (``DrainPlanner``): it is disabled, each VM is migrated
+to another enabled host of its cluster (live when it runs), the VMs are
+waited for on their new hosts, then the host is deleted. Every VM's new host
+is chosen while planning, before any write: a host whose VMs cannot all be
+placed is refused, naming them, and nothing is done to it.
 """
 
 from __future__ import annotations
 
-from ansible.module_utils.stratuslab_one.errors import OneActionError, OneError, OneTimeoutError
-from ansible.module_utils.stratuslab_one.model import HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE, Pool
+from ansible.module_utils.stratuslab_one.errors import ACTION, OneActionError, OneError, OneTimeoutError
+from ansible.module_utils.stratuslab_one.model import (
+    HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE, LCM_RUNNING, VM_ACTIVE, VM_POWEROFF, VM_SUSPENDED, Pool)
 from ansible.module_utils.stratuslab_one.module import Changes, change_result
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
@@ -35,16 +43,132 @@ def _host_view(name, cluster_id, state, template=None, im_mad="", vm_mad=""):
     return view
 
 
-def plan_host(spec, host, clusters, warnings):
+DRAIN_MODES = ["none", "live"]
+# Host states a drained host's VMs may go to: monitored and enabled.
+_TARGET_STATES = (HOST_MONITORED, 1)  # 1: MONITORING_MONITORED
+
+
+class DrainPlanner:
+    """Chooses, before any write, where each VM of a host to delete goes.
+
+    ``hosts``: the host pool read once; ``specs``: the hosts of the call (a
+    host the call disables, takes offline or deletes receives no VM);
+    ``params``: the module's ``drain``, ``drain_targets``, ``wait_timeout``
+    and ``poll_interval``. The VM pool is read once, when a host to delete
+    has VMs. Each VM goes to the allowed host of its cluster with the most
+    free memory that has room for it (CPU and memory, as oned counts them in
+    HOST_SHARE), counting the VMs planned there before it.
+    """
+
+    def __init__(self, client, hosts, specs, params):
+        self.client = client
+        self.hosts = hosts
+        self.mode = params.get("drain") or "none"
+        self.targets = params.get("drain_targets")
+        self.timeout = params.get("wait_timeout") or 600
+        self.interval = params.get("poll_interval") or 2.0
+        self.avoid = {s["name"] for s in specs if s["state"] in ("absent", "disabled", "offline")}
+        self.planned = {}  # host id -> [cpu, memory KiB] planned onto it in this call
+        self.moves = {}  # host name -> the moves planned for its VMs
+        self._vms = None
+
+    def vms(self):
+        if self._vms is None:
+            self._vms = self.client.vmpool()
+        return self._vms
+
+    def _candidates(self, host):
+        allowed = None if self.targets is None else set(str(t) for t in self.targets)
+        return [h for h in self.hosts if h.id != host.id and h.cluster_id == host.cluster_id
+                and h.state in _TARGET_STATES and h.name not in self.avoid
+                and (allowed is None or h.name in allowed)]
+
+    def _free(self, host):
+        cpu, mem = self.planned.get(host.id, (0, 0))
+        return host.max_cpu - host.cpu_usage - cpu, host.max_mem - host.mem_usage - mem
+
+    def plan(self, host):
+        """(steps, moves): the steps that empty ``host`` (deleting it last is the caller's), and
+        [{id, name, state, to, to_id}] per VM. OneError naming the VMs when they cannot all go."""
+        pool = self.vms()
+        vms = [pool.by_id.get(i) for i in host.vms]
+        vms = [vm for vm in vms if vm is not None]
+        if not vms:
+            return [], []
+        listing = ", ".join("%s (%s, %s)" % (vm.id, vm.name, vm.state_name) for vm in vms)
+        if self.mode == "none":
+            raise OneActionError("host %s still has %d VM(s): %s; with drain none they are not moved: migrate "
+                                 "or terminate them first" % (host.name, len(vms), listing),
+                                 code=ACTION, resp_id=host.id)
+        stuck = [vm for vm in vms if not _movable(vm)]
+        if stuck:
+            raise OneActionError("host %s has VM(s) that cannot be migrated in their state: %s; only RUNNING, "
+                                 "POWEROFF and SUSPENDED VMs move: wait for them or resolve them, then run again"
+                                 % (host.name, ", ".join("%s (%s, %s)" % (vm.id, vm.name, vm.state_name)
+                                                         for vm in stuck)),
+                                 code=ACTION, resp_id=host.id)
+        candidates = self._candidates(host)
+        if not candidates:
+            raise OneActionError("host %s still has %d VM(s): %s; no other enabled host of its cluster %s can "
+                                 "take them" % (host.name, len(vms), listing, host.cluster or host.cluster_id),
+                                 code=ACTION, resp_id=host.id)
+        steps, moves, placed = [], [], {}
+        if host.state not in (HOST_DISABLED, HOST_OFFLINE):
+            steps.append(("status", ("disabled",)))
+        homeless = []
+        for vm in vms:
+            need = (int(round(vm.cpu * 100)), vm.memory_mb * 1024)
+            fits = [h for h in candidates if self._free(h)[0] >= need[0] and self._free(h)[1] >= need[1]]
+            if not fits:
+                homeless.append(vm)
+                continue
+            target = max(fits, key=lambda h: (self._free(h)[1], -h.id))
+            cpu, mem = self.planned.get(target.id, (0, 0))
+            self.planned[target.id] = (cpu + need[0], mem + need[1])
+            live = vm.state == VM_ACTIVE
+            steps.append(("migrate", (vm.id, vm.name, target.id, target.name, live)))
+            moves.append(dict(id=vm.id, name=vm.name, state=vm.state_name, to=target.name, to_id=target.id,
+                              live=live))
+            placed[vm.id] = target.id
+        if homeless:
+            for vm_id, target_id in placed.items():  # give back what this host had planned
+                vm = pool.by_id[vm_id]
+                cpu, mem = self.planned[target_id]
+                self.planned[target_id] = (cpu - int(round(vm.cpu * 100)), mem - vm.memory_mb * 1024)
+            raise OneActionError("host %s: no other enabled host of its cluster %s has room for VM(s) %s (enabled "
+                                 "hosts there: %s)" % (host.name, host.cluster or host.cluster_id,
+                                                       ", ".join("%s (%s, %s)" % (vm.id, vm.name, vm.state_name)
+                                                                 for vm in homeless),
+                                                       ", ".join(h.name for h in candidates)),
+                                 code=ACTION, resp_id=host.id)
+        steps.append(("wait_moved", (placed, self.timeout, self.interval)))
+        self.moves[host.name] = moves
+        return steps, moves
+
+
+def _movable(vm):
+    if vm.state == VM_ACTIVE:
+        return vm.lcm_state == LCM_RUNNING
+    return vm.state in (VM_POWEROFF, VM_SUSPENDED)
+
+
+def plan_host(spec, host, clusters, warnings, drain=None):
     """Plan the writes for one host.
 
     ``spec``: name, state, im_mad, vmm_mad, cluster (name/id or None),
     template (dict or None).  Returns a list of (action, args) tuples with
-    action in allocate, delete, cluster, status, update.
+    action in allocate, delete, cluster, status, update, and for a host to
+    delete that has VMs (planned by ``drain``, a DrainPlanner) migrate and
+    wait_moved before the delete.
     """
     steps = []
     if spec["state"] == "absent":
         if host is not None:
+            if host.vms:
+                if drain is None:
+                    raise OneActionError("host %s still has VMs %s" % (host.name, host.vms), code=ACTION,
+                                         resp_id=host.id)
+                steps.extend(drain.plan(host)[0])
             steps.append(("delete", (host.id,)))
         return steps
     cluster_id = None
@@ -95,11 +219,21 @@ def execute_host_steps(client, steps, host_id, progress=None):
             client.host_status(host_id, args[0])
         elif action == "update":
             client.host_update(host_id, args[0], merge=True)
+        elif action == "migrate":
+            client.vm_migrate(args[0], args[2], args[4])
+        elif action == "wait_moved":
+            client.wait_vms_moved(args[0], timeout=args[1], interval=args[2])
         progress.update(id=host_id, done=progress["done"] + 1)
     return host_id
 
 
 def describe_step(action, args):
+    """What a step writes, for ``actions``; None for a step that only waits."""
+    if action == "migrate":
+        return "migrate VM %s (%s) %sto host %s (%s)" % (args[0], args[1], "live " if args[4] else "",
+                                                         args[3], args[2])
+    if action == "wait_moved":
+        return None
     if action == "allocate":
         return "allocate (im_mad=%s, vmm_mad=%s, cluster=%s)" % (args[1], args[2], args[3])
     if action == "delete":
@@ -163,6 +297,8 @@ def host_options(wait, wait_timeout):
         wait=dict(type="bool", default=wait),
         wait_timeout=dict(type="int", default=wait_timeout),
         poll_interval=dict(type="float", default=2.0),
+        drain=dict(type="str", default="none", choices=list(DRAIN_MODES)),
+        drain_targets=dict(type="list", elements="str"),
     )
 
 
@@ -172,10 +308,10 @@ def host_run(client, params, check_mode):
     needs_clusters = params.get("cluster") is not None and params["state"] != "absent"
     clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
     warnings = []
-    steps = plan_host(params, host, clusters, warnings)
+    drain = DrainPlanner(client, hosts, [params], params)
+    steps = plan_host(params, host, clusters, warnings, drain)
     changes = Changes(check_mode)
-    for step in steps:
-        changes.actions.append(describe_step(*step))
+    changes.actions.extend(a for a in (describe_step(*step) for step in steps) if a)
     before = _host_before(host, params)
     after = _predict_host(params, host, steps, clusters)
     result_host = after
@@ -189,7 +325,8 @@ def host_run(client, params, check_mode):
             result_host = dict(fresh.summary(), template=fresh.template)
     elif host is not None and params["state"] != "absent" and not check_mode:
         result_host = dict(host.summary(), template=host.template)
-    return change_result(changes, before, after, host=result_host, warnings=warnings)
+    return change_result(changes, before, after, host=result_host, warnings=warnings,
+                         vms=drain.moves.get(params["name"], []))
 
 
 def normalize_host_specs(params):
@@ -227,18 +364,20 @@ def hosts_run(client, params, check_mode, diff_mode=True):
     """
     specs = normalize_host_specs(params)
     hosts = client.hostpool()
-    needs_clusters = any(s.get("cluster") is not None and s["state"] != "absent" for s in specs)
+    needs_clusters = params.get("cluster") is not None or any(
+        s.get("cluster") is not None and s["state"] != "absent" for s in specs)
     clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
     warnings, report, errors, to_wait = [], {}, {}, {}
     before, after = {}, {}
-    summary = dict(allocated=0, deleted=0, moved=0, status=0, updated=0, unchanged=0, failed=0)
+    summary = dict(allocated=0, deleted=0, moved=0, status=0, updated=0, migrated=0, unchanged=0, failed=0)
     counters = {"allocate": "allocated", "delete": "deleted", "cluster": "moved",
-                "status": "status", "update": "updated"}
+                "status": "status", "update": "updated", "migrate": "migrated"}
+    drain = DrainPlanner(client, hosts, specs, params)
     planned = []
     for spec in specs:
         host = hosts.named(spec["name"])
         try:
-            steps = plan_host(spec, host, clusters, warnings)
+            steps = plan_host(spec, host, clusters, warnings, drain)
         except OneError as exc:
             errors[spec["name"]] = exc.message
             summary["failed"] += 1
@@ -250,7 +389,9 @@ def hosts_run(client, params, check_mode, diff_mode=True):
 
     for spec, host, steps in planned:
         name = spec["name"]
-        entry = dict(id=host.id if host else None, actions=[describe_step(*s) for s in steps])
+        entry = dict(id=host.id if host else None, actions=[a for a in (describe_step(*s) for s in steps) if a])
+        if name in drain.moves:
+            entry["vms"] = drain.moves[name]
         if diff_mode:
             before[name] = _host_before(host, spec)
         after[name] = _predict_host(spec, host, steps, clusters)
@@ -276,10 +417,12 @@ def hosts_run(client, params, check_mode, diff_mode=True):
         if after[name]:
             entry["state"] = after[name]["state"]
         for action, _ in steps:
-            summary[counters[action]] += 1
+            if action in counters:
+                summary[counters[action]] += 1
 
     changed = any("error" not in e or e.get("done") for e in report.values())
-    result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings)
+    result = dict(changed=changed, hosts=report, summary=summary, warnings=warnings,
+                  unlisted=_unlisted(hosts, specs, params.get("cluster"), clusters))
     if diff_mode:
         result["diff"] = dict(before=before, after=after)
     if to_wait and params["wait"] and not check_mode:
@@ -294,6 +437,19 @@ def hosts_run(client, params, check_mode, diff_mode=True):
         result["failed_msg"] = "%d host(s) failed: %s" % (
             len(errors), "; ".join("%s: %s" % (k, v) for k, v in sorted(errors.items())[:10]))
     return result
+
+
+def _unlisted(hosts, specs, cluster, clusters):
+    """The registered hosts (of ``cluster`` when given) that ``specs`` does not name: [{name, id, cluster, vms}]."""
+    listed = {s["name"] for s in specs}
+    cluster_id = None
+    if cluster is not None:
+        found = clusters.get(cluster)
+        if found is None:
+            return []
+        cluster_id = found.id
+    return [dict(name=h.name, id=h.id, cluster=h.cluster, vms=h.vms) for h in hosts
+            if h.name not in listed and (cluster_id is None or h.cluster_id == cluster_id)]
 
 
 def _wait_for_hosts(client, to_wait, params):

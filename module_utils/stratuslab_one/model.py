@@ -105,6 +105,12 @@ class Host:
     running_vms: int = 0
     vms: List[int] = field(default_factory=list)
     template: Dict[str, Any] = field(default_factory=dict)
+    # HOST_SHARE: what oned has allocated on the host (CPU in percent of one
+    # core, memory in KiB) and the most it may allocate there.
+    max_cpu: int = 0
+    cpu_usage: int = 0
+    max_mem: int = 0
+    mem_usage: int = 0
 
     @property
     def state_name(self):
@@ -123,7 +129,9 @@ class Host:
             prev_state=_int(elem, "PREV_STATE"), im_mad=_text(elem, "IM_MAD"),
             vm_mad=_text(elem, "VM_MAD"), cluster_id=_int(elem, "CLUSTER_ID", -1),
             cluster=_text(elem, "CLUSTER"), running_vms=_int(share, "RUNNING_VMS", 0),
-            vms=_ids(elem, "VMS"), template=_template(elem))
+            vms=_ids(elem, "VMS"), template=_template(elem),
+            max_cpu=_int(share, "MAX_CPU", 0), cpu_usage=_int(share, "CPU_USAGE", 0),
+            max_mem=_int(share, "MAX_MEM", 0), mem_usage=_int(share, "MEM_USAGE", 0))
 
     def summary(self):
         return {"id": self.id, "name": self.name, "state": self.state_name,
@@ -311,9 +319,92 @@ class Image:
                 "datastore_id": self.datastore_id, "datastore": self.datastore, "template": self.template}
 
 
+# Virtual machines: OpenNebula's VM document (share/doc/xsd/vm.xsd). STATE and
+# LCM_STATE (include/VirtualMachine.h); a VM is on a host while its last
+# history record is open there: ACTIVE (any LCM state), POWEROFF, SUSPENDED.
+VM_STATES = {0: "INIT", 1: "PENDING", 2: "HOLD", 3: "ACTIVE", 4: "STOPPED", 5: "SUSPENDED", 6: "DONE",
+             8: "POWEROFF", 9: "UNDEPLOYED", 10: "CLONING", 11: "CLONING_FAILURE"}
+VM_ACTIVE, VM_SUSPENDED, VM_POWEROFF = 3, 5, 8
+LCM_STATES = {0: "LCM_INIT", 1: "PROLOG", 2: "BOOT", 3: "RUNNING", 4: "MIGRATE", 5: "SAVE_STOP",
+              6: "SAVE_SUSPEND", 7: "SAVE_MIGRATE", 8: "PROLOG_MIGRATE", 9: "PROLOG_RESUME",
+              10: "EPILOG_STOP", 11: "EPILOG", 12: "SHUTDOWN", 15: "CLEANUP_RESUBMIT", 16: "UNKNOWN",
+              17: "HOTPLUG", 18: "SHUTDOWN_POWEROFF", 19: "BOOT_UNKNOWN", 20: "BOOT_POWEROFF",
+              21: "BOOT_SUSPENDED", 22: "BOOT_STOPPED", 23: "CLEANUP_DELETE", 24: "HOTPLUG_SNAPSHOT",
+              25: "HOTPLUG_NIC", 26: "HOTPLUG_SAVEAS", 27: "HOTPLUG_SAVEAS_POWEROFF",
+              28: "HOTPLUG_SAVEAS_SUSPENDED", 29: "SHUTDOWN_UNDEPLOY", 30: "EPILOG_UNDEPLOY",
+              31: "PROLOG_UNDEPLOY", 32: "BOOT_UNDEPLOY", 33: "HOTPLUG_PROLOG_POWEROFF",
+              34: "HOTPLUG_EPILOG_POWEROFF", 35: "BOOT_MIGRATE", 36: "BOOT_FAILURE",
+              37: "BOOT_MIGRATE_FAILURE", 38: "PROLOG_MIGRATE_FAILURE", 39: "PROLOG_FAILURE",
+              40: "EPILOG_FAILURE", 41: "EPILOG_STOP_FAILURE", 42: "EPILOG_UNDEPLOY_FAILURE",
+              43: "PROLOG_MIGRATE_POWEROFF", 44: "PROLOG_MIGRATE_POWEROFF_FAILURE",
+              45: "PROLOG_MIGRATE_SUSPEND", 46: "PROLOG_MIGRATE_SUSPEND_FAILURE",
+              47: "BOOT_UNDEPLOY_FAILURE", 48: "BOOT_STOPPED_FAILURE", 49: "PROLOG_RESUME_FAILURE",
+              50: "PROLOG_UNDEPLOY_FAILURE", 51: "DISK_SNAPSHOT_POWEROFF",
+              52: "DISK_SNAPSHOT_REVERT_POWEROFF", 53: "DISK_SNAPSHOT_DELETE_POWEROFF",
+              54: "DISK_SNAPSHOT_SUSPENDED", 55: "DISK_SNAPSHOT_REVERT_SUSPENDED",
+              56: "DISK_SNAPSHOT_DELETE_SUSPENDED", 57: "DISK_SNAPSHOT", 58: "DISK_SNAPSHOT_REVERT", 59: "DISK_SNAPSHOT_DELETE",
+              60: "PROLOG_MIGRATE_UNKNOWN", 61: "PROLOG_MIGRATE_UNKNOWN_FAILURE", 62: "DISK_RESIZE",
+              63: "DISK_RESIZE_POWEROFF", 64: "DISK_RESIZE_UNDEPLOYED", 65: "HOTPLUG_NIC_POWEROFF",
+              66: "HOTPLUG_RESIZE", 67: "HOTPLUG_SAVEAS_UNDEPLOYED", 68: "HOTPLUG_SAVEAS_STOPPED",
+              69: "BACKUP", 70: "BACKUP_POWEROFF", 71: "RESTORE"}
+LCM_RUNNING = 3
+
+
+def _float(elem, tag, default=0.0):
+    value = _text(elem, tag, None)
+    try:
+        return float(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+@dataclass
+class Vm:
+    """A VM as the VM pool and one.vm.info give it; ``hid`` and the times are its last history record's."""
+    id: int
+    name: str
+    state: int
+    lcm_state: int = 0
+    uname: str = ""
+    cpu: float = 0.0
+    memory_mb: int = 0
+    hid: int = -1
+    hostname: str = ""
+    seq: int = -1
+    # The last history record's running start time and prolog end time
+    # (one.vm.info only; 0 in the pool's short records and until they happen).
+    rstime: int = 0
+    petime: int = 0
+
+    @property
+    def state_name(self):
+        if self.state == VM_ACTIVE:
+            return LCM_STATES.get(self.lcm_state, str(self.lcm_state))
+        return VM_STATES.get(self.state, str(self.state))
+
+    @classmethod
+    def from_element(cls, elem):
+        records = elem.findall("HISTORY_RECORDS/HISTORY")
+        last = records[-1] if records else None
+        tmpl = elem.find("TEMPLATE")
+        return cls(
+            id=_int(elem, "ID", -1), name=_text(elem, "NAME").strip(), state=_int(elem, "STATE", -1),
+            lcm_state=_int(elem, "LCM_STATE", 0), uname=_text(elem, "UNAME").strip(),
+            cpu=_float(tmpl, "CPU"), memory_mb=_int(tmpl, "MEMORY", 0) if tmpl is not None else 0,
+            hid=_int(last, "HID", -1) if last is not None else -1,
+            hostname=_text(last, "HOSTNAME").strip() if last is not None else "",
+            seq=_int(last, "SEQ", -1) if last is not None else -1,
+            rstime=_int(last, "RSTIME", 0) if last is not None else 0,
+            petime=_int(last, "PETIME", 0) if last is not None else 0)
+
+    def summary(self):
+        return {"id": self.id, "name": self.name, "state": self.state_name, "host_id": self.hid,
+                "host": self.hostname}
+
+
 _POOLS = {Host: ("HOST_POOL", "HOST"), Cluster: ("CLUSTER_POOL", "CLUSTER"),
           Vnet: ("VNET_POOL", "VNET"), Datastore: ("DATASTORE_POOL", "DATASTORE"),
-          Image: ("IMAGE_POOL", "IMAGE")}
+          Image: ("IMAGE_POOL", "IMAGE"), Vm: ("VM_POOL", "VM")}
 
 
 def parse_pool(cls, xml_text):

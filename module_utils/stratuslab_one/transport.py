@@ -36,8 +36,9 @@ from ansible.module_utils.stratuslab_one.errors import (
     ACTION, OneActionError, OneConfigError, OneConnectionError, OneError, OneFaultError, OneLockedError,
     OneNotFoundError, OneTimeoutError, error_from_response)
 from ansible.module_utils.stratuslab_one.model import (
-    HOST_ERROR, HOST_MONITORED, HOST_STATES, HOST_STATUS, IMAGE_ERROR, IMAGE_READY, VNET_ERROR, VNET_READY,
-    VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, Vnet, datastore_location, parse_object,
+    HOST_ERROR, HOST_MONITORED, HOST_STATES, HOST_STATUS, IMAGE_ERROR, IMAGE_READY, LCM_RUNNING, VM_ACTIVE,
+    VM_POWEROFF, VM_SUSPENDED, VNET_ERROR, VNET_READY,
+    VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, Vm, Vnet, datastore_location, parse_object,
     parse_pool)
 from ansible.module_utils.stratuslab_one.template import render_template, render_vector
 
@@ -348,6 +349,68 @@ class OneClient:
     def image_delete(self, image_id):
         return self.call("one.image.delete", int(image_id))
 
+    # -- virtual machines -------------------------------------------------
+    def vmpool(self):
+        """Every VM not DONE that the session's user may see (filter -2: all, state -1), one call."""
+        return Pool("vm", parse_pool(Vm, self.call("one.vmpool.info", -2, -1, -1, -1)))
+
+    def vm_info(self, vm_id):
+        return parse_object(Vm, self.call("one.vm.info", int(vm_id)))
+
+    def vm_migrate(self, vm_id, host_id, live, enforce=True, ds_id=-1, migration_type=0):
+        """one.vm.migrate: to host ``host_id`` (live: the VM keeps running); ``enforce`` checks its capacity."""
+        return self.call("one.vm.migrate", int(vm_id), int(host_id), bool(live), bool(enforce), int(ds_id),
+                         int(migration_type))
+
+    def wait_vms_moved(self, moves, timeout=600, interval=2.0):
+        """Wait until every VM of ``moves`` ({vm id: target host id}) has arrived, one one.vm.info per VM and poll.
+
+        Arrived: the VM's last history record is on the target and the move
+        is complete there: RUNNING since its running start time (a live
+        migration), or POWEROFF/SUSPENDED after its prolog (a cold one).
+        Right after one.vm.migrate the VM is already on the target's record,
+        still RUNNING, before oned's life-cycle manager starts the move: the
+        times tell the two apart. A VM back on another host (oned reverts a
+        failed migration), in a failure state, or gone raises OneActionError
+        naming it (``vms``: {id: Vm or None}); OneTimeoutError when time runs out.
+        """
+        wanted = {int(k): int(v) for k, v in moves.items()}
+        state = {"vms": {}}
+        if not wanted:
+            return {}
+
+        def read(vm_id):
+            try:
+                return self.vm_info(vm_id)
+            except OneNotFoundError:
+                return None
+
+        def check():
+            found = {i: read(i) for i in wanted if i not in state["vms"] or not _vm_arrived(state["vms"][i], wanted[i])}
+            state["vms"].update(found)
+            failed = {i: vm for i, vm in state["vms"].items() if _vm_move_failed(vm, wanted[i])}
+            if failed:
+                exc = OneActionError("%d VM(s) did not move: %s" % (len(failed), "; ".join(
+                    "VM %s is gone" % i if vm is None else "VM %s (%s) is %s on host %s (%s)" % (
+                        i, vm.name, vm.state_name, vm.hostname, vm.hid) for i, vm in sorted(failed.items()))),
+                    code=ACTION, method="one.vm.info")
+                exc.vms = dict(state["vms"])
+                raise exc
+            if all(_vm_arrived(state["vms"].get(i), target) for i, target in wanted.items()):
+                return dict(state["vms"])
+            return None
+
+        def describe():
+            pending = {i: vm.state_name for i, vm in state["vms"].items()
+                       if vm is not None and not _vm_arrived(vm, wanted[i])}
+            return {"what": "%d VM(s) to arrive on their new host" % len(pending), "vms": pending}
+
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            exc.vms = dict(state["vms"])
+            raise
+
     # -- polling --------------------------------------------------------
     def _poll(self, check, timeout, interval, describe):
         """Call check() until it returns a non-None value, or time out."""
@@ -524,6 +587,25 @@ class OneClient:
         except OneTimeoutError as exc:
             exc.hosts = state["hosts"]
             raise
+
+
+def _vm_arrived(vm, target):
+    if vm is None or vm.hid != target:
+        return False
+    if vm.state == VM_ACTIVE:
+        return vm.lcm_state == LCM_RUNNING and vm.rstime > 0
+    return vm.state in (VM_POWEROFF, VM_SUSPENDED) and vm.petime > 0
+
+
+def _vm_move_failed(vm, target):
+    """Gone, in a failure state, or settled on another host than ``target`` (a reverted migration)."""
+    if vm is None:
+        return True
+    if vm.state_name.endswith("FAILURE"):
+        return True
+    if vm.hid != target:
+        return vm.state in (VM_POWEROFF, VM_SUSPENDED) or (vm.state == VM_ACTIVE and vm.lcm_state == LCM_RUNNING)
+    return False
 
 
 def _failed_host(host_id, host):
