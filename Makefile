@@ -36,7 +36,9 @@ export PATH := $(VENV)/bin:$(PATH)
 # hosts, git, ssh (openssh-client) to reach the demo's hosts, qemu for the VM
 # test hosts, postgresql for the accounting tests and bench, slapd,
 # ldap-utils and openssl for the unit tests that run a real LDAP server or
-# make certificates, iproute2 (`ip`) for the nodes' preflight tests.
+# make certificates, iproute2 (`ip`) for the nodes' preflight tests,
+# xmlsec1, python3-cryptography and python3-apt for the appliance tests that
+# sign and verify manifests and run the appliances entry point on this machine.
 # The tools install what only they use, when it is missing: build-packages
 # (make one-packages) OpenNebula's build and check dependencies (scons, g++,
 # ruby and its gems' packages, ...); tools/test-image/build and check
@@ -46,7 +48,8 @@ export PATH := $(VENV)/bin:$(PATH)
 # needs).
 APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	podman runc debootstrap git openssh-client qemu-system-x86 qemu-utils \
-	postgresql slapd ldap-utils openssl iproute2
+	postgresql slapd ldap-utils openssl iproute2 \
+	xmlsec1 python3-cryptography python3-apt
 
 # Molecule scenarios run by `make test`, in this order. `site` converges the
 # real site.yml on a front-end and two nodes (the frontend, bridge and
