@@ -43,6 +43,14 @@ class PlaybookRun:
         return self.data.get("stats", {}).get("localhost", {})
 
 
+def task(module, title=None, ignore=False, **args):
+    """One task of ``module`` with ``args``; ``ignore`` keeps the play going after an expected failure."""
+    result = {"name": title or module, module: args}
+    if ignore:
+        result["ignore_errors"] = True
+    return result
+
+
 def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
     """The ansible-playbook command line and environment that run ``tasks``
     (list of dicts) on localhost: (argv, env), for a test that starts the

@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned
-from one_playbook import run_tasks
+from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned, ranges
+from one_playbook import run_tasks, task
 
 pytestmark = needs_real_oned
 
@@ -27,14 +27,7 @@ pytestmark = needs_real_oned
 def T(module, title=None, ignore=False, **args):
     if module.startswith("opennebula_vnet"):
         args.setdefault("wait_timeout", 120)   # the real bridge driver, on a loaded machine
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
-
-
-def ranges(client, name):
-    return [(a.ip, a.size, a.attributes.get(logic.AR_KEY_ATTR)) for a in client.vnpool().get(name).ars]
+    return task(module, title, ignore, **args)
 
 
 def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
