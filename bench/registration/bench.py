@@ -631,8 +631,13 @@ def main(argv=None):
         return 1
     elapsed = time.monotonic() - start
     fig, line = report(rows, opts, elapsed)
+    return finish(opts, workdir, lambda: to_json(rows, fig, line, opts, elapsed))
+
+
+def finish(opts, workdir, results):
+    """Write ``results()`` as JSON when --json asks, then keep (--keep) or remove the work directory."""
     if opts.json:
-        Path(opts.json).write_text(json.dumps(to_json(rows, fig, line, opts, elapsed), indent=1))
+        Path(opts.json).write_text(json.dumps(results(), indent=1))
     if opts.keep:
         print("bench: work directory kept: %s" % workdir, file=sys.stderr)
     else:

@@ -651,13 +651,7 @@ def main(argv=None):
         return 1
     elapsed = time.monotonic() - start
     fig, line = report(rounds, opts, elapsed, version)
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(to_json(rounds, fig, line, opts, elapsed, version), indent=1))
-    if opts.keep:
-        print("bench: work directory kept: %s" % workdir, file=sys.stderr)
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return common.finish(opts, workdir, lambda: to_json(rounds, fig, line, opts, elapsed, version))
 
 
 if __name__ == "__main__":
