@@ -448,15 +448,20 @@ def host_pool_xml(states):
     return pool_answer("host", states, error_state=3, error="ssh failed")
 
 
-def test_wait_hosts_reads_the_pool_once_per_poll():
+@pytest.mark.parametrize("kind, wait, settling, settled, name, method", [
+    ("host", "wait_hosts", 0, 2, "MONITORED", "one.hostpool.info"),
+    ("vnet", "wait_vnets_ready", 2, 1, "READY", "one.vnpool.info"),
+])
+def test_batch_waits_read_the_pool_once_per_poll(kind, wait, settling, settled, name, method):
     ids = range(500)
-    answers = [host_pool_xml({i: 0 for i in ids}), host_pool_xml({i: 2 if i % 2 else 0 for i in ids}),
-               host_pool_xml({i: 2 for i in ids})]
+    answers = [pool_answer(kind, {i: settling for i in ids}),
+               pool_answer(kind, {i: settled if i % 2 else settling for i in ids}),
+               pool_answer(kind, {i: settled for i in ids})]
     clock = FakeClock()
     client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
-    done = client.wait_hosts(ids, timeout=60, interval=2)
-    assert len(done) == 500 and all(h.state_name == "MONITORED" for h in done.values())
-    assert client.calls == 3 and client.calls_by_method == {"one.hostpool.info": 3}
+    done = getattr(client, wait)(ids, timeout=60, interval=2)
+    assert len(done) == 500 and all(obj.state_name == name for obj in done.values())
+    assert client.calls == 3 and client.calls_by_method == {method: 3}
 
 
 def test_wait_hosts_waits_for_all_then_reports_error_hosts():
@@ -482,17 +487,6 @@ def test_wait_hosts_timeout_lists_pending():
 
 def vnet_pool_xml(states):
     return pool_answer("vnet", states, error_state=5, error="driver failed")
-
-
-def test_wait_vnets_ready_reads_the_pool_once_per_poll():
-    ids = range(50)
-    answers = [vnet_pool_xml({i: 2 for i in ids}), vnet_pool_xml({i: 1 if i % 2 else 2 for i in ids}),
-               vnet_pool_xml({i: 1 for i in ids})]
-    clock = FakeClock()
-    client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
-    done = client.wait_vnets_ready(ids, timeout=60, interval=1)
-    assert len(done) == 50 and all(v.state_name == "READY" for v in done.values())
-    assert client.calls_by_method == {"one.vnpool.info": 3}
 
 
 def test_wait_vnets_ready_reports_failed_after_the_others_settle():
