@@ -505,11 +505,7 @@ def report(rounds, opts, elapsed, version):
             lines.append((labels[name], str(i), str(side.n), "%.2f" % side.wall["first"], str(side.total("first")),
                           "%.2f" % side.wall["rerun"], str(side.total("rerun")), str(side.pool_reads("rerun")),
                           "%.2f" % (1000 * side.wall["rerun"] / side.n)))
-    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
-    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(head)))
-    for line in [head] + lines:
-        print(fmt % tuple(v for pair in zip(widths, line) for v in pair))
-    print()
+    common.print_table(head, lines)
     notes = []
     for i, rnd in enumerate(rounds, 1):
         batch, floor = rnd["batch"], rnd["floor"]
@@ -560,12 +556,7 @@ def report(rounds, opts, elapsed, version):
     notes.append("y = batch first run %.2f s / floor first run %.2f s (%s, N=%d); z = batch rerun %.2f s"
                  " (floor rerun %.2f s)" % (fig["batch_first_s"], fig["floor_first_s"], what, opts.hosts,
                                             fig["rerun_s"], fig["floor_rerun_s"]))
-    notes.append("total benchmark time %.1f s" % elapsed)
-    for note in notes:
-        print("note: " + note)
-    line = last_line(fig)
-    print(line)
-    return fig, line
+    return common.print_end(notes, fig, elapsed, last_line)
 
 
 def to_json(rounds, fig, line, opts, elapsed, version):

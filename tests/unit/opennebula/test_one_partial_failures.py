@@ -15,7 +15,7 @@ import time
 import pytest
 
 from one_testlib import ONE as one, LOGIC as logic, FakeClock, OnedProcess, pool_answer, ranges
-from one_playbook import run_tasks, task as T
+from one_playbook import run_tasks, task as T, vnet_left_in_error
 
 # real oned 7.4.0's message for an IPv4 range it cannot read (AddressRange::init_ipv4)
 BAD_IP_MESSAGE = "[one.vn.add_ar] Wrong or empty IP attribute"
@@ -170,14 +170,7 @@ def test_wait_hosts_counts_a_vanished_host_as_failed():
 
 def test_vnet_in_error_fails_then_converges(oned, tmp_path):
     client = oned.client()
-    bad = dict(name="born-broken", address_ranges=[{"key": "pool", "ip": "10.50.0.300", "size": 8}])
-    good = dict(bad, address_ranges=[{"key": "pool", "ip": "10.50.0.10", "size": 8}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "refused range", ignore=True, **bad)], oned)
-    res = run[0]
-    assert res["failed"] and res["changed"] is True  # the network was allocated
-    assert "ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"]
-    broken = client.vnpool().get("born-broken")
-    assert broken.state_name == "ERROR"
+    good, broken = vnet_left_in_error(tmp_path, oned, "born-broken", "10.50.0")
 
     run = run_tasks(tmp_path, [T("opennebula_vnet", "check", **good)], oned, check=True)
     assert run[0]["actions"] == ["delete vnet born-broken (%d) in state ERROR" % broken.id,
