@@ -509,11 +509,7 @@ def report(rows, opts, elapsed):
                           "%.2f" % _sum_wall(part, "first"), str(sum(r.total("first") for r in part)),
                           "%.2f" % _sum_wall(part, "rerun"), str(sum(r.total("rerun") for r in part)),
                           str(sum(r.pool_reads("rerun") for r in part)), "-"))
-    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
-    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(head)))
-    for line in [head] + lines:
-        print(fmt % tuple(v for pair in zip(widths, line) for v in pair))
-    print()
+    print_table(head, lines)
     notes = []
     for row in rows:
         if row.variant != "floor" and row.changed.get("rerun"):
@@ -555,12 +551,7 @@ def report(rows, opts, elapsed):
     if batch:
         notes.append("z and n = the (a) no-change rerun, N=%d hosts + %d vnets (hosts alone: %.2f s, %d pool reads)"
                      % (opts.hosts, opts.vnets, batch[0].wall["rerun"], batch[0].pool_reads("rerun")))
-    notes.append("total benchmark time %.1f s" % elapsed)
-    for note in notes:
-        print("note: " + note)
-    line = last_line(fig)
-    print(line)
-    return fig, line
+    return print_end(notes, fig, elapsed)
 
 
 def to_json(rows, fig, line, opts, elapsed):
@@ -631,8 +622,33 @@ def main(argv=None):
         return 1
     elapsed = time.monotonic() - start
     fig, line = report(rows, opts, elapsed)
+    return finish(opts, workdir, lambda: to_json(rows, fig, line, opts, elapsed))
+
+
+def print_end(notes, fig, elapsed, last=None):
+    """Print the notes, the total time and the figures' last line (``last``,
+    by default last_line); (fig, that line)."""
+    for note in notes + ["total benchmark time %.1f s" % elapsed]:
+        print("note: " + note)
+    line = (last or last_line)(fig)
+    print(line)
+    return fig, line
+
+
+def print_table(head, lines):
+    """Print ``head`` and ``lines`` (tuples of strings) as a table: the first
+    column aligned left, the others right; then an empty line."""
+    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
+    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(head)))
+    for line in [head] + lines:
+        print(fmt % tuple(v for pair in zip(widths, line) for v in pair))
+    print()
+
+
+def finish(opts, workdir, results):
+    """Write ``results()`` as JSON when --json asks, then keep (--keep) or remove the work directory."""
     if opts.json:
-        Path(opts.json).write_text(json.dumps(to_json(rows, fig, line, opts, elapsed), indent=1))
+        Path(opts.json).write_text(json.dumps(results(), indent=1))
     if opts.keep:
         print("bench: work directory kept: %s" % workdir, file=sys.stderr)
     else:

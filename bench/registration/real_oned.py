@@ -53,7 +53,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,6 +68,9 @@ import bench as common   # bench/registration/bench.py: Playbooks, host_names, V
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
+# A block of free ports for run-oned-tree (PORT to PORT+3).
+sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+from free_ports import free_port_block  # noqa: E402
 FLOOR = HERE / "floor.py"
 run_oned_tree = RUN_ONED_TREE   # the copy the instances start from (main())
 CACHE = Path(os.environ.get("ONE_PACKAGES_CACHE", "/var/cache/stratuslab-test/opennebula"))
@@ -92,30 +94,6 @@ def is_ours(method):
     one.vm.info per VM) every few seconds from 127.0.0.1 as oneadmin too: those
     are counted apart as background."""
     return method.startswith("one.host.") or method == "one.hostpool.info"
-
-
-def free_port_base():
-    """A free TCP+UDP port with the three above it free too (run-oned-tree uses PORT..PORT+3)."""
-    for _attempt in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base > 65000:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + 4):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    socks.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no four free consecutive ports found")
 
 
 # The stock dummy IM keeps one pid file per host ID in the host-wide /tmp
@@ -149,7 +127,7 @@ class RealOned:
         last = ""
         start = time.monotonic()
         for _attempt in range(3):
-            self.port = free_port_base()
+            self.port = free_port_block()
             cmd = [str(run_oned_tree), "start", str(tree), str(directory), str(self.port), PASSWORD]
             proc = subprocess.run((ISOLATE if isolate else []) + cmd, capture_output=True, text=True, timeout=180,
                                   cwd=str(directory.parent))
@@ -527,11 +505,7 @@ def report(rounds, opts, elapsed, version):
             lines.append((labels[name], str(i), str(side.n), "%.2f" % side.wall["first"], str(side.total("first")),
                           "%.2f" % side.wall["rerun"], str(side.total("rerun")), str(side.pool_reads("rerun")),
                           "%.2f" % (1000 * side.wall["rerun"] / side.n)))
-    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
-    fmt = "  ".join("%-*s" if i == 0 else "%*s" for i in range(len(head)))
-    for line in [head] + lines:
-        print(fmt % tuple(v for pair in zip(widths, line) for v in pair))
-    print()
+    common.print_table(head, lines)
     notes = []
     for i, rnd in enumerate(rounds, 1):
         batch, floor = rnd["batch"], rnd["floor"]
@@ -582,12 +556,7 @@ def report(rounds, opts, elapsed, version):
     notes.append("y = batch first run %.2f s / floor first run %.2f s (%s, N=%d); z = batch rerun %.2f s"
                  " (floor rerun %.2f s)" % (fig["batch_first_s"], fig["floor_first_s"], what, opts.hosts,
                                             fig["rerun_s"], fig["floor_rerun_s"]))
-    notes.append("total benchmark time %.1f s" % elapsed)
-    for note in notes:
-        print("note: " + note)
-    line = last_line(fig)
-    print(line)
-    return fig, line
+    return common.print_end(notes, fig, elapsed, last_line)
 
 
 def to_json(rounds, fig, line, opts, elapsed, version):
@@ -673,13 +642,7 @@ def main(argv=None):
         return 1
     elapsed = time.monotonic() - start
     fig, line = report(rounds, opts, elapsed, version)
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(to_json(rounds, fig, line, opts, elapsed, version), indent=1))
-    if opts.keep:
-        print("bench: work directory kept: %s" % workdir, file=sys.stderr)
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return common.finish(opts, workdir, lambda: to_json(rounds, fig, line, opts, elapsed, version))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.stratuslab_one.errors import OneNotFoundError
-from ansible.module_utils.stratuslab_one.module import Changes, change_result, cluster_membership_changes, find_object
+from ansible.module_utils.stratuslab_one.module import change_result, cluster_membership_changes, start_run
 
 
 _MEMBER_KINDS = (("hosts", "host"), ("vnets", "vnet"), ("datastores", "datastore"))
@@ -20,10 +20,8 @@ def cluster_members_wanted(client, params):
 
 
 def cluster_run(client, params, check_mode):
-    changes = Changes(check_mode)
-    clusters = client.clusterpool()
-    cluster = find_object(clusters, params)
-    before = cluster.summary() if cluster else {}
+    changes, cluster, before = start_run(check_mode, client.clusterpool(), params,
+                                         lambda found: found.summary() if found else {})
     if params["state"] == "absent":
         if cluster is None:
             return change_result(changes, {}, {}, cluster={})

@@ -10,7 +10,7 @@ import posixpath
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
 from ansible.module_utils.stratuslab_one.model import DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES
 from ansible.module_utils.stratuslab_one.module import (
-    Changes, change_result, find_object, membership_steps, plan_other_clusters)
+    change_result, membership_steps, plan_other_clusters, start_run)
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -67,10 +67,7 @@ def _ds_view(ds):
 
 
 def datastore_run(client, params, check_mode):
-    changes = Changes(check_mode)
-    pool = client.datastorepool()
-    ds = find_object(pool, params)
-    before = _ds_view(ds)
+    changes, ds, before = start_run(check_mode, client.datastorepool(), params, _ds_view)
     if params["state"] == "absent":
         if ds is None:
             return change_result(changes, {}, {}, datastore={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, ClassVar, Dict, List, Optional
 
 from ansible.module_utils.stratuslab_one.errors import NO_EXISTS, OneError, OneNotFoundError
 
@@ -82,6 +82,22 @@ def _template(elem):
     return elements_to_dict(list(tmpl)) if tmpl is not None else {}
 
 
+class _Named:
+    """``state_name`` and ``type_name``: the names of the object's numeric
+    ``state`` and ``type`` in its class's STATE_NAMES and TYPE_NAMES."""
+
+    STATE_NAMES: ClassVar[Dict[int, str]] = {}
+    TYPE_NAMES: ClassVar[Dict[int, str]] = {}
+
+    @property
+    def state_name(self):
+        return self.STATE_NAMES.get(self.state, str(self.state))
+
+    @property
+    def type_name(self):
+        return self.TYPE_NAMES.get(self.type, str(self.type))
+
+
 def _parse_root(xml_text, expected):
     try:
         root = ET.fromstring(xml_text)
@@ -93,7 +109,9 @@ def _parse_root(xml_text, expected):
 
 
 @dataclass
-class Host:
+class Host(_Named):
+    STATE_NAMES: ClassVar[Dict[int, str]] = HOST_STATES
+
     id: int
     name: str
     state: int
@@ -111,10 +129,6 @@ class Host:
     cpu_usage: int = 0
     max_mem: int = 0
     mem_usage: int = 0
-
-    @property
-    def state_name(self):
-        return HOST_STATES.get(self.state, str(self.state))
 
     @property
     def error(self):
@@ -191,7 +205,9 @@ class AddressRange:
 
 
 @dataclass
-class Vnet:
+class Vnet(_Named):
+    STATE_NAMES: ClassVar[Dict[int, str]] = VNET_STATES
+
     id: int
     name: str
     state: int
@@ -208,10 +224,6 @@ class Vnet:
     locked: bool = False
     template: Dict[str, Any] = field(default_factory=dict)
     ars: List[AddressRange] = field(default_factory=list)
-
-    @property
-    def state_name(self):
-        return VNET_STATES.get(self.state, str(self.state))
 
     @classmethod
     def from_element(cls, elem):
@@ -235,7 +247,9 @@ class Vnet:
 
 
 @dataclass
-class Datastore:
+class Datastore(_Named):
+    TYPE_NAMES: ClassVar[Dict[int, str]] = DATASTORE_TYPES
+
     id: int
     name: str
     type: int
@@ -248,10 +262,6 @@ class Datastore:
     free_mb: int = 0
     used_mb: int = 0
     template: Dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def type_name(self):
-        return DATASTORE_TYPES.get(self.type, str(self.type))
 
     @classmethod
     def from_element(cls, elem):
@@ -278,7 +288,10 @@ DATASTORE_IMAGE = 0
 
 
 @dataclass
-class Image:
+class Image(_Named):
+    STATE_NAMES: ClassVar[Dict[int, str]] = IMAGE_STATES
+    TYPE_NAMES: ClassVar[Dict[int, str]] = IMAGE_TYPES
+
     id: int
     name: str
     uid: int = 0
@@ -292,14 +305,6 @@ class Image:
     datastore_id: int = -1
     datastore: str = ""
     template: Dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def state_name(self):
-        return IMAGE_STATES.get(self.state, str(self.state))
-
-    @property
-    def type_name(self):
-        return IMAGE_TYPES.get(self.type, str(self.type))
 
     @classmethod
     def from_element(cls, elem):

@@ -152,6 +152,13 @@ def find_object(pool, params):
     return pool.named(params["name"])
 
 
+def start_run(check_mode, pool, params, view):
+    """A reconciler's first step: (its change set, the object params name in
+    ``pool`` or None, the object's ``view`` before any change)."""
+    obj = find_object(pool, params)
+    return Changes(check_mode), obj, view(obj)
+
+
 def change_result(changes, before, after, **extra):
     """The module result: changed, actions and the diff, with the object summary in ``extra``."""
     out = dict(changed=changes.changed, actions=changes.actions, diff=dict(before=before or {}, after=after or {}))

@@ -37,7 +37,7 @@ from ansible.module_utils.stratuslab_one.errors import (
     OneNotFoundError, OneTimeoutError, error_from_response)
 from ansible.module_utils.stratuslab_one.model import (
     HOST_ERROR, HOST_MONITORED, HOST_STATES, HOST_STATUS, IMAGE_ERROR, IMAGE_READY, LCM_RUNNING, VM_ACTIVE,
-    VM_POWEROFF, VM_SUSPENDED, VNET_ERROR, VNET_READY,
+    VM_POWEROFF, VM_SUSPENDED, VNET_ERROR, VNET_READY, VNET_STATES,
     VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, Vm, Vnet, datastore_location, parse_object,
     parse_pool)
 from ansible.module_utils.stratuslab_one.template import render_template, render_vector
@@ -270,8 +270,7 @@ class OneClient:
         return self.call("one.host.status", int(host_id), code)
 
     def host_update(self, host_id, template, merge=True):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.host.update", int(host_id), text, 1 if merge else 0)
+        return self.call("one.host.update", int(host_id), _template_text(template), 1 if merge else 0)
 
     # -- clusters -------------------------------------------------------
     def cluster_info(self, cluster_id):
@@ -295,12 +294,10 @@ class OneClient:
         return parse_object(Vnet, self.call("one.vn.info", int(vnet_id)))
 
     def vn_allocate(self, template, cluster_id=-1):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.vn.allocate", text, int(cluster_id))
+        return self.call("one.vn.allocate", _template_text(template), int(cluster_id))
 
     def vn_update(self, vnet_id, template, merge=False):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.vn.update", int(vnet_id), text, 1 if merge else 0)
+        return self.call("one.vn.update", int(vnet_id), _template_text(template), 1 if merge else 0)
 
     def vn_add_ar(self, vnet_id, ar):
         return self.call("one.vn.add_ar", int(vnet_id), render_vector("AR", ar))
@@ -320,12 +317,10 @@ class OneClient:
         return parse_object(Datastore, self.call("one.datastore.info", int(ds_id)))
 
     def datastore_allocate(self, template, cluster_id=-1):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.datastore.allocate", text, int(cluster_id))
+        return self.call("one.datastore.allocate", _template_text(template), int(cluster_id))
 
     def datastore_update(self, ds_id, template, merge=True):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.datastore.update", int(ds_id), text, 1 if merge else 0)
+        return self.call("one.datastore.update", int(ds_id), _template_text(template), 1 if merge else 0)
 
     def datastore_delete(self, ds_id):
         return self.call("one.datastore.delete", int(ds_id))
@@ -343,8 +338,7 @@ class OneClient:
         return parse_object(Image, self.call("one.image.info", int(image_id)))
 
     def image_allocate(self, template, datastore_id):
-        text = template if isinstance(template, str) else render_template(template)
-        return self.call("one.image.allocate", text, int(datastore_id))
+        return self.call("one.image.allocate", _template_text(template), int(datastore_id))
 
     def image_delete(self, image_id):
         return self.call("one.image.delete", int(image_id))
@@ -484,6 +478,48 @@ class OneClient:
     def wait_image_gone(self, image_id, timeout=120, interval=1.0):
         return self._wait_gone(self.image_info, image_id, "image", timeout, interval)
 
+    def _wait_settled(self, read_pool, ids, states, ok_states, fail_states, kind, method, failed_text, timeout, interval):
+        """Wait for many objects of one pool together, reading the pool once per poll.
+
+        Waits until every object is in ok_states or fail_states, or gone.
+        Returns {id: object} when all are in ok_states; raises OneActionError
+        when some ended in fail_states or disappeared (``failed_text(ids,
+        found)`` says which) and OneTimeoutError when time runs out (its
+        ``pending`` = {kind: {id: state name}}). Both exceptions carry, as
+        the attribute ``kind``, the last {id: object or None} read (None: the
+        object is gone), so callers need no extra read.
+        """
+        wanted = set(int(i) for i in ids)
+        state = {"found": {}}
+        if not wanted:
+            return {}
+        settled = set(ok_states) | set(fail_states)
+        names = "/".join(states[s] for s in ok_states)
+
+        def check():
+            pool = read_pool()
+            found = {i: pool.by_id.get(i) for i in wanted}
+            state["found"] = found
+            if any(o is not None and o.state not in settled for o in found.values()):
+                return None
+            failed = sorted(i for i, o in found.items() if o is None or o.state in fail_states)
+            if failed:
+                exc = OneActionError(failed_text(failed, found), code=ACTION, method=method)
+                setattr(exc, kind, found)
+                raise exc
+            return found
+
+        def describe():
+            pending = {i: o.state_name for i, o in state["found"].items()
+                       if o is not None and o.state not in ok_states}
+            return {"what": "%d %s to be %s" % (len(pending), _NOUNS[kind], names), kind: pending}
+
+        try:
+            return self._poll(check, timeout, interval, describe)
+        except OneTimeoutError as exc:
+            setattr(exc, kind, state["found"])
+            raise
+
     def wait_vnets_ready(self, vnet_ids, timeout=60, interval=1.0):
         """Wait for many vnets to leave LOCK_CREATE, one vnpool read per poll.
 
@@ -493,38 +529,14 @@ class OneClient:
         OneTimeoutError when time runs out.  Both carry ``vnets``, the last
         {id: Vnet or None} read.
         """
-        wanted = set(int(v) for v in vnet_ids)
-        state = {"vnets": {}}
-        if not wanted:
-            return {}
-        failing = (VNET_ERROR, VNET_UPDATE_FAILURE)
+        def failed_text(failed, found):
+            return "%d virtual network(s) not READY: %s" % (len(failed), "; ".join(
+                "%s: gone" % i if found[i] is None else "%s (%s) in state %s: %s" % (
+                    found[i].name, i, found[i].state_name, found[i].template.get("ERROR", "no error message"))
+                for i in failed[:20]))
 
-        def check():
-            pool = self.vnpool()
-            found = {i: pool.by_id.get(i) for i in wanted}
-            state["vnets"] = found
-            if any(v is not None and v.state not in (VNET_READY,) + failing for v in found.values()):
-                return None
-            failed = sorted(i for i, v in found.items() if v is None or v.state in failing)
-            if failed:
-                exc = OneActionError("%d virtual network(s) not READY: %s" % (len(failed), "; ".join(
-                    "%s: gone" % i if found[i] is None else "%s (%s) in state %s: %s" % (
-                        found[i].name, i, found[i].state_name, found[i].template.get("ERROR", "no error message"))
-                    for i in failed[:20])), code=ACTION, method="one.vnpool.info")
-                exc.vnets = found
-                raise exc
-            return found
-
-        def describe():
-            pending = {i: v.state_name for i, v in state["vnets"].items()
-                       if v is not None and v.state != VNET_READY}
-            return {"what": "%d virtual network(s) to be READY" % len(pending), "vnets": pending}
-
-        try:
-            return self._poll(check, timeout, interval, describe)
-        except OneTimeoutError as exc:
-            exc.vnets = state["vnets"]
-            raise
+        return self._wait_settled(self.vnpool, vnet_ids, VNET_STATES, (VNET_READY,), (VNET_ERROR, VNET_UPDATE_FAILURE), "vnets",
+                                  "one.vnpool.info", failed_text, timeout, interval)
 
     def wait_vnets_gone(self, vnet_ids, timeout=60, interval=1.0):
         """Wait after one.vn.delete until none of the vnets is listed, one vnpool read per poll."""
@@ -544,49 +556,27 @@ class OneClient:
 
     def wait_hosts(self, host_ids, timeout=300, interval=2.0, ok_states=(HOST_MONITORED,),
                    fail_states=(HOST_ERROR,)):
-        """Wait for many hosts together, reading the host pool once per poll.
+        """Wait for many hosts together (_wait_settled), reading the host pool once per poll.
 
-        Waits until every host is in ok_states or fail_states, or gone.
-        Returns {id: Host} when all are in ok_states; raises OneActionError
-        when some ended in fail_states or disappeared (message lists them
-        with oned's TEMPLATE/ERROR text) and OneTimeoutError when time runs
-        out (its ``pending`` = {"hosts": {id: state name}}).  Both
-        exceptions carry ``hosts``, the last {id: Host or None} read (None:
-        the host is gone), so callers need no extra read.
+        Returns {id: Host} when all are in ok_states; OneActionError lists
+        the hosts in fail_states or gone with oned's TEMPLATE/ERROR text; both
+        exceptions carry ``hosts``.
         """
-        wanted = set(int(h) for h in host_ids)
-        state = {"hosts": {}}
-        if not wanted:
-            return {}
-        settled = set(ok_states) | set(fail_states)
+        def failed_text(failed, found):
+            return "%d host(s) in state %s or gone: %s" % (
+                len(failed), "/".join(HOST_STATES[s] for s in fail_states),
+                "; ".join(_failed_host(i, found[i]) for i in failed[:20]))
 
-        def check():
-            pool = self.hostpool()
-            found = {i: pool.by_id.get(i) for i in wanted}
-            state["hosts"] = found
-            if any(h is not None and h.state not in settled for h in found.values()):
-                return None
-            failed = sorted(i for i, h in found.items() if h is None or h.state in fail_states)
-            if failed:
-                exc = OneActionError("%d host(s) in state %s or gone: %s" % (
-                    len(failed), "/".join(HOST_STATES[s] for s in fail_states),
-                    "; ".join(_failed_host(i, found[i]) for i in failed[:20])),
-                    code=ACTION, method="one.hostpool.info")
-                exc.hosts = found
-                raise exc
-            return found
+        return self._wait_settled(self.hostpool, host_ids, HOST_STATES, ok_states, fail_states, "hosts", "one.hostpool.info",
+                                  failed_text, timeout, interval)
 
-        def describe():
-            pending = {h.id: h.state_name for h in state["hosts"].values()
-                       if h is not None and h.state not in settled}
-            return {"what": "%d host(s) to be %s" % (len(pending), "/".join(
-                HOST_STATES[s] for s in ok_states)), "hosts": pending}
+# The objects _wait_settled waits for: the noun of its messages.
+_NOUNS = {"vnets": "virtual network(s)", "hosts": "host(s)"}
 
-        try:
-            return self._poll(check, timeout, interval, describe)
-        except OneTimeoutError as exc:
-            exc.hosts = state["hosts"]
-            raise
+
+def _template_text(template):
+    """A template given as OpenNebula template text, or as a dict to render."""
+    return template if isinstance(template, str) else render_template(template)
 
 
 def _vm_arrived(vm, target):

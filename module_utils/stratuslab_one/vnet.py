@@ -13,7 +13,7 @@ from __future__ import annotations
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
 from ansible.module_utils.stratuslab_one.model import VNET_ERROR, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY
 from ansible.module_utils.stratuslab_one.module import (
-    Changes, change_result, find_object, membership_steps, plan_other_clusters)
+    change_result, membership_steps, plan_other_clusters, start_run)
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -248,10 +248,7 @@ def errored_vnet_deletion(vnet):
 
 
 def vnet_run(client, params, check_mode):
-    changes = Changes(check_mode)
-    vnets = client.vnpool()
-    vnet = find_object(vnets, params)
-    before = _vnet_view(vnet)
+    changes, vnet, before = start_run(check_mode, client.vnpool(), params, _vnet_view)
     if params["state"] == "absent":
         if vnet is None or vnet.state == VNET_LOCK_DELETE:
             return change_result(changes, before, before if vnet else {}, vnet={})

@@ -28,8 +28,10 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +86,28 @@ def run_playbook(work, play, inventory, extra_vars=None, args=(), callback=None,
     environment.update(env or {})
     return subprocess.run(argv, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
                           check=False)
+
+
+def run_each(run, base, keys, workers=2):
+    """``run(key, base / key)`` for each of ``keys``, side by side: {key: result}."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {key: pool.submit(run, key, base / key) for key in keys}
+        return {key: job.result() for key, job in jobs.items()}
+
+
+def bad_cases(bad):
+    """Parametrize a test over ``bad``: [(a case's changes, what its failure says)], each case named by its changes."""
+    return pytest.mark.parametrize("changes, names", bad,
+                                   ids=lambda value: json.dumps(value) if isinstance(value, dict) else None)
+
+
+def assert_refused(run, host, changes, texts):
+    """The case ``host`` (the site file with ``changes``) failed, and its
+    failure says each of ``texts``."""
+    output = run.failures(host)
+    assert output, "accepted: %r\n%s" % (changes, run.output[-3000:])
+    for text in texts:
+        assert text in output, "%r not in the failure:\n%s" % (text, output)
 
 
 def failed_results(json_stdout, host=None):

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from preflight_testlib import ROOT, failed_results, run_playbook
+from preflight_testlib import ROOT, failed_results, run_each, run_playbook
 
 PLAYBOOK = """
 - name: Run the site's preflight
@@ -229,10 +229,7 @@ def _run_site(site, work):
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    base = tmp_path_factory.mktemp("shipped")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {site: pool.submit(_run_site, site, base / site) for site in SITES}
-        return {site: job.result() for site, job in jobs.items()}
+    return run_each(_run_site, tmp_path_factory.mktemp("shipped"), SITES)
 
 
 def test_there_are_shipped_inventories():

@@ -20,13 +20,12 @@ naming the site file variable and saying what is expected.
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from preflight_testlib import ROOT, preflight_play, run_cases
+from preflight_testlib import ROOT, preflight_play, run_cases, run_each
 
 PREFLIGHT = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text(encoding="utf-8"))
 ROLES = sorted({task["ansible.builtin.include_role"]["name"] for play in PREFLIGHT for task in play["tasks"]
@@ -111,10 +110,7 @@ def _run(role, work):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("site_file_preflight")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        jobs = {role: pool.submit(_run, role, base / role) for role in ROLES}
-        return {role: job.result() for role, job in jobs.items()}
+    return run_each(_run, tmp_path_factory.mktemp("site_file_preflight"), ROLES, workers=3)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -27,8 +27,8 @@ of the host survives both.
 import functools
 import ipaddress
 import json
-import socket
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -130,19 +130,9 @@ def _controller_address(target):
 
 
 def _probe_here(targets):
-    def probe(target):
-        address, port = target.rsplit(":", 1)
-        try:
-            socket.create_connection((address, int(port)), timeout=TIMEOUT).close()
-            return "open"
-        except socket.timeout:
-            return "timeout"
-        except ConnectionRefusedError:
-            return "refused"
-        except OSError as error:
-            return "error: %s" % error
-    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-        return dict(zip(targets, pool.map(probe, targets)))
+    """Probe ``targets`` from this machine, with the same PROBE the hosts run."""
+    return _probe_from(lambda argv: subprocess.run([sys.executable] + argv[1:], capture_output=True, text=True,
+                                                   check=True).stdout, targets)
 
 
 def _probe_from(run, targets):

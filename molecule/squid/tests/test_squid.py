@@ -114,28 +114,28 @@ def test_second_download_is_a_cache_hit_and_the_origin_served_once(host):
     assert served_once_in_full(answers), answers
 
 
+def assert_fetched_once_then_hit(host, name):
+    """The origin served ``name`` once, in full; Squid now answers it from the cache, and the origin saw no more."""
+    answers = wait_for_origin(name)
+    assert served_once_in_full(answers), answers
+    status, size, x_cache = fetch(host, name)
+    assert (status, size, x_cache.upper()) == (200, IMAGE_SIZE, "HIT")
+    answers = origin_requests(name)
+    assert served_once_in_full(answers), answers
+
+
 def test_interrupted_download_still_fills_the_cache(host):
     # The client reads 1 MB and hangs up (head closes the pipe, curl dies).
     host.run("curl -sS -x %s %s | head -c 1048576 >/dev/null", PROXY, ORIGIN_URL + "abort.img")
     # Squid keeps fetching: the origin sends the whole image, once.
-    answers = wait_for_origin("abort.img")
-    assert served_once_in_full(answers), answers
-    status, size, x_cache = fetch(host, "abort.img")
-    assert (status, size, x_cache.upper()) == (200, IMAGE_SIZE, "HIT")
-    answers = origin_requests("abort.img")
-    assert served_once_in_full(answers), answers
+    assert_fetched_once_then_hit(host, "abort.img")
 
 
 def test_range_request_fetches_and_caches_the_whole_image(host):
     status, size, _ = fetch(host, "range.img", extra="-r 0-1023")
     assert (status, size) == (206, 1024)
     # range_offset_limit none: the origin was asked for the whole image.
-    answers = wait_for_origin("range.img")
-    assert served_once_in_full(answers), answers
-    status, size, x_cache = fetch(host, "range.img")
-    assert (status, size, x_cache.upper()) == (200, IMAGE_SIZE, "HIT")
-    answers = origin_requests("range.img")
-    assert served_once_in_full(answers), answers
+    assert_fetched_once_then_hit(host, "range.img")
 
 
 def test_parallel_downloads_of_a_new_image_reach_the_origin_once(host):

@@ -7,6 +7,7 @@ single objects when they hold one element (NIC, HISTORY).
 
 import datetime
 import ipaddress
+import json
 
 from ansible.errors import AnsibleFilterError
 
@@ -28,13 +29,13 @@ def _int(value, default=0):
         return default
 
 
-def vm_ref(pair):
-    """(id, network) -> {'id': id, 'network': network}."""
+def vm_ref(item):
+    """(id, network, name) -> {'id': id, 'network': network, 'name': name}."""
     try:
-        vm_id, network = pair
+        vm_id, network, name = item
     except (TypeError, ValueError):
-        raise AnsibleFilterError("sl_validate_vm: expected (id, network), got %r" % (pair,))
-    return {"id": str(vm_id), "network": str(network)}
+        raise AnsibleFilterError("sl_validate_vm: expected (id, network, name), got %r" % (item,))
+    return {"id": str(vm_id), "network": str(network), "name": str(name)}
 
 
 def vm_facts(vm):
@@ -103,6 +104,76 @@ def pinger(vm, frontend, networks, hostvars):
     return vm.get("host")
 
 
+def with_pinger(running, frontend, networks, hostvars):
+    """Each VM's facts with 'pinger', the host that pings it (pinger)."""
+    return [dict(vm, pinger=pinger(vm, frontend, networks, hostvars)) for vm in running]
+
+
+def _vm_of(item, result):
+    """The VM a loop's item result is about: the loop item's facts, completed
+    by the VM document the item's command printed (onevm show --json)."""
+    vm = dict(item) if isinstance(item, dict) else {}
+    try:
+        doc = json.loads(result.get("stdout") or "")
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("VM"), dict) and "ID" in doc["VM"]:
+        facts = vm_facts(doc["VM"])
+        for key in ("name", "ip", "host", "state", "lcm_state", "running", "error"):
+            if facts.get(key) not in (None, "") and vm.get(key) in (None, ""):
+                vm[key] = facts[key]
+    return vm
+
+
+def _who(vm):
+    words = ["VM %s (%s)" % (vm.get("id", "?"), vm.get("name") or "no name")]
+    if vm.get("ip"):
+        words.append("at %s" % vm["ip"])
+    if vm.get("pinger"):
+        words.append("pinged from %s" % vm["pinger"])
+    elif vm.get("host"):
+        words.append("on %s" % vm["host"])
+    if vm.get("running") is False:
+        words.append("in state %s/%s" % (vm["state"], vm["lcm_state"]))
+    return " ".join(words)
+
+
+def _error(result):
+    """What went wrong in one result: its message, the command's exit code
+    and last line of output, the attempts it made."""
+    words = []
+    if result.get("rc") not in (None, 0):
+        words.append("exit code %s" % result["rc"])
+    elif result.get("msg"):
+        words.append(str(result["msg"]))
+    for stream in ("stderr", "stdout"):
+        lines = [line for line in str(result.get(stream) or "").splitlines() if line.strip()]
+        if lines and result.get("rc") not in (None, 0):
+            words.append(lines[-1].strip())
+            break
+    if result.get("attempts"):
+        words.append("gave up after %s attempts" % result["attempts"])
+    return ", ".join(words) or "failed"
+
+
+def failure(result, limit=600):
+    """ansible_failed_result -> the FAIL line's detail. A loop's failed items
+    each name their VM (id and name), the address tried and who tried it."""
+    if not isinstance(result, dict):
+        return str(result)[:limit]
+    failed = [r for r in result.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    if not failed:
+        return _error(result)[:limit]
+    parts = []
+    for item_result in failed:
+        item = item_result.get(item_result.get("ansible_loop_var") or "item")
+        if isinstance(item, dict):
+            parts.append("%s: %s" % (_who(_vm_of(item, item_result)), _error(item_result)))
+        else:
+            parts.append(_error(item_result))
+    return "; ".join(parts)[:limit]
+
+
 def _command_end(result):
     # The command module's "end" is the host's local time; the site's hosts
     # keep UTC (Debian's default).
@@ -155,6 +226,8 @@ class FilterModule(object):
             "sl_validate_vm_facts": vm_facts,
             "sl_validate_vm_summary": vm_summary,
             "sl_validate_pinger": pinger,
+            "sl_validate_with_pinger": with_pinger,
+            "sl_validate_failure": failure,
             "sl_validate_ping_report": ping_report,
             "sl_validate_pool_ids": pool_ids,
             "sl_validate_report": report,

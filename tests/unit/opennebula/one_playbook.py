@@ -43,6 +43,28 @@ class PlaybookRun:
         return self.data.get("stats", {}).get("localhost", {})
 
 
+def task(module, title=None, ignore=False, **args):
+    """One task of ``module`` with ``args``; ``ignore`` keeps the play going after an expected failure."""
+    result = {"name": title or module, module: args}
+    if ignore:
+        result["ignore_errors"] = True
+    return result
+
+
+def vnet_left_in_error(tmp_path, oned, name, net, **args):
+    """Run opennebula_vnet for ``name`` with an address range oned refuses once
+    it has allocated the network (start ``net``.300): the task fails, changed,
+    and oned keeps the network in ERROR. (The spec that corrects it: start
+    ``net``.10; the ERROR vnet as the client reads it.)"""
+    bad = dict(args, name=name, address_ranges=[{"key": "pool", "ip": net + ".300", "size": 8}])
+    res = run_tasks(tmp_path, [task("opennebula_vnet", "refused range", ignore=True, **bad)], oned)[0]
+    assert res["failed"] and res["changed"] is True  # the network was allocated
+    assert "in state ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"], res["msg"]
+    broken = oned.client().vnpool().get(name)
+    assert broken.state_name == "ERROR"
+    return dict(bad, address_ranges=[{"key": "pool", "ip": net + ".10", "size": 8}]), broken
+
+
 def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
     """The ansible-playbook command line and environment that run ``tasks``
     (list of dicts) on localhost: (argv, env), for a test that starts the

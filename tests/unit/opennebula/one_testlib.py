@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import random
 import secrets
 import socket
 import subprocess
@@ -140,25 +139,40 @@ needs_real_oned = pytest.mark.skipif(
     % REAL_TREE)
 
 
-def free_port_block(count=4):
-    """A port whose successors are free too (TCP and UDP): run-oned-tree uses PORT to PORT+3."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    socks.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no block of %d free ports" % count)
+class FakeClock:
+    """time.monotonic for a client whose sleeps are recorded: each sleep advances it."""
+
+    def __init__(self, now=0.0):
+        self.now = now
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def pool_answer(kind, states, error_state=None, error=""):
+    """oned's answer to one.<kind>pool.info (kind host or vnet): object i named
+    n<i> (hosts) or v<i> (vnets) in state states[i], with ``error`` as its
+    TEMPLATE/ERROR when in error_state; listed by descending id, as oned does."""
+    tag, prefix = {"host": ("HOST", "n"), "vnet": ("VNET", "v")}[kind]
+    items = "".join("<%s><ID>%d</ID><NAME>%s%d</NAME><STATE>%d</STATE><TEMPLATE>%s</TEMPLATE></%s>" % (
+        tag, i, prefix, i, s, "<ERROR><![CDATA[%s]]></ERROR>" % error if s == error_state else "", tag)
+        for i, s in sorted(states.items(), reverse=True))
+    return [True, "<%s_POOL>%s</%s_POOL>" % (tag, items, tag), 0]
+
+
+def ranges(client, name):
+    """The address ranges of vnet ``name``: (first IP, size, the module's key)."""
+    return [(a.ip, a.size, a.attributes.get(LOGIC.AR_KEY_ATTR)) for a in client.vnpool().get(name).ars]
+
+
+# A block of free ports for run-oned-tree (PORT to PORT+3).
+sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+from free_ports import free_port_block  # noqa: E402
 
 
 class RealOned:

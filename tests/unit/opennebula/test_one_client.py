@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from one_testlib import ONE as one, SAMPLES, OnedProcess
+from one_testlib import ONE as one, SAMPLES, FakeClock, OnedProcess, pool_answer
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="tests/fixtures/opennebula/samples-7.4.0 missing")
 
@@ -136,24 +136,9 @@ def test_retries_exhausted_raise_connection_error():
     assert client.calls == 3 and len(sleeps) == 2
 
 
-class FakeClock:
-    """time.monotonic for a client whose sleeps are recorded: each sleep advances it."""
-
-    def __init__(self):
-        self.now = 100.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_a_refusing_oned_is_waited_for_up_to_the_down_timeout():
     # oned restarting: refused for 40 s of backoff, then it answers
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     answers = [ConnectionRefusedError()] * 9 + [[True, "7.4.0", 0]]
     client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw", send=FakeSend(*answers),
                            sleep=clock.sleep, clock=clock, retries=4, down_timeout=60)
@@ -163,7 +148,7 @@ def test_a_refusing_oned_is_waited_for_up_to_the_down_timeout():
 
 
 def test_a_oned_that_stays_down_fails_at_the_bound_naming_oned():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw",
                            send=FakeSend(*[ConnectionRefusedError("refused")] * 100),
                            sleep=clock.sleep, clock=clock, retries=4, down_timeout=30)
@@ -177,7 +162,7 @@ def test_a_oned_that_stays_down_fails_at_the_bound_naming_oned():
 
 def test_the_down_timeout_is_not_for_other_errors():
     # a name that does not resolve is a mistake in api_url, not a restart: the quick retries only
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     client = one.OneClient(url="http://oned.invalid:2633/RPC2", password="pw",
                            send=FakeSend(*[socket.gaierror("no such name")] * 100),
                            sleep=clock.sleep, clock=clock, retries=2, down_timeout=60)
@@ -460,36 +445,27 @@ def test_attrs_differ():
 # --------------------------------------------------------------------------
 
 def host_pool_xml(states):
-    hosts = "".join("<HOST><ID>%d</ID><NAME>n%d</NAME><STATE>%d</STATE><TEMPLATE>%s</TEMPLATE></HOST>"
-                    % (i, i, s, "<ERROR><![CDATA[ssh failed]]></ERROR>" if s == 3 else "")
-                    for i, s in sorted(states.items(), reverse=True))
-    return [True, "<HOST_POOL>%s</HOST_POOL>" % hosts, 0]
+    return pool_answer("host", states, error_state=3, error="ssh failed")
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-def test_wait_hosts_reads_the_pool_once_per_poll():
+@pytest.mark.parametrize("kind, wait, settling, settled, name, method", [
+    ("host", "wait_hosts", 0, 2, "MONITORED", "one.hostpool.info"),
+    ("vnet", "wait_vnets_ready", 2, 1, "READY", "one.vnpool.info"),
+])
+def test_batch_waits_read_the_pool_once_per_poll(kind, wait, settling, settled, name, method):
     ids = range(500)
-    answers = [host_pool_xml({i: 0 for i in ids}), host_pool_xml({i: 2 if i % 2 else 0 for i in ids}),
-               host_pool_xml({i: 2 for i in ids})]
-    clock = Clock()
+    answers = [pool_answer(kind, {i: settling for i in ids}),
+               pool_answer(kind, {i: settled if i % 2 else settling for i in ids}),
+               pool_answer(kind, {i: settled for i in ids})]
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
-    done = client.wait_hosts(ids, timeout=60, interval=2)
-    assert len(done) == 500 and all(h.state_name == "MONITORED" for h in done.values())
-    assert client.calls == 3 and client.calls_by_method == {"one.hostpool.info": 3}
+    done = getattr(client, wait)(ids, timeout=60, interval=2)
+    assert len(done) == 500 and all(obj.state_name == name for obj in done.values())
+    assert client.calls == 3 and client.calls_by_method == {method: 3}
 
 
 def test_wait_hosts_waits_for_all_then_reports_error_hosts():
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(host_pool_xml({0: 0, 1: 3}), host_pool_xml({0: 2, 1: 3})),
                            sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneActionError) as info:
@@ -499,7 +475,7 @@ def test_wait_hosts_waits_for_all_then_reports_error_hosts():
 
 
 def test_wait_hosts_timeout_lists_pending():
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(host_pool_xml({0: 2, 1: 0})), sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneTimeoutError) as info:
         client.wait_hosts([0, 1], timeout=10, interval=2)
@@ -510,25 +486,11 @@ def test_wait_hosts_timeout_lists_pending():
 
 
 def vnet_pool_xml(states):
-    vnets = "".join("<VNET><ID>%d</ID><NAME>v%d</NAME><STATE>%d</STATE><TEMPLATE>%s</TEMPLATE></VNET>"
-                    % (i, i, s, "<ERROR><![CDATA[driver failed]]></ERROR>" if s == 5 else "")
-                    for i, s in sorted(states.items(), reverse=True))
-    return [True, "<VNET_POOL>%s</VNET_POOL>" % vnets, 0]
-
-
-def test_wait_vnets_ready_reads_the_pool_once_per_poll():
-    ids = range(50)
-    answers = [vnet_pool_xml({i: 2 for i in ids}), vnet_pool_xml({i: 1 if i % 2 else 2 for i in ids}),
-               vnet_pool_xml({i: 1 for i in ids})]
-    clock = Clock()
-    client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
-    done = client.wait_vnets_ready(ids, timeout=60, interval=1)
-    assert len(done) == 50 and all(v.state_name == "READY" for v in done.values())
-    assert client.calls_by_method == {"one.vnpool.info": 3}
+    return pool_answer("vnet", states, error_state=5, error="driver failed")
 
 
 def test_wait_vnets_ready_reports_failed_after_the_others_settle():
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(vnet_pool_xml({0: 2, 1: 5}), vnet_pool_xml({0: 1, 1: 5})),
                            sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneActionError) as info:
@@ -538,7 +500,7 @@ def test_wait_vnets_ready_reports_failed_after_the_others_settle():
 
 
 def test_wait_vnets_gone_and_timeout():
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(vnet_pool_xml({0: 3, 1: 3}), vnet_pool_xml({1: 3}), vnet_pool_xml({})),
                            sleep=clock.sleep, clock=clock)
     assert client.wait_vnets_gone([0, 1], timeout=60) is True and client.calls == 3
@@ -550,14 +512,14 @@ def test_wait_vnets_gone_and_timeout():
 
 def test_wait_vnet_ready_from_lock_create():
     answers = [[True, payload("035_one_vn_info_just_allocated"), 0], [True, payload("040_one_vn_info"), 0]]
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend(*answers), sleep=clock.sleep, clock=clock)
     vnet = client.wait_vnet_ready(0, timeout=30)
     assert vnet.state_name == "READY" and client.calls == 2
 
 
 def test_wait_vnet_ready_timeout():
-    clock = Clock()
+    clock = FakeClock()
     client = one.OneClient(send=FakeSend([True, payload("035_one_vn_info_just_allocated"), 0]),
                            sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneTimeoutError) as info:

@@ -24,18 +24,11 @@ import time
 import pytest
 
 from one_testlib import needs_real_oned
-from one_playbook import REPO, playbook_command, run_tasks
+from one_playbook import REPO, playbook_command, run_tasks, task as T
 
 pytestmark = needs_real_oned
 
 
-
-
-def T(module, title=None, ignore=False, **args):
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
 
 
 def test_api_tasks_wait_for_oned_to_come_back(real_oned, tmp_path):

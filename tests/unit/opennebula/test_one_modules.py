@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from one_testlib import OnedProcess
-from one_playbook import run_tasks
+from one_playbook import run_tasks, task as T
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +18,6 @@ def oned(tmp_path_factory):
                        extra_args=["--monitor-interval", "0.2", "--unreachable-hosts", "unreachable-*"])
     yield proc
     proc.stop()
-
-
-def T(module, title=None, **args):
-    """One task; ``ignore`` keeps the play going after an expected failure."""
-    ignore = args.pop("ignore", False)
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
 
 
 # --------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from one_testlib import ONE as one, LOGIC as logic, OnedProcess
-from one_playbook import run_tasks
+from one_testlib import ONE as one, LOGIC as logic, FakeClock, OnedProcess, pool_answer, ranges
+from one_playbook import run_tasks, task as T, vnet_left_in_error
 
 # real oned 7.4.0's message for an IPv4 range it cannot read (AddressRange::init_ipv4)
 BAD_IP_MESSAGE = "[one.vn.add_ar] Wrong or empty IP attribute"
@@ -28,17 +28,6 @@ def oned(tmp_path_factory):
                                    "--vnet-driver-delay", "0.2"])
     yield proc
     proc.stop()
-
-
-def T(module, title=None, ignore=False, **args):
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
-
-
-def ranges(client, name):
-    return [(a.ip, a.size, a.attributes.get(logic.AR_KEY_ATTR)) for a in client.vnpool().get(name).ars]
 
 
 # --------------------------------------------------------------------------
@@ -165,26 +154,9 @@ def test_hosts_batch_names_each_error_once(oned, tmp_path):
     assert res["summary"]["failed"] == 1
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-def _host_pool(states):
-    hosts = "".join("<HOST><ID>%d</ID><NAME>n%d</NAME><STATE>%d</STATE><TEMPLATE/></HOST>" % (i, i, s)
-                    for i, s in sorted(states.items(), reverse=True))
-    return [True, "<HOST_POOL>%s</HOST_POOL>" % hosts, 0]
-
-
 def test_wait_hosts_counts_a_vanished_host_as_failed():
-    answers = iter([_host_pool({0: 0, 1: 0}), _host_pool({0: 0}), _host_pool({0: 2})])
-    clock = Clock()
+    answers = iter([pool_answer("host", {0: 0, 1: 0}), pool_answer("host", {0: 0}), pool_answer("host", {0: 2})])
+    clock = FakeClock()
     client = one.OneClient(send=lambda method, params: next(answers), sleep=clock.sleep, clock=clock)
     with pytest.raises(one.OneActionError) as info:
         client.wait_hosts([0, 1], timeout=60, interval=1)
@@ -198,14 +170,7 @@ def test_wait_hosts_counts_a_vanished_host_as_failed():
 
 def test_vnet_in_error_fails_then_converges(oned, tmp_path):
     client = oned.client()
-    bad = dict(name="born-broken", address_ranges=[{"key": "pool", "ip": "10.50.0.300", "size": 8}])
-    good = dict(bad, address_ranges=[{"key": "pool", "ip": "10.50.0.10", "size": 8}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "refused range", ignore=True, **bad)], oned)
-    res = run[0]
-    assert res["failed"] and res["changed"] is True  # the network was allocated
-    assert "ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"]
-    broken = client.vnpool().get("born-broken")
-    assert broken.state_name == "ERROR"
+    good, broken = vnet_left_in_error(tmp_path, oned, "born-broken", "10.50.0")
 
     run = run_tasks(tmp_path, [T("opennebula_vnet", "check", **good)], oned, check=True)
     assert run[0]["actions"] == ["delete vnet born-broken (%d) in state ERROR" % broken.id,

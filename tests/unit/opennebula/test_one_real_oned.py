@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned
-from one_playbook import run_tasks
+from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned, ranges
+from one_playbook import run_tasks, task, vnet_left_in_error
 
 pytestmark = needs_real_oned
 
@@ -27,14 +27,7 @@ pytestmark = needs_real_oned
 def T(module, title=None, ignore=False, **args):
     if module.startswith("opennebula_vnet"):
         args.setdefault("wait_timeout", 120)   # the real bridge driver, on a loaded machine
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
-
-
-def ranges(client, name):
-    return [(a.ip, a.size, a.attributes.get(logic.AR_KEY_ATTR)) for a in client.vnpool().get(name).ars]
+    return task(module, title, ignore, **args)
 
 
 def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
@@ -59,14 +52,9 @@ def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
 
 def test_real_oned_vnet_in_error_converges(real_oned, tmp_path):
     client = real_oned.client()
-    bad = dict(name="real-broken", address_ranges=[{"key": "pool", "ip": "10.61.0.300", "size": 8}])
-    good = dict(bad, address_ranges=[{"key": "pool", "ip": "10.61.0.10", "size": 8}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "refused at creation", ignore=True, **bad)], real_oned)
-    res = run[0]
-    assert res["failed"] and res["changed"] is True
-    assert "in state ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"]
-    broken = client.vnpool().get("real-broken")
-    assert broken.state_name == "ERROR" and broken.ars == []
+    # the real bridge driver, on a loaded machine
+    good, broken = vnet_left_in_error(tmp_path, real_oned, "real-broken", "10.61.0", wait_timeout=120)
+    assert broken.ars == []
 
     run = run_tasks(tmp_path, [T("opennebula_vnet", "corrected", **good), T("opennebula_vnet", "again", **good)],
                     real_oned)

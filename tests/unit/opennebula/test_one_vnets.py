@@ -12,7 +12,7 @@ import time
 import pytest
 
 from one_testlib import OnedProcess
-from one_playbook import run_tasks
+from one_playbook import run_tasks, task
 
 CALL = re.compile(r"^\S+ test-oned \S+ ([A-Za-z0-9_.]+)\(", re.M)
 
@@ -37,10 +37,7 @@ def logged_calls(oned):
 
 
 def T(title=None, ignore=False, **args):
-    task = {"name": title or "opennebula_vnets", "opennebula_vnets": args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
+    return task("opennebula_vnets", title, ignore, **args)
 
 
 NETS = [

@@ -39,11 +39,10 @@ skipped.
 import difflib
 import fnmatch
 import os
-import random
 import re
 import secrets
-import socket
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 import xmlrpc.client
@@ -541,26 +540,9 @@ for _diff in DIFFERENCES:
 # Running the two daemons
 # --------------------------------------------------------------------------
 
-def free_port_block(count=4, attempts=200):
-    """A port whose ``count`` successors (TCP and UDP) are free:
-    run-oned-tree uses PORT to PORT+3."""
-    rng = random.Random()
-    for _ in range(attempts):
-        base = rng.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    socks.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no block of %d free ports" % count)
+# A block of free ports for run-oned-tree (PORT to PORT+3).
+sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+from free_ports import free_port_block  # noqa: E402
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Unit tests of roles/validate/filter_plugins/validate_vm.py."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,47 @@ def test_report_lists_checks_that_never_ran():
 def test_report_gives_the_reason_of_a_skipped_check():
     lines = vv.report([], ["LDAP login"], [["LDAP login", "no LDAP on this site"]])
     assert lines == ["SKIP              LDAP login: no LDAP on this site"]
+
+
+def test_vm_ref_names_the_vm():
+    assert vv.vm_ref(["12", "public", "stratuslab-validate-public-1"]) == {
+        "id": "12", "network": "public", "name": "stratuslab-validate-public-1"}
+    with pytest.raises(AnsibleFilterError, match="sl_validate_vm"):
+        vv.vm_ref(["12", "public"])
+
+
+def test_with_pinger_adds_who_pings_each_vm():
+    public = vv.vm_facts(_vm())
+    private = dict(public, id="8", network="private")
+    assert [vm["pinger"] for vm in vv.with_pinger([public, private], "one", NETWORKS, HOSTVARS)] == ["one", "node1"]
+
+
+def _ping_failure(vm, attempts=30):
+    return {"failed": True, "rc": 1, "attempts": attempts, "msg": "non-zero return code", "stderr": "",
+            "stdout": "PING %s\n\n--- ping statistics ---\n1 packets transmitted, 0 received, 100%% packet loss"
+                      % vm["ip"], "ansible_loop_var": "__validate_vm", "__validate_vm": vm}
+
+
+def test_failure_names_each_vm_that_did_not_answer_ping_and_the_address_tried():
+    vms = vv.with_pinger([vv.vm_facts(_vm()), dict(vv.vm_facts(_vm()), id="8", network="private",
+                                                   name="stratuslab-validate-private-1", ip="10.89.8.100")],
+                         "one", NETWORKS, HOSTVARS)
+    ok = {"failed": False, "rc": 0, "ansible_loop_var": "__validate_vm", "__validate_vm": vms[0]}
+    detail = vv.failure({"failed": True, "msg": "One or more items failed", "results": [ok, _ping_failure(vms[1])]})
+    assert detail == ("VM 8 (stratuslab-validate-private-1) at 10.89.8.100 pinged from node1: exit code 1, "
+                      "1 packets transmitted, 0 received, 100% packet loss, gave up after 30 attempts")
+
+
+def test_failure_of_a_wait_reads_the_vm_from_the_last_answer():
+    show = {"VM": dict(_vm(state="3", lcm="2"), NAME="stratuslab-validate-public-1")}
+    item = {"failed": True, "rc": 0, "attempts": 100, "stdout": json.dumps(show),
+            "ansible_loop_var": "__validate_vm", "__validate_vm": {"id": "7", "network": "public", "name": ""}}
+    assert vv.failure({"failed": True, "results": [item]}) == (
+        "VM 7 (stratuslab-validate-public-1) at 10.89.7.100 on node1 in state 3/2: gave up after 100 attempts")
+
+
+def test_failure_of_a_single_task_is_its_message():
+    assert vv.failure({"failed": True, "msg": "validate: VM 7 (x)'s disk on node1 is missing."}) \
+        == "validate: VM 7 (x)'s disk on node1 is missing."
+    assert vv.failure({"failed": True, "rc": 2, "stderr": "onevm: command not found\n"}) \
+        == "exit code 2, onevm: command not found"
