@@ -3,7 +3,7 @@
 Squid 5.7 (Debian 12's, as the squid role installs it) runs with the squid
 role's squid.conf, rendered from roles/squid/templates/squid.conf.j2, in a
 throwaway container whose cache_dir is a small tmpfs, and a cache_dir size
-(site_cache_size) larger than that disk. An origin HTTP server in a second
+(site_cache_size) as large as the role's preflight accepts for that disk. An origin HTTP server in a second
 container counts the requests it gets. The test fills the cache disk with
 distinct images, then asks for one image many times: every request gets an
 answer (the whole image, or an HTTP error) within a bound, never a hang,
@@ -12,6 +12,7 @@ Squid keeps running, and the origin gets a bounded number of requests for it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import time
@@ -26,7 +27,6 @@ from one_playbook import ANSIBLE_PLAYBOOK, PYTHON, REPO
 IMAGE = "localhost/stratuslab-host:bookworm"
 PREFIX = "flt-sq-%s" % uuid.uuid4().hex[:6]
 DISK_MB = 24          # the tmpfs of cache_dir
-CACHE_SIZE = "200M"   # site_cache_size: more than the disk
 OBJECT_MB = 4         # each image
 IMAGES = 12           # 48 MB of images for 24 MB of disk
 CLIENT_REQUESTS = 20  # requests for the same image once the disk is full
@@ -61,14 +61,14 @@ def podman(*args, check=True, timeout=600):
     return proc
 
 
-def render_squid_conf(tmp_path, cidr):
+def render_squid_conf(tmp_path, cidr, cache_size):
     """The role's template, rendered with the role's own variable names."""
     conf = tmp_path / "squid.conf"
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
              "vars_files": [str(REPO / "roles" / "squid" / "defaults" / "main.yml"),
                             str(REPO / "roles" / "squid" / "vars" / "main.yml"),
                             str(REPO / "roles" / "squid" / "vars" / "Debian.yml")],
-             "vars": {"site_cache_size": CACHE_SIZE, "site_cache_max_object_size": "64M",
+             "vars": {"site_cache_size": cache_size, "site_cache_max_object_size": "64M",
                       "site_networks": [{"cidr": cidr}], "inventory_hostname": "flt-cache"},
              "tasks": [{"name": "Render squid.conf",
                         "ansible.builtin.template": {"src": str(REPO / "roles/squid/templates/squid.conf.j2"),
@@ -82,36 +82,62 @@ def render_squid_conf(tmp_path, cidr):
     return conf
 
 
-@pytest.fixture
-def cache_site(tmp_path):
+def largest_accepted_cache_mb(site):
+    """The largest site_cache_size (whole MB) the squid role's preflight accepts
+    for the cache host's tmpfs: its own rule (sl_cache_errors) on the mount's
+    size, as the setup module reports it, before the cache directory exists."""
+    size = importlib.util.spec_from_file_location("flt_size", REPO / "filter_plugins" / "stratuslab_size.py")
+    module = importlib.util.module_from_spec(size)
+    size.loader.exec_module(module)
+    total, free = map(int, podman("exec", site["cache"], "sh", "-c",
+                                  "stat -f -c '%b %a %S' /var/spool/squid | awk '{print $1*$3, $2*$3}'")
+                      .stdout.split())
+    mounts = [{"mount": "/var/spool/squid", "size_total": total, "size_available": free}]
+    accepted = [mb for mb in range(1, 4 * DISK_MB)
+                if not module.sl_cache_errors("%dM" % mb, "%dM" % OBJECT_MB, smallest_image="1M", mounts=mounts,
+                                              cache_dir="/var/spool/squid", cache_dir_exists=False)]
+    assert accepted, "the preflight accepts no cache on a %d MB disk" % DISK_MB
+    return max(accepted)
+
+
+@pytest.fixture(scope="module")
+def cache_site(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("squid")
     net = PREFIX + "-net"
     subnet = "10.74.%d.0/24" % (os.getpid() % 200 + 20)
-    names = [PREFIX + "-cache", PREFIX + "-origin", PREFIX + "-client"]
+    names = [PREFIX + "-cache", PREFIX + "-origin"]
     try:
         podman("network", "create", "--subnet", subnet, net)
-        conf = render_squid_conf(tmp_path, subnet)
         (tmp_path / "origin.py").write_text(ORIGIN)
         podman("run", "-d", "--name", names[1], "--network", net, "-v", "%s:/origin.py:ro,Z" % (tmp_path / "origin.py"),
                IMAGE, "python3", "/origin.py", str(OBJECT_MB))
         podman("run", "-d", "--name", names[0], "--network", net,
                "--mount", "type=tmpfs,destination=/var/spool/squid,tmpfs-size=%dm" % DISK_MB,
-               "-v", "%s:/srv/squid.conf:ro,Z" % conf, IMAGE, "sleep", "infinity")
+               "-v", "%s:/srv:ro,Z" % tmp_path, IMAGE, "sleep", "infinity")
         podman("exec", names[0], "sh", "-c", "apt-get -qq update && DEBIAN_FRONTEND=noninteractive "
-               "apt-get -qq install -y --no-install-recommends squid curl >/dev/null", timeout=900)
-        podman("exec", names[0], "sh", "-c",
-               "install -m 644 /srv/squid.conf /etc/squid/squid.conf && chown proxy:proxy /var/spool/squid && "
-               "squid -k parse && squid --foreground -z && squid")
-        for _ in range(60):
-            if podman("exec", names[0], "squidclient", "-h", "127.0.0.1", "mgr:info", check=False).returncode == 0 \
-                    or podman("exec", names[0], "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:3128/",
-                              check=False).returncode == 0:
-                break
-            time.sleep(1)
-        yield {"cache": names[0], "origin": names[1], "net": net}
+               "apt-get -qq install -y --no-install-recommends squid curl >/dev/null && "
+               "(squid -k shutdown || true) && sleep 2 && pkill -KILL squid; rm -rf /var/spool/squid/*; true",
+               timeout=1200)
+        yield {"cache": names[0], "origin": names[1], "net": net, "subnet": subnet, "tmp": tmp_path}
     finally:
         for name in names:
             podman("rm", "-f", "-t", "0", name, check=False)
         podman("network", "rm", "-f", net, check=False)
+
+
+def start_squid(site, cache_size):
+    conf = render_squid_conf(site["tmp"], site["subnet"], cache_size)
+    assert conf.parent == site["tmp"]
+    podman("exec", site["cache"], "sh", "-c",
+           "install -m 644 /srv/squid.conf /etc/squid/squid.conf && chown proxy:proxy /var/spool/squid && "
+           "squid -k parse && squid --foreground -z && squid")
+    for _ in range(60):
+        if podman("exec", site["cache"], "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:3128/",
+                  check=False).returncode == 0:
+            return
+        time.sleep(1)
+    raise AssertionError("Squid did not start: %s" % podman("exec", site["cache"], "tail", "-20",
+                                                             "/var/log/squid/cache.log").stdout)
 
 
 def fetch(site, path, timeout=60):
@@ -130,8 +156,14 @@ def origin_requests(site, path):
     return log.split().count(path)
 
 
-def test_a_full_cache_disk_keeps_serving_and_spares_the_origin(cache_site):
+def test_a_cache_the_preflight_accepts_fills_its_disk_and_keeps_serving(cache_site):
+    """The largest cache the role's preflight accepts for the disk, and more
+    images than the disk holds: Squid replaces old images, never dies of a
+    full disk, and one image asked for many times reaches the origin once."""
     site = cache_site
+    cache_mb = largest_accepted_cache_mb(site)
+    print("disk %d MB: the preflight accepts site_cache_size up to %dM" % (DISK_MB, cache_mb))
+    start_squid(site, "%dM" % cache_mb)
     size = OBJECT_MB * 1024 * 1024
     results = []
     for i in range(IMAGES):
@@ -140,7 +172,8 @@ def test_a_full_cache_disk_keeps_serving_and_spares_the_origin(cache_site):
     used = int(df.split("\n")[1].split()[2])
     print("cache disk after %d images: %s" % (IMAGES, df.split("\n")[1]))
     print("first fetches: %s" % [(p, s, n, round(t, 1)) for p, s, n, t, _ in results])
-    assert used >= DISK_MB - 2 * OBJECT_MB, "the disk was not filled: %s" % df
+    assert all(r[1] == 200 and r[2] == size for r in results), "a first fetch failed: %s" % results
+    assert used >= cache_mb * 0.6, "the cache did not fill: %s" % df
     hot = "/img-hot.qcow2"
     answers = [fetch(site, hot) for _ in range(CLIENT_REQUESTS)]
     print("the same image %d times: %s" % (CLIENT_REQUESTS, [(s, n, round(t, 1)) for s, n, t, _ in answers]))
