@@ -61,7 +61,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 SCENARIOS ?= default ldap site appliance_repo squid accounting own_pki
 VM_SCENARIOS ?= vm nfs
 
-.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit molecule test test-vm site validate site-down collection clean
+.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit faults molecule test test-vm site validate site-down collection clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
@@ -70,6 +70,7 @@ help:
 	@echo "make vm-up      boot VMS=$(VMS) qemu VM test hosts (make vm-down stops them)"
 	@echo "make validate   rerun the demo site's validation (a VM on every site network)"
 	@echo "make collection build the Ansible collection stratuslab.cloud (build/collection/*.tar.gz)"
+	@echo "make faults     fault tests: oned down, a run killed half-way, full cache disk, node down (docs/faults.md)"
 	@echo "parts: deps venv image one-packages test-image vm-image lint unit molecule"
 
 # Seconds `deps` waits for another apt or dpkg on this machine to release
@@ -136,6 +137,13 @@ lint: venv
 UNIT_WORKERS ?= auto
 unit: venv one-packages
 	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit
+
+# Faults during a run (docs/faults.md): oned down, a run killed half-way, a
+# full cache disk, a node down mid-run. One process (the tests stop and start
+# shared daemons and containers); every test's wall time is printed.
+# FAULT_SEED replays the random fault points a failed run printed.
+faults: venv one-packages image
+	pytest -n 0 -p no:cacheprovider --durations=0 tests/faults
 
 molecule: venv image one-packages test-image
 	@for s in $(SCENARIOS); do \

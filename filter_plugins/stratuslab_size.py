@@ -91,6 +91,11 @@ def _mount_of(path, mounts):
     return best
 
 
+# The largest share of its file system a cache may take (the rest: Squid's
+# overshoot while it writes, its swap.state, the file system's own needs).
+DISK_SHARE = 0.8
+
+
 def sl_cache_errors(cache_size, max_object_size, smallest_image="512M", mounts=None, cache_dir=None,
                     cache_dir_exists=True, labels=None, prefix=""):
     """Every mistake in an image cache's sizes, one message each; ``[]`` when there is none.
@@ -99,8 +104,9 @@ def sl_cache_errors(cache_size, max_object_size, smallest_image="512M", mounts=N
     bigger than the cache, or smaller than ``smallest_image`` (the smallest VM
     image worth caching: a cache that keeps no image is of no use); a cache
     larger than the file system that holds ``cache_dir`` (from the host's
-    ``mounts`` facts), or, when ``cache_dir`` does not exist yet (nothing of
-    the cache is on the disk), larger than its free space. ``labels`` names
+    ``mounts`` facts) or more than four fifths of it, or, when ``cache_dir``
+    does not exist yet (nothing of the cache is on the disk), larger than its
+    free space. ``labels`` names
     the values: ``{'cache_size': ..., 'max_object_size': ...}``. ``prefix``
     starts every message (the role's name).
     """
@@ -131,6 +137,13 @@ def sl_cache_errors(cache_size, max_object_size, smallest_image="512M", mounts=N
         elif not cache_dir_exists and cache > free:
             errors.append(f"{labels['cache_size']} {cache_size!r} is larger than the free space of {where}, "
                           f"{_shown_bytes(free)}; expected a cache that fits in it")
+        elif cache > total * DISK_SHARE:
+            # Squid fills its cache to 95 % of the cache_dir size and writes the
+            # object it fetches on top; when a write fails for want of space,
+            # Squid 5.7 stops (FATAL: Write failure) and serves nobody.
+            errors.append(f"{labels['cache_size']} {cache_size!r} leaves less than a fifth of {where} "
+                          f"({_shown_bytes(total)} in all) free: Squid stops when its disk is full; expected at most "
+                          f"{_shown_bytes(int(total * DISK_SHARE))}")
     return [f"{prefix}{error}." for error in errors]
 
 

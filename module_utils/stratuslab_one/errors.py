@@ -96,7 +96,15 @@ class OneFaultError(OneError):
 
 
 class OneConnectionError(OneError):
-    """The endpoint could not be reached, or answered something not XML-RPC."""
+    """The endpoint could not be reached, or answered something not XML-RPC.
+
+    ``interrupted``: a write reached oned and its answer was lost (oned may
+    have carried it out).
+    """
+
+    def __init__(self, message, interrupted=False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.interrupted = interrupted
 
 
 class OneTimeoutError(OneError):

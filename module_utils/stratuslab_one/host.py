@@ -18,7 +18,7 @@ placed is refused, naming them, and nothing is done to it.
 
 from __future__ import annotations
 
-from ansible.module_utils.stratuslab_one.errors import ACTION, OneActionError, OneError, OneTimeoutError
+from ansible.module_utils.stratuslab_one.errors import ACTION, OneActionError, OneConnectionError, OneError, OneTimeoutError
 from ansible.module_utils.stratuslab_one.model import (
     HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE, LCM_RUNNING, VM_ACTIVE, VM_POWEROFF, VM_SUSPENDED, Pool)
 from ansible.module_utils.stratuslab_one.module import Changes, change_result
@@ -379,6 +379,8 @@ def hosts_run(client, params, check_mode, diff_mode=True):
         try:
             steps = plan_host(spec, host, clusters, warnings, drain)
         except OneError as exc:
+            if isinstance(exc, OneConnectionError):
+                raise  # oned, not this object: the whole task waits for it or fails (run_module)
             errors[spec["name"]] = exc.message
             summary["failed"] += 1
             continue
@@ -401,6 +403,8 @@ def hosts_run(client, params, check_mode, diff_mode=True):
             try:
                 entry["id"] = execute_host_steps(client, steps, host.id if host else None, progress)
             except OneError as exc:
+                if isinstance(exc, OneConnectionError):
+                    raise  # oned, not this object: the whole task waits for it or fails (run_module)
                 entry["id"] = progress.get("id")
                 entry["done"] = progress.get("done", 0)
                 entry["error"] = exc.message

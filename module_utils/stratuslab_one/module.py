@@ -14,7 +14,7 @@ on success or failure.
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.stratuslab_one.errors import OneError, OneTimeoutError
+from ansible.module_utils.stratuslab_one.errors import OneConnectionError, OneError, OneTimeoutError
 from ansible.module_utils.stratuslab_one.transport import OneClient, resolve_connection
 
 
@@ -39,20 +39,39 @@ def client_from_params(params, **kwargs):
                      down_timeout=params.get("api_retry_timeout", 60), **kwargs)
 
 
+# How many writes with a lost answer a task goes on after (reading OpenNebula
+# again each time) before it fails.
+MAX_LOST_ANSWERS = 3
+
+
 def run_module(module, body):
     """Run ``body(client, module) -> result dict`` and exit/fail the module.
 
     OpenNebula's own message becomes ``msg``; its code, code name and method
     are returned as ``one_error``.  The XML-RPC call count is always returned
     as ``api_calls``.  A failure after writes oned accepted says
-    ``changed=true``: the object is no longer as it was.
+    ``changed=true``: the object is no longer as it was.  When the answer
+    to a write is lost (the connection broke after oned got the call), the
+    body runs again once oned answers: it reads what oned now holds, so
+    nothing is made twice.
     """
     client = None
+    lost = []
     try:
         client = client_from_params(module.params)
-        result = body(client, module)
+        while True:
+            try:
+                result = body(client, module)
+                break
+            except OneConnectionError as exc:
+                if not exc.interrupted or len(lost) >= MAX_LOST_ANSWERS:
+                    raise
+                lost.append(exc.method)
+                # oned may have carried the write out: wait until it answers
+                # again (api_retry_timeout), then reconcile from what it holds.
+                client.version()
     except OneError as exc:
-        extra = {"one_error": exc.to_dict(), "changed": bool(client and client.writes)}
+        extra = {"one_error": exc.to_dict(), "changed": bool(client and (client.writes or lost))}
         if isinstance(exc, OneTimeoutError):
             extra["pending"] = exc.pending
         if client is not None:
@@ -60,6 +79,11 @@ def run_module(module, body):
         module.fail_json(msg=exc.message, **extra)
         return
     result["api_calls"] = client.calls
+    if lost:
+        result["changed"] = True
+        result.setdefault("warnings", []).append(
+            "the answer of oned to %s was lost (connection broken); the task read OpenNebula again and went on"
+            % ", ".join(lost))
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     failed_msg = result.pop("failed_msg", None)

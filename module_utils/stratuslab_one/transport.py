@@ -84,7 +84,21 @@ def resolve_connection(api_url=None, api_username=None, api_password=None, envir
     return url, user, password
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
+class _OneShot:
+    """Send each request once.
+
+    xmlrpc.client's Transport.request sends a request a second time when the
+    connection breaks during the first (RemoteDisconnected, ECONNRESET), even
+    when oned has already carried it out: a lost answer to an allocate would
+    make the object twice, or fail on the name the first call took. Whether
+    to send again is OneClient.call's decision (read-only methods only).
+    """
+
+    def request(self, host, handler, request_body, verbose=False):
+        return self.single_request(host, handler, request_body, verbose)
+
+
+class _TimeoutTransport(_OneShot, xmlrpc.client.Transport):
     def __init__(self, timeout):
         super().__init__()
         self._timeout = timeout
@@ -95,7 +109,7 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         return conn
 
 
-class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+class _TimeoutSafeTransport(_OneShot, xmlrpc.client.SafeTransport):
     def __init__(self, timeout, context):
         super().__init__(context=context)
         self._timeout = timeout
@@ -216,7 +230,12 @@ class OneClient:
                         "[%s] OpenNebula's oned does not answer at %s (%s), retried %d time(s) over %.0f s:"
                         " is oned running on the front-end (systemctl status opennebula)?"
                         % (method, self.url, exc, attempt, down_for), method=method)
-                raise OneConnectionError("[%s] cannot talk to OpenNebula at %s: %s" % (method, self.url, exc),
+                if not read_only and not isinstance(exc, _NOT_SENT_ERRORS):
+                    # the request reached oned, the answer did not come back
+                    raise OneConnectionError(
+                        "[%s] the connection to OpenNebula's oned at %s broke during the call (%s):"
+                        " oned may have carried it out" % (method, self.url, exc), method=method, interrupted=True)
+                raise OneConnectionError("[%s] cannot talk to OpenNebula's oned at %s: %s" % (method, self.url, exc),
                                          method=method)
             if not isinstance(response, (list, tuple)) or not response:
                 raise OneError("[%s] unexpected answer %r" % (method, response), method=method)

@@ -11,7 +11,7 @@ stop the others.
 
 from __future__ import annotations
 
-from ansible.module_utils.stratuslab_one.errors import OneActionError, OneError, OneTimeoutError
+from ansible.module_utils.stratuslab_one.errors import OneActionError, OneConnectionError, OneError, OneTimeoutError
 from ansible.module_utils.stratuslab_one.model import VNET_ERROR, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY
 from ansible.module_utils.stratuslab_one.vnet import (
     _predict_vnet, _vnet_view, errored_vnet_deletion, plan_vnet_steps, vnet_allocation, vnet_options,
@@ -107,6 +107,8 @@ def _vnets_run_steps(task, errors):
         try:
             method(*args, **kwargs)
         except OneError as exc:
+            if isinstance(exc, OneConnectionError):
+                raise  # oned, not this object: the whole task waits for it or fails (run_module)
             task.fail(errors, exc.message)
             return False
         task.entry["actions"].append(description)
@@ -122,6 +124,8 @@ def _vnets_delete_errored(client, tasks, errors, timeout, interval):
         try:
             client.vn_delete(task.errored.id)
         except OneError as exc:
+            if isinstance(exc, OneConnectionError):
+                raise  # oned, not this object: the whole task waits for it or fails (run_module)
             task.fail(errors, exc.message)
             continue
         task.entry["actions"].append(errored_vnet_deletion(task.errored))
@@ -146,6 +150,8 @@ def _vnets_allocate(client, tasks, errors):
             try:
                 task.entry["id"] = task.after["id"] = client.vn_allocate(*task.alloc)
             except OneError as exc:
+                if isinstance(exc, OneConnectionError):
+                    raise  # oned, not this object: the whole task waits for it or fails (run_module)
                 task.fail(errors, exc.message)
                 task.after = {}
                 continue
@@ -184,6 +190,8 @@ def _vnets_finish_ready(client, waiting, ready, errors):
         try:
             task.steps = plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids, task.spec["force"])
         except OneError as exc:
+            if isinstance(exc, OneConnectionError):
+                raise  # oned, not this object: the whole task waits for it or fails (run_module)
             task.fail(errors, exc.message)
             continue
         if task.alloc is None:
@@ -245,6 +253,8 @@ def vnets_run(client, params, check_mode, diff_mode=True):
             task = _VnetTask(spec, pool.named(spec["name"]))
             _vnets_plan(client, task, clusters, check_mode)
         except OneError as exc:
+            if isinstance(exc, OneConnectionError):
+                raise  # oned, not this object: the whole task waits for it or fails (run_module)
             errors[spec["name"]] = exc.message
             continue
         tasks.append(task)

@@ -1,0 +1,115 @@
+"""Helpers of the fault tests: tasks, a seeded random source, a lossy proxy
+in front of oned, process-tree signals."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+def T(module, title=None, ignore=False, **args):
+    """A task calling ``module`` with ``args``, titled ``title``."""
+    task = {"name": title or module, module: args}
+    if ignore:
+        task["ignore_errors"] = True
+    return task
+
+
+def seeded(name):
+    """A random.Random whose seed is printed (pytest shows it on failure, -s
+    always); FAULT_SEED=<n> replays a run."""
+    seed = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(1, 10 ** 9))
+    print("%s: seed %d (FAULT_SEED=%d replays it)" % (name, seed, seed))
+    return random.Random(seed), seed
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` (Ansible's workers run setsid:
+    they are not in its process group)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def wait_gone(pids, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
+            return
+        time.sleep(0.2)
+    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
+
+
+class LossyProxy:
+    """An HTTP proxy in front of oned that forwards every XML-RPC call and,
+    for the first call of ``method``, drops oned's answer and closes the
+    connection: oned has carried the call out, the client never hears it (a
+    crash of oned, or of the network, between the two)."""
+
+    def __init__(self, upstream, method):
+        self.upstream = urlsplit(upstream)
+        self.method = method
+        self.dropped = 0
+        self.calls = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                found = re.search(rb"<methodName>([^<]+)</methodName>", body)
+                name = found.group(1).decode() if found else "?"
+                proxy.calls.append(name)
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
+                conn.request("POST", proxy.upstream.path, body, {"Content-Type": "text/xml"})
+                answer = conn.getresponse()
+                data = answer.read()
+                conn.close()
+                if name == proxy.method and not proxy.dropped:
+                    proxy.dropped += 1
+                    self.close_connection = True
+                    return      # no answer: the client sees the connection closed
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type", "text/xml"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/RPC2" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Via:
+    """The real oned's credentials with another endpoint (the proxy's), for one_playbook."""
+
+    def __init__(self, oned, url):
+        self.url, self.username, self.password = url, oned.username, oned.password
