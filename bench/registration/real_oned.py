@@ -69,7 +69,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RUN_ONED_TREE = REPO / "tools" / "opennebula" / "run-oned-tree"
 # A block of free ports for run-oned-tree (PORT to PORT+3).
-sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+sys.path.insert(0, str(REPO / "tools"))
 from free_ports import free_port_block  # noqa: E402
 FLOOR = HERE / "floor.py"
 run_oned_tree = RUN_ONED_TREE   # the copy the instances start from (main())

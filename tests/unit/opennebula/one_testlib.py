@@ -171,7 +171,7 @@ def ranges(client, name):
 
 
 # A block of free ports for run-oned-tree (PORT to PORT+3).
-sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+sys.path.insert(0, str(REPO / "tools"))
 from free_ports import free_port_block  # noqa: E402
 
 

@@ -541,7 +541,7 @@ for _diff in DIFFERENCES:
 # --------------------------------------------------------------------------
 
 # A block of free ports for run-oned-tree (PORT to PORT+3).
-sys.path.insert(0, str(REPO / "tools" / "opennebula"))
+sys.path.insert(0, str(REPO / "tools"))
 from free_ports import free_port_block  # noqa: E402
 
 
