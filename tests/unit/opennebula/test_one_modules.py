@@ -156,15 +156,12 @@ def test_hosts_batch_wait_reports_error_hosts(oned, tmp_path):
 
 def test_hosts_batch_2000_nodes(tmp_path_factory, tmp_path):
     """2,000 new nodes registered and MONITORED in one call; then checked with two pool reads."""
-    import time
     oned = OnedProcess(tmp_path_factory.mktemp("oned-2000"), extra_args=["--monitor-interval", "0.5"])
     try:
         oned.client().cluster_allocate("big")
         names = ["node%04d.example.org" % i for i in range(2000)]
         task = T("opennebula_hosts", hosts=names, cluster="big", poll_interval=0.5)
-        start = time.monotonic()
         run = run_tasks(tmp_path, [task, dict(task, name="again")], oned)
-        elapsed = time.monotonic() - start
     finally:
         oned.stop()
     first, second = run[0], run[1]
@@ -173,7 +170,6 @@ def test_hosts_batch_2000_nodes(tmp_path_factory, tmp_path):
     assert first["api_calls"] < 2 + 2000 + 30  # pool reads + allocations + one hostpool read per poll
     assert not second["changed"] and second["summary"]["unchanged"] == 2000
     assert second["api_calls"] == 2
-    assert elapsed < 60, "ansible-playbook run took %.1fs" % elapsed
 
 
 # --------------------------------------------------------------------------

@@ -25,9 +25,13 @@ from oned_support import SAMPLES, check_transport, decode, replay_samples, \
 # - oned lived in /tmp/one (BASE_PATH /tmp/one/var//datastores/<id>);
 # - its KVM hosts were fake names, so every kvm probe failed (ERROR);
 # - the host monitoring interval was long: host2 was never probed.
+# The vnet driver's delay is long enough that the calls the recorder made
+# while the real driver was still working (a vnet just deleted is still
+# there) fall inside it on a loaded machine too.
+VNET_DRIVER_DELAY = 2.0
 TESTBED_OPTIONS = ["--datastore-location", "/tmp/one/var//datastores",
-                   "--unreachable-hosts", "*", "--monitor-interval", "60"]
-VNET_DRIVER_DELAY = 0.1
+                   "--unreachable-hosts", "*", "--monitor-interval", "60",
+                   "--vnet-driver-delay", str(VNET_DRIVER_DELAY)]
 
 # Points where the recorder waited for a driver before the next call.
 WAIT_BEFORE = {
