@@ -64,8 +64,9 @@ def test_api_tasks_fail_naming_oned_when_it_stays_down(real_oned, tmp_path):
         assert res["failed"] and res["changed"] is False, res
         assert "oned does not answer at %s" % real_oned.url in res["msg"], res["msg"]
         assert "systemctl status opennebula" in res["msg"]
-    # two tasks, each 6 s of retries (plus Ansible's own start-up per task)
-    assert 12 <= took < 45, took
+    # two tasks, each 6 s of retries (plus Ansible's own start-up per task,
+    # seconds on a loaded machine): they give up, they do not wait for ever
+    assert 12 <= took < 120, took
     client = real_oned.client()
     assert client.clusterpool().get("fault-down") is None
     assert client.hostpool().get("fault-down-1") is None
