@@ -195,13 +195,15 @@ RESTORE_BAD = {
     "database": ({"site_backup_restore_set": "demo-mysql"}, ["OpenNebula database is mysql", "site_one_database is sqlite"]),
     "no-ldap-host": ({"site_backup_restore_set": "demo-ldap", "site_ldap_deploy": False},
                      ["holds the part ldap", "no host in group ldap"]),
-    "force-text": ({"backup_restore_force": "yes"}, ["backup_restore_force is 'yes'", "true or false"]),
+    "force-word": ({"backup_restore_force": "maybe"}, ["backup_restore_force is \"maybe\"", "true or false"]),
 }
 RESTORE_GOOD = {
     "control": {},
     "case_by_name": {"site_backup_restore_set": GOOD_SET},
     "case_by_path": {"site_backup_restore_set": "{root}/sets/" + GOOD_SET, "site_backup_dir": "{root}/nowhere"},
     "case_other_site_forced": {"site_backup_restore_set": "other-site", "backup_restore_force": True},
+    # As -e backup_restore_force=true gives it: a string.
+    "case_other_site_forced_by_word": {"site_backup_restore_set": "other-site", "backup_restore_force": "true"},
 }
 
 
