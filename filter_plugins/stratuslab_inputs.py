@@ -174,7 +174,7 @@ _KINDS = (
     (r"_port$", "int", _in_range(1, 65535), "a port number between 1 and 65535"),
     (r"^port$", "int", _in_range(0, 65535), "a port number between 0 (the server's default) and 65535"),
     (r"_(uid|gid)$", "int", _in_range(1, 65533), "an id between 1 and 65533"),
-    (r"(_timeout|_interval|_days|_minutes|_retry_max|_mb)$|^size$", "int", _in_range(1),
+    (r"(_timeout|_interval|_days|_minutes|_retry_max|_mb|_keep)$|^size$", "int", _in_range(1),
      "a whole number, at least 1"),
     (r"", "int", _in_range(0), "a whole number, 0 or more"),
     (r"", "float", lambda value: None if value > 0 else "not positive", "a number above 0"),
