@@ -15,10 +15,10 @@ service port is probed with a TCP connection, at the same time, from
 A port a rule opens to the prober connects; a port it does not open times
 out: the input chain drops (a refused connection, a reset, would mean the
 packet reached the port, the firewall absent). The services the scenario
-runs are probed where they listen (sshd, oned, monitord); for ports whose
+runs are probed where they listen (sshd, oned, monitord, slapd); for ports whose
 service this site does not run (libvirt's migration, a VM's VNC console,
-NFS with ssh image sharing, slapd and Squid, whose hosts this scenario
-lacks) a listener is started on the host for the test, so that only the
+NFS with ssh image sharing, and Squid, whose host this scenario lacks) a
+listener is started on the host for the test, so that only the
 firewall decides. Then, on every host: the table is loaded, the policy
 drops, a restart and a reload of its unit bring it back, and another table
 of the host survives both.
@@ -59,7 +59,7 @@ FRONTEND_PORTS = {
     2633: {"open_to": {"admin"}, "what": "oned's XML-RPC API"},
     4124: {"open_to": {"node"}, "what": "monitord (TCP)"},
     2049: {"open_to": set(), "what": "NFS (image sharing is ssh here)", "listener": True},
-    389: {"open_to": set(), "what": "LDAP (no LDAP server here)", "listener": True},
+    389: {"open_to": {"admin", "node"}, "what": "LDAP (slapd: the site's hosts and site_firewall_ldap_sources)"},
     3128: {"open_to": set(), "what": "Squid (no cache here)", "listener": True},
 }
 NODE_PORTS = {
