@@ -16,6 +16,8 @@ sl_node_lifecycle_errors: the messages of the preflight's look at
 OpenNebula (a check-mode run of opennebula_hosts): nodes registered in the
 site cluster that hosts.yml no longer lists, and retired nodes whose VMs
 cannot move. Each message names the variable, or the step, to fix.
+sl_node_peers: the other nodes whose oneadmin key and host keys one node
+keeps (trusted) or drops (retired), for the trust between the nodes.
 """
 
 from collections.abc import Mapping
@@ -116,6 +118,33 @@ def sl_node_lifecycle_errors(result, states, live_migration, prefix="", nodes_gr
     return errors
 
 
+def sl_node_peers(states, node, play_hosts, hostvars, key_var="__kvm_node_own_pubkey",
+                  known_var="__kvm_node_known"):
+    """[{host, trusted}] of the other nodes of ``states`` ({node: state}) whose blocks ``node`` writes.
+
+    A retired node drops every other node (all ``trusted: false``). Any other node drops the
+    retired nodes and trusts the other nodes of the play (``play_hosts``) whose public key
+    (``key_var``) and host keys (``known_var``) are known; a node outside the play, or whose keys
+    are not known yet (check mode on a fresh node), is left out: its blocks stay as they are.
+    """
+    if not isinstance(states, Mapping):
+        raise AnsibleFilterError("sl_node_peers expects {node: state}, got %r" % (states,))
+    if isinstance(play_hosts, (str, Mapping)) or play_hosts is None:
+        raise AnsibleFilterError("sl_node_peers expects the play's hosts as a list, got %r" % (play_hosts,))
+    me_retired = states.get(node) == "retired"
+    peers = []
+    for name, state in states.items():
+        if name == node:
+            continue
+        if me_retired or state == "retired":
+            peers.append({"host": name, "trusted": False})
+            continue
+        hvars = hostvars[name] if name in play_hosts and name in hostvars else {}
+        if hvars.get(key_var) and hvars.get(known_var):
+            peers.append({"host": name, "trusted": True})
+    return peers
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -124,4 +153,5 @@ class FilterModule(object):
             "sl_node_registration": sl_node_registration,
             "sl_node_state_errors": sl_node_state_errors,
             "sl_node_lifecycle_errors": sl_node_lifecycle_errors,
+            "sl_node_peers": sl_node_peers,
         }
