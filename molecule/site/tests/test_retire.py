@@ -11,10 +11,10 @@ expect them. With the real OpenNebula and the real KVM drivers:
    created on hold and deployed on site-node3, until RUNNING there (and its
    libvirt domain running in site-node3's libvirt);
 3. site.yml with a third inventory that sets ``site_node_state: retired``
-   on site-node3 (the demo site file allows live migration:
-   ``site_node_live_migration: true``). OpenNebula's migrate action runs on
-   site-node3 as oneadmin and reaches the destination node over SSH and
-   libvirt's migration ports;
+   on site-node3 (the demo site file, which molecule's site scenario uses,
+   allows live migration: ``site_node_live_migration: true``). OpenNebula's
+   migrate action runs on site-node3 as oneadmin and reaches the
+   destination node over SSH and libvirt's migration ports;
 4. then: the VM is RUNNING on another node (``onevm show`` and ``virsh
    domstate`` there), site-node3 is gone from ``onehost list``, the other
    nodes and the front-end no longer hold its oneadmin key nor its host keys,
@@ -177,12 +177,15 @@ def _copy_image():
 def retire(host, tmp_path_factory, request):
     if not IMAGE.exists():
         pytest.fail("no test image at %s (tools/test-image/build makes it)" % IMAGE)
+    site = yaml.safe_load((ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml").read_text())
+    if site.get("site_node_live_migration") is not True:
+        pytest.fail("the demo site file must allow live migration (site_node_live_migration: true)")
     work = tmp_path_factory.mktemp("retire")
     add = work / "add-node3.yml"
     add.write_text(yaml.safe_dump({"all": {"children": {"nodes": {"hosts": {RETIRED: None}}}}}))
     retired = work / "retire-node3.yml"
     retired.write_text(yaml.safe_dump({"all": {"children": {"nodes": {"hosts": {
-        RETIRED: {"site_node_state": "retired", "site_node_live_migration": True}}}}}}))
+        RETIRED: {"site_node_state": "retired"}}}}}}))
     made = {}
     node3 = _node(host, RETIRED)
     others = {name: _node(host, name) for name in NODES}
@@ -231,8 +234,8 @@ def retire(host, tmp_path_factory, request):
     host.run("install -d -o oneadmin -g oneadmin -m 0750 %s", WORK)
     _copy_image()
     stamp = str(int(time.time()))
-    image = host.run("runuser -u oneadmin -- oneimage create --datastore %s --name %s --path %s --type OS --prefix vd",
-                     DATASTORE, "%s-image-%s" % (NAME, stamp), "%s/%s" % (WORK, IMAGE.name))
+    image = host.run("runuser -u oneadmin -- oneimage create --datastore %s --name %s --path %s"
+                     " --type OS --prefix vd", DATASTORE, "%s-image-%s" % (NAME, stamp), "%s/%s" % (WORK, IMAGE.name))
     assert image.rc == 0, image.stderr
     made["image"] = image.stdout.split("ID:")[-1].strip()
     deadline = time.monotonic() + 300

@@ -114,7 +114,8 @@ def test_a_retired_node_drops_every_other_node():
 
 
 def test_nodes_outside_the_play_or_without_keys_yet_are_left_as_they_are():
-    no_key = dict(KEYS, n4={"__kvm_node_own_pubkey": "", "__kvm_node_known": ["n4 ssh-ed25519 HOSTn4"]})
+    no_key = dict(KEYS, n4={"__kvm_node_own_pubkey": "",
+                            "__kvm_node_known": ["n4 ssh-ed25519 HOSTn4"]})
     # n2 is outside the play (--limit); n4's key pair is not made yet (check mode on a fresh node);
     # the retired n3 is dropped whether in the play or not.
     assert nodes.sl_node_peers(STATES, "n1", ["n1", "n4"], no_key) == [{"host": "n3", "trusted": False}]
