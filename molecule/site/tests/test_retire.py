@@ -59,6 +59,8 @@ NAME = "stratuslab-retire-test"
 WORK = "/var/tmp/" + NAME  # under OpenNebula's safe directories for image paths
 ONEADMIN_SSH = "/var/lib/one/.ssh"
 ACTIVE, RUNNING = "3", "3"  # VM STATE, LCM_STATE
+FAILED_STATES = ("7", "8")  # FAILED, POWEROFF
+FAILED_LCM_STATES = ("36", "39", "40")  # BOOT_FAILURE, PROLOG_FAILURE, EPILOG_FAILURE
 RUN_TIMEOUT = 1800
 VM_TIMEOUT = 600
 
@@ -140,7 +142,8 @@ def _wait_running(host, vm_id, timeout=VM_TIMEOUT):
         vm = _vm(host, vm_id)
         if vm and vm["STATE"] == ACTIVE and vm["LCM_STATE"] == RUNNING:
             return vm
-        if vm and vm["STATE"] in ("7", "8") or time.monotonic() > deadline:  # FAILED, POWEROFF
+        failed = vm and (vm["STATE"] in FAILED_STATES or vm["LCM_STATE"] in FAILED_LCM_STATES)
+        if failed or time.monotonic() > deadline:
             pytest.fail("VM %s not RUNNING after %d s: %s" % (vm_id, timeout, json.dumps(vm)[-2000:]))
         time.sleep(5)
 
@@ -160,8 +163,9 @@ def _trust(node):
 
 
 def _key_material(lines):
-    """The base64 part of each "type key [comment]" line."""
-    return [line.split()[1] for line in lines.splitlines() if len(line.split()) >= 2]
+    """The base64 part of each "type key [comment]" line (comments and markers left out)."""
+    return [line.split()[1] for line in lines.splitlines()
+            if len(line.split()) >= 2 and not line.lstrip().startswith("#")]
 
 
 def _copy_image():

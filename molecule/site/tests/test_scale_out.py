@@ -1,6 +1,9 @@
 """Scale-out: a third node joins the converged site with one --limit'ed rerun.
 
-site-node3 was converged as a spare site host (group spare: base role only).
+site-node3 was converged as a spare site host (group spare: base role only);
+test_retire.py, which runs before this module, made it a node and retired
+it, so it comes here unregistered and out of oneadmin's trust, with the KVM
+node's packages already installed.
 This module adds it to group nodes with a second inventory file, exactly as
 a site administrator adds a node to hosts.yml, and reruns the real site.yml
 limited to the front-end and the new node:
