@@ -64,7 +64,7 @@ FRONTEND_PORTS = {
 }
 NODE_PORTS = {
     22: {"open_to": {"admin", "frontend", "peer"}, "what": "sshd"},
-    49152: {"open_to": {"peer", "frontend"}, "what": "libvirt live migration", "listener": True},
+    49152: {"open_to": {"peer"}, "what": "libvirt live migration", "listener": True},
     5900: {"open_to": {"frontend"}, "what": "a VM's VNC console", "listener": True},
 }
 
