@@ -29,9 +29,9 @@ and the firewalls keep the openings they gave it as a node until the next
 site.yml without it; test_scale_out.py, which runs next, adds it again as a
 new node and reads the front-end's firewall as it finds it.
 
-Timeouts: each site.yml run 1800 s (the drain itself waits up to the
-frontend role's frontend_node_drain_timeout, 1800 s), the VM 600 s to be
-RUNNING, 300 s to be deleted.
+Timeouts: each site.yml run 3600 s (the drain itself waits up to the
+frontend role's frontend_node_drain_timeout, 1800 s), the image 300 s to
+be READY, the VM 600 s to be RUNNING, 300 s to be deleted at the end.
 """
 
 import json
@@ -61,7 +61,7 @@ ONEADMIN_SSH = "/var/lib/one/.ssh"
 ACTIVE, RUNNING = "3", "3"  # VM STATE, LCM_STATE
 FAILED_STATES = ("7", "8")  # FAILED, POWEROFF
 FAILED_LCM_STATES = ("36", "39", "40")  # BOOT_FAILURE, PROLOG_FAILURE, EPILOG_FAILURE
-RUN_TIMEOUT = 1800
+RUN_TIMEOUT = 3600  # above the drain's own wait (frontend_node_drain_timeout, 1800 s)
 VM_TIMEOUT = 600
 
 
@@ -85,8 +85,12 @@ def _inventories(extra):
 def _site(extra):
     """site.yml on the molecule inventory plus ``extra``: (rc, JSON report or None, stdout, stderr, seconds)."""
     started = time.monotonic()
-    proc = subprocess.run(["ansible-playbook"] + _inventories(extra) + [str(ROOT / "site.yml")],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    try:
+        proc = subprocess.run(["ansible-playbook"] + _inventories(extra) + [str(ROOT / "site.yml")],
+                              cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired as expired:
+        return (-1, None, "site.yml still running after %d s\n%s" % (RUN_TIMEOUT, expired.stdout or ""),
+                expired.stderr or "", time.monotonic() - started)
     try:
         report = json.loads(proc.stdout)
     except ValueError:
