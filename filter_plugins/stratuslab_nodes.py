@@ -16,8 +16,8 @@ sl_node_lifecycle_errors: the messages of the preflight's look at
 OpenNebula (a check-mode run of opennebula_hosts): nodes registered in the
 site cluster that hosts.yml no longer lists, and retired nodes whose VMs
 cannot move. Each message names the variable, or the step, to fix.
-sl_node_peers: the other nodes whose oneadmin key and host keys one node
-keeps (trusted) or drops (retired), for the trust between the nodes.
+sl_node_peers: the oneadmin keys and host keys of the other nodes that one
+node trusts (every node not retired), and whether the play holds them all.
 """
 
 from collections.abc import Mapping
@@ -120,29 +120,32 @@ def sl_node_lifecycle_errors(result, states, live_migration, prefix="", nodes_gr
 
 def sl_node_peers(states, node, play_hosts, hostvars, key_var="__kvm_node_own_pubkey",
                   known_var="__kvm_node_known"):
-    """[{host, trusted}] of the other nodes of ``states`` ({node: state}) whose blocks ``node`` writes.
+    """What ``node`` trusts of the other nodes of ``states`` ({node: state}).
 
-    A retired node drops every other node (all ``trusted: false``). Any other node drops the
-    retired nodes and trusts the other nodes of the play (``play_hosts``) whose public key
-    (``key_var``) and host keys (``known_var``) are known; a node outside the play, or whose keys
-    are not known yet (check mode on a fresh node), is left out: its blocks stay as they are.
+    Returns ``{complete, keys, known}``: the oneadmin public keys (``key_var``) and host-key
+    lines (``known_var``) of every other node that is not retired, in the order of ``states``.
+    A retired node trusts no one (complete, both lists empty). ``complete`` is false when one of
+    those nodes is outside the play (``play_hosts``: a run with --limit) or its keys are not
+    known (a failed host, check mode on a fresh node): the node's files are then left as they
+    are, so a partial run never drops a node that is still there.
     """
     if not isinstance(states, Mapping):
         raise AnsibleFilterError("sl_node_peers expects {node: state}, got %r" % (states,))
     if isinstance(play_hosts, (str, Mapping)) or play_hosts is None:
         raise AnsibleFilterError("sl_node_peers expects the play's hosts as a list, got %r" % (play_hosts,))
-    me_retired = states.get(node) == "retired"
-    peers = []
+    if states.get(node) == "retired":
+        return {"complete": True, "keys": [], "known": []}
+    keys, known, complete = [], [], True
     for name, state in states.items():
-        if name == node:
-            continue
-        if me_retired or state == "retired":
-            peers.append({"host": name, "trusted": False})
+        if name == node or state == "retired":
             continue
         hvars = hostvars[name] if name in play_hosts and name in hostvars else {}
-        if hvars.get(key_var) and hvars.get(known_var):
-            peers.append({"host": name, "trusted": True})
-    return peers
+        if not (hvars.get(key_var) and hvars.get(known_var)):
+            complete = False
+            continue
+        keys.append(hvars[key_var])
+        known.extend(hvars[known_var])
+    return {"complete": complete, "keys": keys, "known": known}
 
 
 class FilterModule(object):

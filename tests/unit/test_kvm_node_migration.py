@@ -78,12 +78,12 @@ def test_qemu_conf_gives_the_nodes_site_address_as_migration_host(rendered, node
 
 
 def test_each_node_trusts_the_other_nodes_and_drops_the_retired_one(rendered):
-    assert rendered["n1"]["peers"] == [{"host": "n2", "trusted": True}, {"host": "n3", "trusted": False}]
-    assert rendered["n2"]["peers"] == [{"host": "n1", "trusted": True}, {"host": "n3", "trusted": False}]
+    assert rendered["n1"]["peers"] == {"complete": True, "keys": ["ssh-ed25519 Kn2"], "known": ["n2 ssh-ed25519 H"]}
+    assert rendered["n2"]["peers"] == {"complete": True, "keys": ["ssh-ed25519 Kn1"], "known": ["n1 ssh-ed25519 H"]}
 
 
-def test_the_retired_node_drops_every_other_node(rendered):
-    assert rendered["n3"]["peers"] == [{"host": "n1", "trusted": False}, {"host": "n2", "trusted": False}]
+def test_the_retired_node_trusts_no_one(rendered):
+    assert rendered["n3"]["peers"] == {"complete": True, "keys": [], "known": []}
 
 
 def _ranges(ports):

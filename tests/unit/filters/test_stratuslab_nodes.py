@@ -103,22 +103,30 @@ KEYS = {name: {"__kvm_node_own_pubkey": "ssh-ed25519 AAAA%s oneadmin@%s" % (name
                "__kvm_node_known": ["%s ssh-ed25519 HOST%s" % (name, name)]} for name in STATES}
 
 
-def test_a_node_trusts_the_other_nodes_of_the_play_and_drops_the_retired_ones():
-    assert nodes.sl_node_peers(STATES, "n1", list(STATES), KEYS) == [
-        {"host": "n2", "trusted": True}, {"host": "n3", "trusted": False}, {"host": "n4", "trusted": True}]
+def test_a_node_trusts_the_other_nodes_and_drops_the_retired_ones():
+    assert nodes.sl_node_peers(STATES, "n1", list(STATES), KEYS) == {
+        "complete": True,
+        "keys": ["ssh-ed25519 AAAAn2 oneadmin@n2", "ssh-ed25519 AAAAn4 oneadmin@n4"],
+        "known": ["n2 ssh-ed25519 HOSTn2", "n4 ssh-ed25519 HOSTn4"]}
 
 
-def test_a_retired_node_drops_every_other_node():
-    assert nodes.sl_node_peers(STATES, "n3", list(STATES), KEYS) == [
-        {"host": "n1", "trusted": False}, {"host": "n2", "trusted": False}, {"host": "n4", "trusted": False}]
+def test_a_retired_node_trusts_no_one():
+    assert nodes.sl_node_peers(STATES, "n3", list(STATES), KEYS) == {"complete": True, "keys": [], "known": []}
 
 
-def test_nodes_outside_the_play_or_without_keys_yet_are_left_as_they_are():
-    no_key = dict(KEYS, n4={"__kvm_node_own_pubkey": "",
-                            "__kvm_node_known": ["n4 ssh-ed25519 HOSTn4"]})
-    # n2 is outside the play (--limit); n4's key pair is not made yet (check mode on a fresh node);
-    # the retired n3 is dropped whether in the play or not.
-    assert nodes.sl_node_peers(STATES, "n1", ["n1", "n4"], no_key) == [{"host": "n3", "trusted": False}]
+def test_a_retired_node_outside_the_play_does_not_hold_the_others_back():
+    # A retired node is often one that is gone: the others drop it without reaching it.
+    play = ["n1", "n2", "n4"]
+    assert nodes.sl_node_peers(STATES, "n1", play, KEYS)["complete"] is True
+
+
+@pytest.mark.parametrize("play, keys", [
+    (["n1", "n4"], KEYS),  # n2 outside the play (--limit)
+    (list(STATES), dict(KEYS, n4={"__kvm_node_own_pubkey": "", "__kvm_node_known": ["n4 ssh-ed25519 HOSTn4"]})),
+    (list(STATES), {k: v for k, v in KEYS.items() if k != "n2"}),  # n2 failed: no facts
+], ids=["outside the play", "key pair not made yet", "host failed"])
+def test_a_partial_play_leaves_the_files_as_they_are(play, keys):
+    assert nodes.sl_node_peers(STATES, "n1", play, keys)["complete"] is False
 
 
 @pytest.mark.parametrize("states, play", [(["n1"], ["n1"]), (STATES, "n1"), (STATES, None)])
