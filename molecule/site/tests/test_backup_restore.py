@@ -169,7 +169,8 @@ def backup(host, marks, tmp_path_factory, request):
 
 def test_the_set_has_every_part_of_the_site(backup):
     parts = backup["manifest"]["parts"]
-    expected = {"opennebula"} | ({"ldap"} if _group("ldap") else set()) | ({"accounting"} if _group("accounting") else set())
+    expected = ({"opennebula"} | ({"ldap"} if _group("ldap") else set()) | ({"accounting"} if _group("accounting") else set())
+                | ({"repository"} if _group("repository") else set()))
     assert expected <= set(parts), "set.yml parts: %s" % sorted(parts)
     for name in ["opennebula/onedb.sql", "opennebula/files/var/lib/one/.one/one_key",
                  "opennebula/files/var/lib/one/.ssh/id_ed25519"]:
@@ -179,6 +180,10 @@ def test_the_set_has_every_part_of_the_site(backup):
             assert (backup["set"] / name).is_file(), "%s missing from the set" % name
     if _group("accounting"):
         assert (backup["set"] / parts["accounting"]["dump"]).is_file()
+    if _group("repository"):
+        # roles/appliance_repo: the repository's TLS key (appliance_repo_tls_dir).
+        name = "repository/files/etc/ssl/stratuslab-appliances/server.key"
+        assert (backup["set"] / name).is_file(), "%s missing from the set" % name
 
 
 def test_the_sets_checksums_hold(backup):

@@ -15,7 +15,8 @@ service port is probed with a TCP connection, at the same time, from
 A port a rule opens to the prober connects; a port it does not open times
 out: the input chain drops (a refused connection, a reset, would mean the
 packet reached the port, the firewall absent). The services the scenario
-runs are probed where they listen (sshd, oned, monitord, slapd); for ports whose
+runs are probed where they listen (sshd, oned, monitord, slapd, the
+appliance repository's Apache2); for ports whose
 service this site does not run (libvirt's migration, a VM's VNC console,
 NFS with ssh image sharing, and Squid, whose host this scenario lacks) a
 listener is started on the host for the test, so that only the
@@ -60,6 +61,9 @@ FRONTEND_PORTS = {
     4124: {"open_to": {"node"}, "what": "monitord (TCP)"},
     2049: {"open_to": set(), "what": "NFS (image sharing is ssh here)", "listener": True},
     389: {"open_to": {"admin", "node"}, "what": "LDAP (slapd: the site's hosts and site_firewall_ldap_sources)"},
+    # This machine is in the demo's site_firewall_client_networks too.
+    443: {"open_to": {"admin", "node"}, "what": "the appliance repository, HTTPS (the site's hosts and clients)"},
+    80: {"open_to": {"admin", "node"}, "what": "the appliance repository, HTTP (the site's hosts and clients)"},
     3128: {"open_to": set(), "what": "Squid (no cache here)", "listener": True},
 }
 NODE_PORTS = {

@@ -8,6 +8,8 @@ single objects when they hold one element (NIC, HISTORY).
 import datetime
 import ipaddress
 import json
+import posixpath
+import urllib.parse
 
 from ansible.errors import AnsibleFilterError
 
@@ -202,6 +204,26 @@ def pool_ids(pool_doc, pool_key, item_key, prefix):
     return [str(i["ID"]) for i in items if str(i.get("NAME", "")).startswith(prefix)]
 
 
+def appliance_names(appliances):
+    """site_appliances -> the OpenNebula image name of each, as the frontend
+    role's entry point appliances registers it: the item's name, else the
+    manifest file's <name>-<version> (its base name without .img.manifest.xml)."""
+    if not isinstance(appliances, (list, tuple)):
+        raise AnsibleFilterError("sl_validate_appliance_names: expected the list site_appliances, got %r"
+                                 % (appliances,))
+    names = []
+    for index, item in enumerate(appliances):
+        manifest = item.get("manifest") if isinstance(item, dict) else None
+        if not isinstance(manifest, str) or not manifest.endswith(".manifest.xml"):
+            raise AnsibleFilterError("sl_validate_appliance_names: site_appliances[%d] is %r; expected"
+                                     " {manifest: .../<name>-<version>.img.manifest.xml, name: ...}" % (index, item))
+        stem = posixpath.basename(urllib.parse.urlsplit(manifest).path)[:-len(".manifest.xml")]
+        if stem.endswith(".img"):
+            stem = stem[:-len(".img")]
+        names.append(str(item.get("name") or stem))
+    return names
+
+
 def report(results, expected, skipped=()):
     """The report's lines: each check's status, time and detail; a check
     the site does not have is SKIP with its reason; an expected check (by a
@@ -230,5 +252,6 @@ class FilterModule(object):
             "sl_validate_failure": failure,
             "sl_validate_ping_report": ping_report,
             "sl_validate_pool_ids": pool_ids,
+            "sl_validate_appliance_names": appliance_names,
             "sl_validate_report": report,
         }

@@ -2,7 +2,7 @@
 
 The upload runs against a small in-process WebDAV stand-in (MKCOL, PUT and
 basic auth over TLS with a test certificate); the real Apache2 repository is
-exercised by the molecule scenario molecule/appliance_repo.
+exercised by the molecule scenario molecule/site (tests/test_appliances.py).
 """
 
 from __future__ import annotations

@@ -150,3 +150,20 @@ def test_failure_of_a_single_task_is_its_message():
         == "validate: VM 7 (x)'s disk on node1 is missing."
     assert vv.failure({"failed": True, "rc": 2, "stderr": "onevm: command not found\n"}) \
         == "exit code 2, onevm: command not found"
+
+
+def test_appliance_names_are_the_image_names_the_appliances_entry_point_registers():
+    appliances = [
+        {"manifest": "images/base/ttylinux/ttylinux-9.7.img.manifest.xml"},
+        {"manifest": "https://repo.example.org/images/base/tty/tty-2.0.img.manifest.xml", "name": "tty-stable"},
+        {"manifest": "/images/os/deb/deb-12.manifest.xml", "name": ""},
+    ]
+    assert vv.appliance_names(appliances) == ["ttylinux-9.7", "tty-stable", "deb-12"]
+    assert vv.appliance_names([]) == []
+
+
+@pytest.mark.parametrize("bad", [
+    "images/base/t/t-1.img.manifest.xml", [{"name": "t"}], [{"manifest": "images/base/t/t-1.img.gz"}], ["t-1"]])
+def test_appliance_names_refuse_what_is_not_site_appliances(bad):
+    with pytest.raises(AnsibleFilterError, match="sl_validate_appliance_names"):
+        vv.appliance_names(bad)
