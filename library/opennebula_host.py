@@ -58,13 +58,9 @@ options:
     description: Seconds to wait for O(wait), and for the VMs of O(drain) to arrive on their new hosts.
     type: int
     default: 300
-  poll_interval:
-    description: Longest pause in seconds between two reads while waiting.
-    type: float
-    default: 2.0
 extends_documentation_fragment:
   - stratuslab_one
-  - stratuslab_one.host_drain
+  - stratuslab_one.host
 """
 
 EXAMPLES = r"""

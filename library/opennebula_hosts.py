@@ -62,13 +62,9 @@ options:
     description: Seconds to wait for all hosts together, and for each drained host's VMs to arrive on their new hosts.
     type: int
     default: 600
-  poll_interval:
-    description: Longest pause in seconds between two host pool reads while waiting.
-    type: float
-    default: 2.0
 extends_documentation_fragment:
   - stratuslab_one
-  - stratuslab_one.host_drain
+  - stratuslab_one.host
 """
 
 EXAMPLES = r"""

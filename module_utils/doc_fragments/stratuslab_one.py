@@ -8,9 +8,10 @@ module_utils/stratuslab_one/module.py) and the check and diff mode every module
 run by run_one_module() (the same file) supports.
 BY_NAME_OR_ID (``stratuslab_one.by_name_or_id``): the name, id and state
 options of the modules that manage one object (by_name_or_id_spec()).
-HOST_DRAIN (``stratuslab_one.host_drain``): the drain and drain_targets
-options of opennebula_host and opennebula_hosts (host_options() in
-module_utils/stratuslab_one/host.py), which empty a host before its deletion.
+HOST (``stratuslab_one.host``): the options opennebula_host and
+opennebula_hosts share word for word (host_options() in
+module_utils/stratuslab_one/host.py): poll_interval, and drain and
+drain_targets, which empty a host before its deletion.
 
 ansible-doc merges fragments into DOCUMENTATION only, not into RETURN, so the
 result keys every module returns (actions, api_calls, one_error) stay in each
@@ -90,8 +91,12 @@ options:
     default: present
 """
 
-    HOST_DRAIN = r"""
+    HOST = r"""
 options:
+  poll_interval:
+    description: Longest pause in seconds between two reads while waiting.
+    type: float
+    default: 2.0
   drain:
     description:
       - What happens to the VMs of a host to delete (O(state=absent)) before it is deleted.
