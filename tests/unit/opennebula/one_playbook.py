@@ -2,14 +2,18 @@
 
 The tasks run with the repository's ansible.cfg (library/ and module_utils/
 of the checkout), connection local and the venv's python; the json stdout
-callback gives every task result to the test.
+callback gives every task result to the test. ``stop_half_way`` starts a
+run and stops it with a signal, as Ctrl-C or a crash of the control machine
+would (the fault tests, here and in tests/faults).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -102,3 +106,58 @@ def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, con
         raise AssertionError("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
                              % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     return PlaybookRun(proc, data)
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` (Ansible's workers run setsid:
+    they are not in its process group)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def wait_gone(pids, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
+            return
+        time.sleep(0.2)
+    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
+
+
+def stop_half_way(cmd, env, sig, after):
+    """Start ``cmd`` (ansible-playbook, with ``env``; playbook_command gives
+    both) and stop it with ``sig`` ``after`` seconds in.
+
+    SIGINT goes to ansible-playbook alone, as Ctrl-C in its terminal does
+    (Ansible's workers run in sessions of their own): whatever module is
+    running may finish. SIGKILL goes to ansible-playbook and every process
+    below it at once, as a crash of the control machine would: the module
+    dies wherever it is. Returns once every one of them is gone; False when
+    the run ended before the signal."""
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=after)
+        return False
+    except subprocess.TimeoutExpired:
+        below = descendants(proc.pid)
+        for pid in [proc.pid] + (below if sig == signal.SIGKILL else []):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=120)
+        wait_gone(below)
+        return True
