@@ -69,10 +69,18 @@ def vnet_left_in_error(tmp_path, oned, name, net, **args):
     return dict(bad, address_ranges=[{"key": "pool", "ip": net + ".10", "size": 8}]), broken
 
 
-def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
+def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True,
+                     inventory=None, python=PYTHON):
     """The ansible-playbook command line and environment that run ``tasks``
     (list of dicts) on localhost: (argv, env), for a test that starts the
-    process itself (to stop it half-way, say); run_tasks runs it."""
+    process itself (to stop it half-way, say); run_tasks runs it.
+
+    ``oned``: its URL and credentials become the modules' defaults.
+    ``inventory``: INI text of an inventory holding localhost (default:
+    localhost alone). ``python``: the interpreter modules run with on
+    localhost. The environment leaves out ONE_XMLRPC and ONE_AUTH (a module
+    reads only its parameters) and the proxy variables (the servers the
+    tests start are local), and ``env`` adds to it."""
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     if oned is not None and connection:
         play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
@@ -81,7 +89,11 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
                                                 "opennebula_vnet", "opennebula_vnets", "opennebula_datastore")}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
     book.write_text(yaml.safe_dump([play], sort_keys=False))
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    hosts = "localhost,"
+    if inventory is not None:
+        hosts = str(book) + ".ini"
+        Path(hosts).write_text(inventory)
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % python, str(book)]
     if check:
         cmd.append("--check")
     if diff:
@@ -90,15 +102,17 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
     full_env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
                      "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
                      "ANSIBLE_HOME": str(tmp_path / "ansible-home")})
-    full_env.pop("ONE_XMLRPC", None)
-    full_env.pop("ONE_AUTH", None)
+    for name in ("ONE_XMLRPC", "ONE_AUTH", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        full_env.pop(name, None)
     full_env.update(env or {})
     return cmd, full_env
 
 
-def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
-    """Run ``tasks`` (list of dicts); every task not failing is expected unless ignore_errors."""
-    cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection)
+def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True, inventory=None,
+              python=PYTHON):
+    """Run ``tasks`` (list of dicts; the options are playbook_command's): its PlaybookRun."""
+    cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection,
+                                     inventory=inventory, python=python)
     proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True, text=True, timeout=300)
     try:
         data = json.loads(proc.stdout)
