@@ -110,7 +110,8 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
 
 def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True, inventory=None,
               python=PYTHON):
-    """Run ``tasks`` (list of dicts; the options are playbook_command's): its PlaybookRun."""
+    """Run ``tasks`` (list of dicts; the options are playbook_command's): its
+    PlaybookRun. Every task not failing is expected unless ignore_errors."""
     cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection,
                                      inventory=inventory, python=python)
     proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True, text=True, timeout=300)
