@@ -58,35 +58,9 @@ options:
     description: Seconds to wait for O(wait), and for the VMs of O(drain) to arrive on their new hosts.
     type: int
     default: 300
-  poll_interval:
-    description: Longest pause in seconds between two reads while waiting.
-    type: float
-    default: 2.0
-  drain:
-    description:
-      - What happens to the VMs of a host to delete (O(state=absent)) before it is deleted.
-      - V(none) refuses to delete a host that still has VMs, naming them, and changes nothing on it.
-      - V(live) empties it first, all its VMs together; the host is disabled (no new VM goes there), each RUNNING
-        VM is live-migrated (C(one.vm.migrate) with live) and each POWEROFF or SUSPENDED VM moved, to another
-        enabled (MONITORED) host of its cluster that has room for it (CPU and memory as oned counts them; the one
-        with the most free memory), then the module waits until every VM runs (or is powered off or suspended
-        again) on its new host, and deletes the host.
-      - Every VM's new host is chosen before anything is written. A host one of whose VMs has nowhere to go, or is
-        in a state that cannot migrate (booting, in a failure...), is refused with the VMs named, and left as it
-        is. A migration that fails (oned puts the VM back on its host) fails the module naming the VM; the host
-        stays, disabled, and a rerun moves the VMs left.
-    type: str
-    choices: [none, live]
-    default: none
-  drain_targets:
-    description:
-      - With O(drain=live), the only hosts (names) the VMs may move to; each must also be enabled and MONITORED, in
-        the drained host's cluster. Omit to allow every such host. A host the same call disables, takes offline or
-        deletes never receives VMs.
-    type: list
-    elements: str
 extends_documentation_fragment:
   - stratuslab_one
+  - stratuslab_one.host
 """
 
 EXAMPLES = r"""

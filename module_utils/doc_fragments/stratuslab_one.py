@@ -8,6 +8,10 @@ module_utils/stratuslab_one/module.py) and the check and diff mode every module
 run by run_one_module() (the same file) supports.
 BY_NAME_OR_ID (``stratuslab_one.by_name_or_id``): the name, id and state
 options of the modules that manage one object (by_name_or_id_spec()).
+HOST (``stratuslab_one.host``): the options opennebula_host and
+opennebula_hosts share word for word (host_options() in
+module_utils/stratuslab_one/host.py): poll_interval, and drain and
+drain_targets, which empty a host before its deletion.
 
 ansible-doc merges fragments into DOCUMENTATION only, not into RETURN, so the
 result keys every module returns (actions, api_calls, one_error) stay in each
@@ -85,4 +89,35 @@ options:
     type: str
     choices: [present, absent]
     default: present
+"""
+
+    HOST = r"""
+options:
+  poll_interval:
+    description: Longest pause in seconds between two reads while waiting.
+    type: float
+    default: 2.0
+  drain:
+    description:
+      - What happens to the VMs of a host to delete (O(state=absent)) before it is deleted.
+      - V(none) refuses to delete a host that still has VMs, naming them, and changes nothing on it.
+      - V(live) empties it first, all its VMs together; the host is disabled (no new VM goes there), each RUNNING
+        VM is live-migrated (C(one.vm.migrate) with live) and each POWEROFF or SUSPENDED VM moved, to another
+        enabled (MONITORED) host of its cluster that has room for it (CPU and memory as oned counts them; the one
+        with the most free memory), then the module waits until every VM runs (or is powered off or suspended
+        again) on its new host, and deletes the host.
+      - Every VM's new host is chosen before anything is written. A host one of whose VMs has nowhere to go, or is
+        in a state that cannot migrate (booting, in a failure...), is refused with the VMs named, and left as it
+        is. A migration that fails (oned puts the VM back on its host) fails the module naming the VM; the host
+        stays, disabled, and a rerun moves the VMs left.
+    type: str
+    choices: [none, live]
+    default: none
+  drain_targets:
+    description:
+      - With O(drain=live), the only hosts (names) the VMs may move to; each must also be enabled and MONITORED, in
+        the drained host's cluster. Omit to allow every such host. A host the same call disables, takes offline or
+        deletes never receives VMs.
+    type: list
+    elements: str
 """

@@ -287,7 +287,10 @@ HOST_WANTED_STATES = ["present", "absent", "enabled", "disabled", "offline"]
 
 
 def host_options(wait, wait_timeout):
-    """opennebula_host's options beside name; opennebula_hosts takes them as defaults of its hosts."""
+    """opennebula_host's options beside name; opennebula_hosts takes them as defaults of its hosts.
+
+    poll_interval, drain and drain_targets are documented once, in doc fragment stratuslab_one.host.
+    """
     return dict(
         state=dict(type="str", default="present", choices=list(HOST_WANTED_STATES)),
         im_mad=dict(type="str", default="kvm"),

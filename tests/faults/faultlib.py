@@ -1,5 +1,7 @@
-"""Helpers of the fault tests: tasks, a seeded random source, a lossy proxy
-in front of oned, process-tree signals."""
+"""Helpers of the fault tests: a seeded random source, a lossy proxy in front
+of oned, podman with the project's containers.conf. Tasks and a run stopped
+by a signal are one_playbook's (task, stop_half_way), which the unit tests
+share."""
 
 from __future__ import annotations
 
@@ -7,18 +9,23 @@ import http.client
 import os
 import random
 import re
+import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from one_playbook import REPO
 
-def T(module, title=None, ignore=False, **args):
-    """A task calling ``module`` with ``args``, titled ``title``."""
-    task = {"name": title or module, module: args}
-    if ignore:
-        task["ignore_errors"] = True
-    return task
+
+def podman(*args, check=True, timeout=600):
+    """Run podman with the project's containers.conf (tools/container/); fail
+    naming its output unless ``check`` is false. ``timeout`` bounds a command
+    that hangs; a longer one passes its own."""
+    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "tools" / "container" / "containers.conf"))
+    proc = subprocess.run(["podman"] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode:
+        raise AssertionError("podman %s: %s %s" % (" ".join(args), proc.stdout[-2000:], proc.stderr[-2000:]))
+    return proc
 
 
 def seeded(name):
@@ -27,35 +34,6 @@ def seeded(name):
     seed = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(1, 10 ** 9))
     print("%s: seed %d (FAULT_SEED=%d replays it)" % (name, seed, seed))
     return random.Random(seed), seed
-
-
-def descendants(pid):
-    """The pids of every process below ``pid`` (Ansible's workers run setsid:
-    they are not in its process group)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def wait_gone(pids, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
-            return
-        time.sleep(0.2)
-    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
 
 
 class LossyProxy:

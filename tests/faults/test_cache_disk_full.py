@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from faultlib import podman
 from one_playbook import ANSIBLE_PLAYBOOK, PYTHON, REPO
 
 IMAGE = "localhost/stratuslab-host:bookworm"
@@ -51,14 +52,6 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
 '''
-
-
-def podman(*args, check=True, timeout=600):
-    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "tools" / "container" / "containers.conf"))
-    proc = subprocess.run(["podman"] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode:
-        raise AssertionError("podman %s: %s %s" % (" ".join(args), proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc
 
 
 def render_squid_conf(tmp_path, cidr, cache_size):

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from faultlib import descendants, seeded, wait_gone
-from one_playbook import ANSIBLE_PLAYBOOK, PYTHON, REPO, PlaybookRun
+from faultlib import seeded
+from one_playbook import ANSIBLE_PLAYBOOK, PYTHON, REPO, PlaybookRun, stop_half_way
 
 CLUSTER = "flt-kill"
 NETWORKS = [
@@ -135,24 +135,6 @@ def changed_tasks(result):
     return [r["_task"] for r in result.results if r.get("changed")]
 
 
-def stop_at(cmd, env, sig, after):
-    """Start the run, send ``sig`` ``after`` seconds in; False if it ended first."""
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        proc.wait(timeout=after)
-        return False
-    except subprocess.TimeoutExpired:
-        below = descendants(proc.pid)
-        for pid in [proc.pid] + (below if sig == signal.SIGKILL else []):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=120)
-        wait_gone(below)
-        return True
-
-
 def object_counts(client):
     names = ([c.name for c in client.clusterpool()] + [v.name for v in client.vnpool()]
              + [d.name for d in client.datastorepool()] + [h.name for h in client.hostpool()]
@@ -193,7 +175,7 @@ def test_a_run_killed_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
         assert run(clean_cmd, clean_env).rc == 0
         # the first run (fresh oned: datastores not yet monitored) is the slowest: stop in its first half
         at = rng.uniform(0.05, 0.45) * length
-        if not stop_at(cmd, env, sig, at):
+        if not stop_half_way(cmd, env, sig, at):
             continue
         where = "seed %d: %s at %.1f s" % (seed, sig.name, at)
         stopped.append(where)

@@ -21,7 +21,7 @@ import uuid
 import pytest
 import yaml
 
-from faultlib import seeded
+from faultlib import podman, seeded
 from one_playbook import ANSIBLE_PLAYBOOK, REPO
 
 IMAGE = "localhost/stratuslab-host:bookworm"
@@ -30,14 +30,6 @@ NAMES = {"one": PREFIX + "-one", "node1": PREFIX + "-node1", "node2": PREFIX + "
          "node3": PREFIX + "-node3"}
 ADDRESSES = {"one": "10.89.7.10", "node1": "10.89.7.21", "node2": "10.89.7.22", "node3": "10.89.7.23"}
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def podman(*args, check=True, timeout=300):
-    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "tools" / "container" / "containers.conf"))
-    proc = subprocess.run(["podman"] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode:
-        raise AssertionError("podman %s: %s %s" % (" ".join(args), proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from faultlib import T, LossyProxy, Via, seeded
-from one_playbook import run_tasks
+from faultlib import LossyProxy, Via, seeded
+from one_playbook import run_tasks, task as T
 
 CLUSTER = "flt-down"
 NETS = ["flt-down-net-%d" % i for i in range(3)]

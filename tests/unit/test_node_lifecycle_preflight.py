@@ -13,27 +13,12 @@ nowhere to go (the last enabled node, or live migration off). Nothing is
 written: the VM still runs on lc-a afterwards.
 """
 
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import yaml
 
-from preflight_testlib import ROOT, case_host, preflight_play, run_cases
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "opennebula"))
-from one_testlib import RealOned, needs_real_oned  # noqa: E402
+from node_lifecycle_testlib import ALL, demo_site, lifecycle_oned, needs_real_oned, node_hosts  # noqa: F401
+from preflight_testlib import case_host, preflight_play, run_cases
 
 pytestmark = needs_real_oned
-
-SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
-CLUSTER = "demo"  # the demo site file's site_one_cluster
-PUBLIC = {"name": "public", "bridge": "brpublic", "interface": "eth0", "cidr": "10.89.7.0/24",
-          "gateway": "10.89.7.1", "range": {"first": "10.89.7.100", "last": "10.89.7.199"}}
-PRIVATE = {"name": "private", "bridge": "brprivate", "interface": "eth1", "cidr": "10.89.8.0/24",
-           "leases": ["10.89.8.100", "10.89.8.101"]}
-ALL = ["lc-a", "lc-b", "lc-c"]
 
 
 def states(**given):
@@ -68,44 +53,13 @@ BAD = {
 
 
 @pytest.fixture(scope="module")
-def oned(tmp_path_factory):
-    server = RealOned(tmp_path_factory.mktemp("real-oned"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        client = server.client()
-        cluster = client.cluster_allocate(CLUSTER)
-        ds = client.datastore_allocate('NAME="lc-system"\nTYPE="SYSTEM_DS"\nTM_MAD="dummy"', cluster)
-        ids = {name: client.host_allocate(name, "dummy", "dummy", cluster) for name in ALL}
-        client.wait_hosts(list(ids.values()), timeout=120, interval=0.2)
-        vm = client.call("one.vm.allocate", 'NAME="lcvm"\nCPU="0.1"\nMEMORY="64"', True)
-        client.call("one.vm.deploy", vm, ids["lc-a"], False, ds)
-        deadline = time.monotonic() + 60
-        while client.vm_info(vm).state_name != "RUNNING":
-            assert time.monotonic() < deadline, "the test VM did not start"
-            time.sleep(0.2)
-        yield server, client, vm, ids
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def run(oned, tmp_path_factory):
-    server, _, _, _ = oned
+def run(lifecycle_oned, tmp_path_factory):
+    server, _, _, _ = lifecycle_oned
     work = tmp_path_factory.mktemp("lifecycle_preflight")
-    home = work / "oneadmin"
-    (home / ".one").mkdir(parents=True)
-    (home / ".one" / "one_auth").write_text("oneadmin:%s\n" % server.password)
-    site = yaml.safe_load(SITE.read_text(encoding="utf-8"))
-    site["site_one_repo_key"] = str(work / "one-repo-key.asc")
-    (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
-    site.update(site_one_api_port=server.port, frontend_oneadmin_home=str(home))
+    site = demo_site(server, work)
     hosts = {case_host(case): dict(values) for case, values in GOOD.items()}
     hosts.update({case_host(case): dict(values) for case, (values, _) in BAD.items()})
-    nodes = {name: {"site_networks": [PUBLIC, PRIVATE]} for name in ALL}
-    return run_cases(work, preflight_play("frontend"), {"cases": hosts, "others": nodes}, site=site,
+    return run_cases(work, preflight_play("frontend"), {"cases": hosts, "others": node_hosts()}, site=site,
                      args=["--limit", "cases"])
 
 
@@ -122,8 +76,8 @@ def test_bad_states_are_refused_naming_what_to_fix(run, case):
         assert word in failures, failures
 
 
-def test_the_preflight_changes_nothing(run, oned):
-    _, client, vm, ids = oned
+def test_the_preflight_changes_nothing(run, lifecycle_oned):
+    _, client, vm, ids = lifecycle_oned
     hosts = client.hostpool()
     assert sorted(h.name for h in hosts) == ALL
     assert all(h.state_name == "MONITORED" for h in hosts), [(h.name, h.state_name) for h in hosts]

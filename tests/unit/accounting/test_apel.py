@@ -2,6 +2,7 @@
 captures: the fields of EGI's Cloud Usage Record v0.4, the values computed
 by hand, and the message written atomically in ssmsend's dirq layout."""
 
+import json
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ from stratuslab_accounting import apel
 from stratuslab_accounting.collector import STATE_LAST_SUCCESS
 from stratuslab_accounting.records import parse_history_records
 from stratuslab_accounting.store import SQLiteStore
+from stratuslab_accounting.timeutil import iso, parse_iso
 
 pytestmark = pytest.mark.skipif(not have_samples(), reason="samples missing")
 
@@ -109,3 +111,22 @@ def test_cli_apel_export(sample_store, tmp_path):
     assert proc.returncode == 2 and "--from must be before --to" in proc.stderr
     proc = subprocess.run(base + ["--from", "nope", "--to", "2026-11-23"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_cli_usage_counts_open_records_up_to_the_last_collection(sample_store, tmp_path):
+    """The usage command prints the store's usage of --from..--to as JSON, the
+    records still open counted up to the last successful collection."""
+    ini = tmp_path / "u.ini"
+    ini.write_text("[store]\nbackend = sqlite\npath = %s\n" % sample_store.path)
+    env = dict(os.environ, PYTHONPATH=PKG_PARENT)
+    base = [sys.executable, "-m", "stratuslab_accounting", "--config", str(ini), "usage"]
+    proc = subprocess.run(base + ["--from", "2026-11-23", "--to", "2026-11-24"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    start, end = parse_iso("2026-11-23", "--from"), parse_iso("2026-11-24", "--to")
+    rows, totals = sample_store.usage(start, end, T0 + 65)
+    assert rows
+    assert json.loads(proc.stdout) == json.loads(json.dumps({"from": iso(start), "to": iso(end), "rows": rows,
+                                                              "totals": totals}))
+    proc = subprocess.run(base + ["--from", "2026-11-23", "--to", "later"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "--to" in proc.stderr and "Traceback" not in proc.stderr

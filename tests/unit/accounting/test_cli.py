@@ -24,7 +24,10 @@ def cli(ini, *args, **kw):
 
 @pytest.mark.parametrize("content,fragment", [
     ("[store]\nbackend = mysql\n", "[store] backend"),
-    ("[collector]\ninterval = soon\n", "[collector] interval"),
+    ("[collector]\ninterval = soon\n", "[collector] interval: 'soon' is not an integer"),
+    ("[collector]\ninterval = 0\n", "[collector] interval: 0 is below 1"),
+    ("[oned]\ntimeout = quick\n", "[oned] timeout: 'quick' is not a number"),
+    ("[oned]\ntimeout = 0.01\n", "[oned] timeout: 0.01 is below 0.1"),
     ("[api]\nldap_user_dn = uid=x,dc=org\n", "{user}"),
     ("[api]\nldap_uri = http://ldap\n", "[api] ldap_uri"),
     ("not an ini", "no section headers"),

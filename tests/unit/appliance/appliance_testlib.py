@@ -10,14 +10,10 @@ from __future__ import annotations
 import datetime
 import functools
 import http.server
-import json
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -37,35 +33,19 @@ sys.modules.setdefault("ansible.module_utils.stratuslab_manifest", sm)
 if str(REPO / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 
-ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
-PYTHON = REPO / ".venv" / "bin" / "python"
+# Playbook runs and a module's argument spec are the OpenNebula tests' helpers
+# (tests/unit/opennebula: one_playbook.py, one_testlib.py).
+sys.path.insert(0, str(REPO / "tests" / "unit" / "opennebula"))
+from one_playbook import PYTHON, run_tasks as _run_playbook_tasks  # noqa: E402
+from one_testlib import main_kwargs  # noqa: E402
+
 XSD = REPO / "module_utils" / "stratuslab_manifest.xsd"
 SL_PUBLISH = REPO / "tools" / "sl-publish"
 
 
-class _SpecCaptured(Exception):
-    pass
-
-
 def module_spec(name):
     """(module object, kwargs its main() passes to AnsibleModule) of library/<name>.py."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("appliance_doc_" + name, REPO / "library" / (name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    captured = {}
-
-    def capture(**kwargs):
-        captured.update(kwargs)
-        raise _SpecCaptured()
-
-    mod.AnsibleModule = capture
-    try:
-        mod.main()
-    except _SpecCaptured:
-        pass
-    return mod, captured
+    return main_kwargs(name, lambda mod, fake: setattr(mod, "AnsibleModule", fake))
 
 
 def _name(cn):
@@ -180,37 +160,12 @@ class RepoServer:
 
 
 def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None, python=PYTHON):
-    """Run tasks on localhost through ansible-playbook; list of task results (json callback).
+    """Run tasks on localhost through ansible-playbook (one_playbook.run_tasks):
+    (list of task results (json callback), output).
 
     inventory: INI text of an inventory holding localhost (default: localhost alone).
     python: the interpreter modules run with on localhost.
     """
-    play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
-    book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
-    book.write_text(yaml.safe_dump([play], sort_keys=False))
-    hosts = "localhost,"
-    if inventory is not None:
-        hosts = str(book) + ".ini"
-        Path(hosts).write_text(inventory)
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % python, str(book)]
-    if check:
-        cmd.append("--check")
-    if diff:
-        cmd.append("--diff")
-    env = dict(os.environ)
-    env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-                "ANSIBLE_HOME": str(tmp_path / "ansible-home")})
-    for proxy_var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env.pop(proxy_var, None)
-    proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300)
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
-                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    results = []
-    for play_data in data.get("plays", []):
-        for task in play_data["tasks"]:
-            results.append(task["hosts"].get("localhost", {}))
-    return results, proc.stdout + proc.stderr
+    run = _run_playbook_tasks(tmp_path, tasks, check=check, diff=diff, inventory=inventory, python=python)
+    results = [{key: value for key, value in result.items() if key != "_task"} for result in run.results]
+    return results, run.stdout + run.stderr

@@ -2,14 +2,18 @@
 
 The tasks run with the repository's ansible.cfg (library/ and module_utils/
 of the checkout), connection local and the venv's python; the json stdout
-callback gives every task result to the test.
+callback gives every task result to the test. ``stop_half_way`` starts a
+run and stops it with a signal, as Ctrl-C or a crash of the control machine
+would (the fault tests, here and in tests/faults).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -65,10 +69,18 @@ def vnet_left_in_error(tmp_path, oned, name, net, **args):
     return dict(bad, address_ranges=[{"key": "pool", "ip": net + ".10", "size": 8}]), broken
 
 
-def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
+def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True,
+                     inventory=None, python=PYTHON):
     """The ansible-playbook command line and environment that run ``tasks``
     (list of dicts) on localhost: (argv, env), for a test that starts the
-    process itself (to stop it half-way, say); run_tasks runs it."""
+    process itself (to stop it half-way, say); run_tasks runs it.
+
+    ``oned``: its URL and credentials become the modules' defaults.
+    ``inventory``: INI text of an inventory holding localhost (default:
+    localhost alone). ``python``: the interpreter modules run with on
+    localhost. The environment leaves out ONE_XMLRPC and ONE_AUTH (a module
+    reads only its parameters) and the proxy variables (the servers the
+    tests start are local), and ``env`` adds to it."""
     play = {"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
     if oned is not None and connection:
         play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
@@ -77,7 +89,11 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
                                                 "opennebula_vnet", "opennebula_vnets", "opennebula_datastore")}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
     book.write_text(yaml.safe_dump([play], sort_keys=False))
-    cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % PYTHON, str(book)]
+    hosts = "localhost,"
+    if inventory is not None:
+        hosts = str(book) + ".ini"
+        Path(hosts).write_text(inventory)
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", hosts, "-e", "ansible_python_interpreter=%s" % python, str(book)]
     if check:
         cmd.append("--check")
     if diff:
@@ -86,15 +102,18 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
     full_env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
                      "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
                      "ANSIBLE_HOME": str(tmp_path / "ansible-home")})
-    full_env.pop("ONE_XMLRPC", None)
-    full_env.pop("ONE_AUTH", None)
+    for name in ("ONE_XMLRPC", "ONE_AUTH", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        full_env.pop(name, None)
     full_env.update(env or {})
     return cmd, full_env
 
 
-def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True):
-    """Run ``tasks`` (list of dicts); every task not failing is expected unless ignore_errors."""
-    cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection)
+def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, connection=True, inventory=None,
+              python=PYTHON):
+    """Run ``tasks`` (list of dicts; the options are playbook_command's): its
+    PlaybookRun. Every task not failing is expected unless ignore_errors."""
+    cmd, full_env = playbook_command(tmp_path, tasks, oned, check=check, diff=diff, env=env, connection=connection,
+                                     inventory=inventory, python=python)
     proc = subprocess.run(cmd, cwd=str(REPO), env=full_env, capture_output=True, text=True, timeout=300)
     try:
         data = json.loads(proc.stdout)
@@ -102,3 +121,58 @@ def run_tasks(tmp_path, tasks, oned=None, check=False, diff=False, env=None, con
         raise AssertionError("ansible-playbook output is not JSON (rc %s):\n%s\n%s"
                              % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     return PlaybookRun(proc, data)
+
+
+def descendants(pid):
+    """The pids of every process below ``pid`` (Ansible's workers run setsid:
+    they are not in its process group)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def wait_gone(pids, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
+            return
+        time.sleep(0.2)
+    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
+
+
+def stop_half_way(cmd, env, sig, after):
+    """Start ``cmd`` (ansible-playbook, with ``env``; playbook_command gives
+    both) and stop it with ``sig`` ``after`` seconds in.
+
+    SIGINT goes to ansible-playbook alone, as Ctrl-C in its terminal does
+    (Ansible's workers run in sessions of their own): whatever module is
+    running may finish. SIGKILL goes to ansible-playbook and every process
+    below it at once, as a crash of the control machine would: the module
+    dies wherever it is. Returns once every one of them is gone; False when
+    the run ended before the signal."""
+    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=after)
+        return False
+    except subprocess.TimeoutExpired:
+        below = descendants(proc.pid)
+        for pid in [proc.pid] + (below if sig == signal.SIGKILL else []):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=120)
+        wait_gone(below)
+        return True

@@ -9,12 +9,17 @@
   state file, stopped after the test module.
 * ``RealOned``: the real oned 7.4.0 from the tree `make one-packages` builds
   (REAL_TREE), run by tools/opennebula/run-oned-tree in a directory of its
-  own; ``needs_real_oned`` skips a test module where the tree is absent.
+  own; ``needs_real_oned`` skips a test module where the tree is absent;
+  ``real_oned`` one for a test module, ``running_real_oned`` one for a
+  fixture that sets it up further.
+* ``main_kwargs``: what a module of library/ gives its AnsibleModule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import os
 import secrets
 import socket
@@ -205,9 +210,35 @@ class RealOned:
         return ONE.OneClient(url=self.url, username=self.username, password=self.password, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def real_oned(tmp_path_factory):
-    """A real oned of the test module's own, stopped after it (and everything its drivers started)."""
+class _MainCaptured(Exception):
+    pass
+
+
+def main_kwargs(name, patch):
+    """(library/<name>.py loaded as a module, the keyword arguments its main()
+    gives the AnsibleModule class). ``patch(module, fake)`` puts ``fake``
+    where main() looks that class up; main() stops there."""
+    spec = importlib.util.spec_from_file_location("library_" + name, REPO / "library" / (name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    captured = {}
+
+    def fake(**kwargs):
+        captured.update(kwargs)
+        raise _MainCaptured()
+
+    patch(mod, fake)
+    try:
+        mod.main()
+    except _MainCaptured:
+        return mod, captured
+    raise AssertionError("main() of library/%s.py ended without building its module" % name)
+
+
+@contextlib.contextmanager
+def running_real_oned(tmp_path_factory):
+    """A real oned in a new directory of ``tmp_path_factory``, stopped (and
+    everything its drivers started) on leaving; the test fails where it cannot start."""
     oned = RealOned(tmp_path_factory.mktemp("real-oned"))
     try:
         oned.start()
@@ -217,3 +248,10 @@ def real_oned(tmp_path_factory):
         yield oned
     finally:
         oned.stop()
+
+
+@pytest.fixture(scope="module")
+def real_oned(tmp_path_factory):
+    """A real oned of the test module's own, stopped after it."""
+    with running_real_oned(tmp_path_factory) as oned:
+        yield oned

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 
 import pytest
 import yaml
 
-from one_testlib import BASE, REPO
+from one_testlib import BASE, REPO, main_kwargs
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("opennebula_*.py"))
 ANSIBLE_DOC = REPO / ".venv" / "bin" / "ansible-doc"
 
 
-class _Captured(Exception):
-    pass
-
-
 def argument_spec_of(name, monkeypatch):
     """The module file and the keyword arguments its main() gives AnsibleModule (through run_one_module)."""
-    spec = importlib.util.spec_from_file_location("doc_" + name, REPO / "library" / (name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    captured = {}
+    def through_run_one_module(mod, fake):
+        assert not hasattr(mod, "AnsibleModule"), "%s builds its own AnsibleModule, not through run_one_module" % name
+        monkeypatch.setattr(BASE, "OneModule", fake)
 
-    def fake_module(**kwargs):
-        captured.update(kwargs)
-        raise _Captured()
-
-    monkeypatch.setattr(BASE, "OneModule", fake_module)
-    assert not hasattr(mod, "AnsibleModule"), "%s builds its own AnsibleModule, not through run_one_module" % name
-    with pytest.raises(_Captured):
-        mod.main()
-    return mod, captured
+    return main_kwargs(name, through_run_one_module)
 
 
 def _ansible_doc(args, home):

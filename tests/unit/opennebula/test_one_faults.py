@@ -14,17 +14,15 @@ The real oned is the tree `make one-packages` builds (one_testlib.RealOned).
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
 from one_testlib import needs_real_oned
-from one_playbook import REPO, playbook_command, run_tasks, task as T
+from one_playbook import playbook_command, run_tasks, stop_half_way, task as T
 
 pytestmark = needs_real_oned
 
@@ -130,59 +128,6 @@ def settled_missing_objects(client, timeout=30):
     raise AssertionError("oned's objects kept changing for %d s after the run was stopped" % timeout)
 
 
-def descendants(pid):
-    """The pids of every process below ``pid`` (Ansible's workers run setsid: not in its process group)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def gone(pids, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
-            return
-        time.sleep(0.2)
-    raise AssertionError("processes %s still run %d s after the run was stopped" % (pids, timeout))
-
-
-def stop_half_way(tmp_path, oned, sig, after):
-    """Start the site's tasks and stop ansible-playbook ``after`` seconds in.
-
-    SIGINT goes to ansible-playbook alone, as Ctrl-C in its terminal does
-    (Ansible's workers run in sessions of their own): whatever module is
-    running may finish. SIGKILL goes to ansible-playbook and every process
-    below it at once, as a crash of the control machine would: the module
-    dies wherever it is. Returns False when the run ended before the signal."""
-    cmd, env = playbook_command(tmp_path, site_tasks(), oned)
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        proc.wait(timeout=after)
-        return False
-    except subprocess.TimeoutExpired:
-        below = descendants(proc.pid)
-        for pid in [proc.pid] + (below if sig == signal.SIGKILL else []):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=120)
-        gone(below)
-        return True
-
-
 def test_a_run_stopped_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
     client = real_oned.client()
     # how long a whole run takes here, on an empty oned, to pick the stop points inside it
@@ -198,7 +143,7 @@ def test_a_run_stopped_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
     for sig in (signal.SIGINT, signal.SIGKILL):
         assert run_tasks(tmp_path, cleanup, real_oned).rc == 0
         at = rng.uniform(0.2, 0.9) * length
-        if not stop_half_way(tmp_path, real_oned, sig, at):
+        if not stop_half_way(*playbook_command(tmp_path, site_tasks(), real_oned), sig, at):
             continue
         stopped.append((sig.name, round(at, 1)))
         # a request the stopped run had sent is still carried out by oned: read once it has settled

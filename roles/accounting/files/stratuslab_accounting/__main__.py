@@ -120,21 +120,32 @@ def cmd_serve(cfg, args):
     return 0
 
 
-def cmd_apel_export(cfg, args):
-    from .apel import export
-    from .collector import STATE_LAST_SUCCESS
+def _window(args):
+    """(start, end): the epoch seconds of --from and --to; a bad time is a ConfigError."""
     from .timeutil import BadTime, parse_iso
     try:
-        start, end = parse_iso(args.start, "--from"), parse_iso(args.end, "--to")
+        return parse_iso(args.start, "--from"), parse_iso(args.end, "--to")
     except BadTime as exc:
         raise ConfigError(str(exc)) from None
-    if start >= end:
-        raise ConfigError("--from must be before --to")
-    site = cfg.require("apel", "site")
+
+
+def _store_until(cfg, end):
+    """(the store, migrated; the end of its open records: the last successful
+    collection where it is before ``end``, else ``end``)."""
+    from .collector import STATE_LAST_SUCCESS
     store = open_store(cfg)
     store.migrate()
     last = store.get_state(STATE_LAST_SUCCESS)
-    open_end = min(end, int(last)) if last else end
+    return store, min(end, int(last)) if last else end
+
+
+def cmd_apel_export(cfg, args):
+    from .apel import export
+    start, end = _window(args)
+    if start >= end:
+        raise ConfigError("--from must be before --to")
+    site = cfg.require("apel", "site")
+    store, open_end = _store_until(cfg, end)
     path, count = export(store, start, end, site, cfg.get("apel", "cloud_type"),
                          cfg.get("apel", "cloud_compute_service") or site,
                          args.out or cfg.require("apel", "out_dir"), open_end)
@@ -143,16 +154,10 @@ def cmd_apel_export(cfg, args):
 
 
 def cmd_usage(cfg, args):
-    from .collector import STATE_LAST_SUCCESS
-    from .timeutil import BadTime, iso, parse_iso
-    try:
-        start, end = parse_iso(args.start, "--from"), parse_iso(args.end, "--to")
-    except BadTime as exc:
-        raise ConfigError(str(exc)) from None
-    store = open_store(cfg)
-    store.migrate()
-    last = store.get_state(STATE_LAST_SUCCESS)
-    rows, totals = store.usage(start, end, min(end, int(last)) if last else end, args.user, args.group)
+    from .timeutil import iso
+    start, end = _window(args)
+    store, open_end = _store_until(cfg, end)
+    rows, totals = store.usage(start, end, open_end, args.user, args.group)
     json.dump({"from": iso(start), "to": iso(end), "rows": rows, "totals": totals}, sys.stdout, indent=1)
     print()
     return 0

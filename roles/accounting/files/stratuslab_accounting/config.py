@@ -95,21 +95,19 @@ class Config:
         return self._p.get(section, key, fallback="").strip()
 
     def getint(self, section, key, minimum=None):
-        raw = self.get(section, key)
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError("[%s] %s: %r is not an integer" % (section, key, raw)) from None
-        if minimum is not None and value < minimum:
-            raise ConfigError("[%s] %s: %d is below %d" % (section, key, value, minimum))
-        return value
+        return self._number(section, key, int, "an integer", minimum)
 
     def getfloat(self, section, key, minimum=None):
+        return self._number(section, key, float, "a number", minimum)
+
+    def _number(self, section, key, kind, what, minimum):
+        """The value of ``key`` read with ``kind`` (int or float, ``what`` in the
+        error), and not below ``minimum`` when it is given."""
         raw = self.get(section, key)
         try:
-            value = float(raw)
+            value = kind(raw)
         except ValueError:
-            raise ConfigError("[%s] %s: %r is not a number" % (section, key, raw)) from None
+            raise ConfigError("[%s] %s: %r is not %s" % (section, key, raw, what)) from None
         if minimum is not None and value < minimum:
             raise ConfigError("[%s] %s: %s is below %s" % (section, key, value, minimum))
         return value
