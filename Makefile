@@ -56,12 +56,13 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # kvm_node roles are tested there, with the real OpenNebula, and the
 # front-end is also the LDAP server, accounting host and appliance
 # repository, whose uploads, refusals and signed appliances are tested from a
-# node); `own_pki` is a site
+# node, its LDAP from a node and its LDAP login to OpenNebula from this
+# machine); `own_pki` is a site
 # with its own certificates and LDAP server and accounting in SQLite. `vm`
 # (qemu VMs under software emulation, about 3x slower per task) and `nfs`
 # (image sharing over NFS, which the containers' kernel lacks) run with
 # `make test-vm`.
-SCENARIOS ?= default ldap site squid accounting own_pki
+SCENARIOS ?= default site squid accounting own_pki
 VM_SCENARIOS ?= vm nfs
 
 .PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit faults molecule test test-vm site validate site-down collection clean

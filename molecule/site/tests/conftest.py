@@ -4,7 +4,9 @@ path into OpenNebula (playbooks/appliances.yml) verified and registered.
 
 tests/test_appliances.py checks the repository and the registration with
 them; tests/test_validate.py boots the registered appliance in the
-validation. Session-scoped: published and registered once per verify run.
+validation; tests/test_ldap_client.py uses the publisher as a client of the
+site's LDAP (publisher.yml gives it the ldap role's entry point client).
+Session-scoped: published and registered once per verify run.
 
 The publisher is the first node (the client of the repository, a site host
 that the firewall lets in); the repository, the LDAP server and the

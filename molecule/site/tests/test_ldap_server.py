@@ -1,11 +1,18 @@
-"""What a site administrator observes on the LDAP host itself."""
+"""What a site administrator observes on the LDAP host itself.
+
+The site's LDAP host is the first host of group ldap (site-one, also the
+front-end, the accounting host and the repository). Values: the demo site
+file (section "Identity (LDAP)"), read as tests/conftest.py reads it.
+"""
 
 import stratuslab_testinfra
+from conftest import SITE
 
 testinfra_hosts = stratuslab_testinfra.hosts("ldap")
 
-ADMIN_PASSWORD = "demo-ldap-admin-secret"
-USER_PASSWORDS = ["demo-alice-password", "demo-bob-password", "demo-carol-password"]
+BASE = SITE["site_ldap_base_dn"]
+ADMIN_PASSWORD = SITE["site_ldap_admin_password"]
+USERS = {user["uid"]: user["password"] for user in SITE["site_ldap_users"]}
 
 
 def test_slapd_runs_and_starts_at_boot(host):
@@ -22,7 +29,7 @@ def test_slapd_listens_on_ldap_and_ldaps(host):
 def test_no_clear_password_in_any_file(host):
     # The admin's and the users' passwords are stored only as salted hashes:
     # not in slapd's configuration, its database, debconf or the defaults.
-    for secret in [ADMIN_PASSWORD] + USER_PASSWORDS:
+    for secret in [ADMIN_PASSWORD] + sorted(USERS.values()):
         cmd = host.run("grep -r -l -F -e %s /etc /var/lib/ldap /var/cache/debconf /root", secret)
         assert cmd.rc == 1, "found %s in: %s" % (secret, cmd.stdout)
 
@@ -47,7 +54,7 @@ def test_tls_keys_are_private(host):
 def test_simple_bind_over_ldapi_is_refused_too(host):
     # Even locally, a password bind needs TLS; root administers through
     # SASL EXTERNAL instead.
-    cmd = host.run("ldapwhoami -x -H ldapi:/// -D cn=admin,dc=demo,dc=stratuslab,dc=test -w %s", ADMIN_PASSWORD)
+    cmd = host.run("ldapwhoami -x -H ldapi:/// -D %s -w %s", "cn=admin," + BASE, ADMIN_PASSWORD)
     assert cmd.rc == 13
     root = host.run("ldapwhoami -Q -Y EXTERNAL -H ldapi:///")
     assert root.rc == 0 and "uidNumber=0" in root.stdout
@@ -59,6 +66,7 @@ def test_no_unit_failed(host):
 
 
 def test_the_servers_own_tools_trust_the_site_ca(host):
-    cmd = host.run("ldapwhoami -x -H ldaps://ldap-server.demo.stratuslab.test "
-                   "-D uid=alice,ou=people,dc=demo,dc=stratuslab,dc=test -w %s", USER_PASSWORDS[0])
+    # No CA on the command line: ldap.conf's TLS_CACERT, the site CA.
+    server = "%s.%s" % (stratuslab_testinfra.names("ldap")[0], SITE["site_domain"])
+    cmd = host.run("ldapwhoami -x -H ldaps://%s -D uid=alice,ou=people,%s -w %s", server, BASE, USERS["alice"])
     assert cmd.rc == 0, cmd.stderr

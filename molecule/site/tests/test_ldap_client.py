@@ -1,24 +1,37 @@
 """What a site user and a site service observe from another host.
 
-Everything here runs on ldap-client (group frontend) against the LDAP
-server ldap-server over the network, with the site CA the role installed.
-Values: inventories/demo (site file, LDAP section) and host_vars/.
+Everything here runs on the first node, a site host that is not the LDAP
+server, against the site's LDAP server (the first host of group ldap)
+over the site network, through the site firewall, with the site CA. The
+node is a client of the site's LDAP once tests/publisher.yml (the fixture
+``publisher`` of tests/conftest.py, which tests/test_appliances.py uses
+too) has given it the ldap role's entry point ``client``: ldap-utils, the
+site CA made on the LDAP host in the system trust store, and
+/etc/ldap/ldap.conf. site.yml itself gives a KVM node no LDAP client.
+Values: the demo site file (section "Identity (LDAP)").
 """
 
 import pytest
 import stratuslab_testinfra
+from conftest import SITE
 
-testinfra_hosts = stratuslab_testinfra.hosts("frontend")
+CLIENT = stratuslab_testinfra.names("nodes")[0]
+testinfra_hosts = stratuslab_testinfra.hosts(CLIENT)
+pytestmark = pytest.mark.usefixtures("publisher")
 
-SERVER = "ldap-server.demo.stratuslab.test"
+LDAP_HOST = stratuslab_testinfra.names("ldap")[0]
+SERVER = "%s.%s" % (LDAP_HOST, SITE["site_domain"])
 LDAPS = "ldaps://%s" % SERVER
 LDAP = "ldap://%s" % SERVER
-BASE = "dc=demo,dc=stratuslab,dc=test"
+BASE = SITE["site_ldap_base_dn"]
 PEOPLE = "ou=people," + BASE
 GROUPS = "ou=groups," + BASE
 # Test values of the demo site file (not secrets).
-PASSWORDS = {"alice": "demo-alice-password", "bob": "demo-bob-password", "carol": "demo-carol-password"}
-ADMIN_PASSWORD = "demo-ldap-admin-secret"
+PASSWORDS = {user["uid"]: user["password"] for user in SITE["site_ldap_users"]}
+ADMIN_PASSWORD = SITE["site_ldap_admin_password"]
+# roles/ldap: ldap_client_ca_file, and the CA the role makes on the LDAP host.
+CLIENT_CA = "/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt"
+SITE_CA = "/etc/ldap/tls/site-ca.crt"
 
 
 def dn(uid):
@@ -29,6 +42,12 @@ def whoami(host, uri, bind_dn, password, starttls=False):
     """ldapwhoami with a simple bind; -ZZ: StartTLS, and fail without it."""
     command = "ldapwhoami -x -ZZ -H %s -D %s -w %s" if starttls else "ldapwhoami -x -H %s -D %s -w %s"
     return host.run(command, uri, bind_dn, password)
+
+
+def test_the_client_is_not_the_ldap_server(host):
+    # What the tests below prove holds over the network only if so.
+    assert CLIENT != LDAP_HOST
+    assert not host.exists("slapd")
 
 
 @pytest.mark.parametrize("uid", sorted(PASSWORDS))
@@ -79,7 +98,7 @@ def test_users_are_searchable(host):
     out = _search(host, PEOPLE, "(objectClass=inetOrgPerson)", "uid", "mail", "cn")
     for uid in PASSWORDS:
         assert "uid: %s" % uid in out
-        assert "mail: %s@demo.stratuslab.test" % uid in out
+        assert "mail: %s@%s" % (uid, SITE["site_domain"]) in out
     assert "cn: Alice Martin" in out
 
 
@@ -107,19 +126,14 @@ def test_ldap_conf_points_at_the_site(host):
     conf = host.file("/etc/ldap/ldap.conf")
     assert conf.contains("^URI %s$" % LDAPS)
     assert conf.contains("^BASE %s$" % BASE)
+    assert conf.contains("^TLS_CACERT %s$" % CLIENT_CA)
     assert conf.contains("^TLS_REQCERT demand$")
 
 
-def test_opennebula_ldap_auth_conf(host):
-    conf = host.file("/etc/one/auth/ldap_auth.conf")
-    assert conf.user == "root"
-    assert conf.group == "oneadmin"
-    assert conf.mode == 0o640
-    text = conf.content_string
-    assert ":host: %s" % SERVER in text
-    assert ":port: 636" in text
-    assert ":encryption: :simple_tls" in text
-    assert ":base: '%s'" % BASE in text
-    assert ":user_field: 'uid'" in text
-    assert ":group_field: 'member'" in text
-    assert ADMIN_PASSWORD not in text
+def test_the_client_holds_the_site_ca_of_the_ldap_host(host):
+    ldap_host = host.get_host(stratuslab_testinfra.hosts(LDAP_HOST)[0])
+    ca = ldap_host.file(SITE_CA).content_string
+    assert "BEGIN CERTIFICATE" in ca
+    assert host.file(CLIENT_CA).content_string == ca
+    # update-ca-certificates put it in the system store too (curl, Python).
+    assert ca.strip() in host.file("/etc/ssl/certs/ca-certificates.crt").content_string

@@ -1,1 +1,0 @@
-../../shared/test_check_mode.py

@@ -1,1 +1,0 @@
-../../shared/test_no_secrets.py
