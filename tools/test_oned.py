@@ -889,11 +889,12 @@ def _conf_scalar(text):
 
 def read_ldap_auth_conf(path):
     """The server OpenNebula's ldap driver would use first, from its
-    ldap_auth.conf: {"uri", "starttls", "base", "user_field"}. Reads the
-    subset of YAML the driver's file uses (top-level "server N:" maps of
-    ":key: value" lines, and an ":order:" list); ValueError names the file
-    and what is wrong."""
-    servers, order, section = {}, [], None
+    ldap_auth.conf: {"uri", "starttls", "base", "user_field", "ca_file"}.
+    Reads the subset of YAML the driver's file uses (top-level "server N:"
+    maps of ":key: value" lines, nested maps such as ":encryption:" with
+    ":method:" and ":tls_options:", and an ":order:" list); ValueError names
+    the file and what is wrong."""
+    servers, order, section, stack = {}, [], None, []
     with open(path, encoding="utf-8") as fh:
         for number, raw in enumerate(fh, 1):
             line = raw.rstrip()
@@ -904,6 +905,7 @@ def read_ldap_auth_conf(path):
                     raise ValueError("%s:%d: expected a section, got %r" % (path, number, line))
                 key = line[:-1].strip()
                 section = order if key == ":order" else servers.setdefault(key, {})
+                stack = [(0, section)]
                 continue
             item = line.strip()
             if section is order and item.startswith("- "):
@@ -912,7 +914,15 @@ def read_ldap_auth_conf(path):
             match = re.fullmatch(r":(\w+):\s*(.*)", item)
             if section is None or section is order or match is None:
                 raise ValueError("%s:%d: cannot read %r" % (path, number, item))
-            section[match.group(1)] = _conf_scalar(match.group(2))
+            indent = len(line) - len(line.lstrip())
+            while len(stack) > 1 and indent <= stack[-1][0]:
+                stack.pop()
+            target = stack[-1][1]
+            if match.group(2):
+                target[match.group(1)] = _conf_scalar(match.group(2))
+            else:
+                target[match.group(1)] = nested = {}
+                stack.append((indent, nested))
     name = order[0] if order else next(iter(servers), None)
     server = servers.get(name)
     if server is None:
@@ -921,13 +931,17 @@ def read_ldap_auth_conf(path):
         if not server.get(key):
             raise ValueError("%s: server %r has no :%s:" % (path, name, key))
     encryption = server.get("encryption", "")
-    if encryption not in ("", "simple_tls", "start_tls"):
-        raise ValueError("%s: server %r: unknown :encryption: %r" % (path, name, encryption))
+    tls_options = {}
+    if isinstance(encryption, dict):
+        tls_options = encryption.get("tls_options") or {}
+        encryption = encryption.get("method", "")
+    if encryption not in ("", "simple_tls", "start_tls") or not isinstance(tls_options, dict):
+        raise ValueError("%s: server %r: unknown :encryption: %r" % (path, name, server.get("encryption")))
     scheme = "ldaps" if encryption == "simple_tls" else "ldap"
     port = int(server.get("port", 636 if scheme == "ldaps" else 389))
     return {"uri": "%s://%s:%d" % (scheme, server["host"], port),
             "starttls": encryption == "start_tls", "base": server["base"],
-            "user_field": server.get("user_field", "cn")}
+            "user_field": server.get("user_field", "cn"), "ca_file": tls_options.get("ca_file")}
 
 
 class LdapAuthConf:
@@ -942,7 +956,7 @@ class LdapAuthConf:
 
     def current(self):
         conf = read_ldap_auth_conf(self.path)
-        return LdapAuth(conf["uri"], conf["base"], self.ca_file,
+        return LdapAuth(conf["uri"], conf["base"], conf["ca_file"] or self.ca_file,
                         user_field=conf["user_field"], starttls=conf["starttls"])
 
     def bind(self, name, password):

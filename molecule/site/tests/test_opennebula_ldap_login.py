@@ -147,12 +147,6 @@ class NotMapped(Exception):
     """The driver put an LDAP group's member in no OpenNebula group mapped to it."""
 
 
-@pytest.mark.xfail(strict=True, raises=NotMapped, reason=(
-    "ldap_auth.conf.j2 renders :rfc2307bis: true, with which OpenNebula's driver takes a user's groups "
-    "from the memberOf attribute of the user's entry (ldap_auth.rb, get_groups); the site's slapd "
-    "(roles/ldap) has no memberof overlay, so no entry has memberOf and every LDAP user lands in "
-    ":mapping_default: (users). With :rfc2307bis: false the driver would search :group_base: for "
-    "groups whose :group_field: (member) holds the user's DN, which the site's groupOfNames do."))
 def test_an_ldap_group_maps_to_the_opennebula_group_that_names_it(api, host):
     """What a site expects of ldap_auth.conf's :mapping_*: an OpenNebula
     group whose template names an LDAP group's DN (GROUP_DN, the rendered
@@ -233,11 +227,17 @@ def test_the_driver_reads_the_rendered_ldap_auth_conf(host):
     assert conf[":order"] == ["server 1"], conf[":order"]
     server = conf["server 1"]
     assert server[":host"] == SERVER and server[":port"] == 636       # site_ldap_uri, ldaps://
-    assert server[":encryption"] == ":simple_tls"
+    # TLS, with the server's certificate checked against the site CA the
+    # ldap role installs on the front-end (without :tls_options:, net-ldap
+    # would accept any CA).
+    assert server[":encryption"] == {
+        ":method": ":simple_tls", ":tls_options": {":ca_file": "/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt"}}
+    assert host.file(server[":encryption"][":tls_options"][":ca_file"]).is_file
     assert server[":auth_method"] == ":simple"
     assert server[":base"] == BASE and server[":user_field"] == "uid"
     # An anonymous search finds the user's entry: no bind DN nor password.
     assert ":user" not in server and ":password" not in server
     # Groups: groupOfNames under ou=groups, members by DN; unmapped users in users.
     assert server[":group_base"] == GROUPS and server[":group_field"] == "member"
+    assert server[":rfc2307bis"] is False and server[":user_group_field"] == "dn"
     assert server[":mapping_default"] == int(USERS_GROUP)

@@ -178,7 +178,10 @@ def bob_sees_nothing(server):
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
-def _render_ldap_auth_conf(path, host, port, tls, user_field="uid"):
+DRIVER_CA = "/usr/local/share/ca-certificates/stratuslab-ldap-ca.crt"  # roles/ldap: ldap_client_ca_file
+
+
+def _render_ldap_auth_conf(path, host, port, tls, user_field="uid", ca_file=DRIVER_CA):
     import jinja2
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(REPO, "roles", "ldap", "templates")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -187,7 +190,7 @@ def _render_ldap_auth_conf(path, host, port, tls, user_field="uid"):
     text = env.get_template("ldap_auth.conf.j2").render(
         ansible_managed="Ansible managed", __ldap_uri_host=host, __ldap_uri_port=port, __ldap_uri_tls=tls,
         ldap_base_dn=BASE_DN, ldap_opennebula_user_field=user_field, __ldap_groups_dn="ou=groups," + BASE_DN,
-        ldap_opennebula_group_field="member")
+        ldap_opennebula_group_field="member", ldap_client_ca_file=ca_file)
     path.write_text(text)
     return path
 
@@ -198,8 +201,9 @@ def _port(uri):
 
 @pytest.fixture
 def conf_oned(oned_factory, slapd, tmp_path):
-    conf = _render_ldap_auth_conf(tmp_path / "ldap_auth.conf", "127.0.0.1", _port(slapd["ldaps"]), True)
-    server = oned_factory(["--ldap-auth-conf", str(conf), "--ldap-ca", slapd["ca"]])
+    conf = _render_ldap_auth_conf(tmp_path / "ldap_auth.conf", "127.0.0.1", _port(slapd["ldaps"]), True,
+                                  ca_file=slapd["ca"])
+    server = oned_factory(["--ldap-auth-conf", str(conf)])
     server.conf = conf
     return server
 
@@ -208,7 +212,8 @@ def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
     tool = load_tool()
     conf = _render_ldap_auth_conf(tmp_path / "a.conf", "ldap.example.org", 636, True)
     assert tool.read_ldap_auth_conf(str(conf)) == {
-        "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid"}
+        "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid",
+        "ca_file": DRIVER_CA}
     conf = _render_ldap_auth_conf(tmp_path / "b.conf", "ldap.example.org", 389, False)
     assert tool.read_ldap_auth_conf(str(conf))["uri"] == "ldap://ldap.example.org:389"
     assert tool.read_ldap_auth_conf(str(conf))["starttls"] is True
@@ -221,7 +226,18 @@ def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path
                     "    :base: 'dc=one'\n\nsecond:\n    :host: \"two.example.org\"\n    :base: dc=two\n"
                     "    :encryption: :start_tls\n\n:order:\n    - second\n    - server 1\n")
     assert tool.read_ldap_auth_conf(str(conf)) == {
-        "uri": "ldap://two.example.org:389", "starttls": True, "base": "dc=two", "user_field": "cn"}
+        "uri": "ldap://two.example.org:389", "starttls": True, "base": "dc=two", "user_field": "cn",
+        "ca_file": None}
+
+
+def test_the_rendered_conf_checks_the_server_against_the_ca_it_names(oned_factory, slapd, tmp_path):
+    """The CA of ldap_auth.conf's :tls_options: is the one the server's certificate is checked
+    against (as OpenNebula's driver gives it to net-ldap), over a CA given on the command line."""
+    conf = _render_ldap_auth_conf(tmp_path / "ldap_auth.conf", "127.0.0.1", _port(slapd["ldaps"]), True,
+                                  ca_file="/etc/ssl/certs/ca-certificates.crt")
+    server = oned_factory(["--ldap-auth-conf", str(conf), "--ldap-ca", slapd["ca"]])
+    answer = server.proxy("alice:" + USERS["alice"]).one.user.info(-1)
+    assert answer[0] is False, answer
 
 
 @pytest.mark.parametrize("text, says", [
@@ -229,6 +245,7 @@ def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path
     ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption: :tls\n", "unknown :encryption:"),
     ("server 1:\n    :host: h\n    :base: dc=x\n:order:\n    - server 2\n", "no server 'server 2'"),
     ("server 1:\n    host: h\n", "cannot read"),
+    ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption:\n        :method: :ssl\n", "unknown :encryption:"),
 ])
 def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_path, text, says):
     tool = load_tool()
@@ -262,8 +279,9 @@ def test_the_conf_is_read_again_at_each_login(conf_oned, slapd):
     # as the driver reads it: a conf naming a port where no LDAP answers
     # refuses the next login without a restart, and the right one admits it
     assert _user(conf_oned, "alice:" + USERS["alice"])
-    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", 1, True)
+    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", 1, True, ca_file=slapd["ca"])
     refused = conf_oned.proxy("alice:" + USERS["alice"]).one.user.info(-1)
     assert refused[0] is False and refused[2] == AUTH_ERROR
-    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", _port(slapd["ldap"]), False)   # StartTLS this time
+    _render_ldap_auth_conf(conf_oned.conf, "127.0.0.1", _port(slapd["ldap"]), False,   # StartTLS this time
+                           ca_file=slapd["ca"])
     assert "<NAME>alice</NAME>" in _user(conf_oned, "alice:" + USERS["alice"])
