@@ -5,6 +5,8 @@ When a test fails, it prints what a site administrator would look at first:
 the failed systemd units of the host under test and the tail of their journal.
 """
 
+import contextlib
+
 import pytest
 
 
@@ -32,6 +34,18 @@ def pytest_runtest_makereport(item, call):
     except Exception as exc:  # diagnostics must never hide the real failure
         sections.append("could not read the journal: %s" % exc)
     report.sections.append(("systemd on the host under test", "\n".join(sections)))
+
+
+def say(request, line):
+    """Print ``line`` (a measured figure) in the verify output, past pytest's
+    output capture, which would otherwise swallow a reporter's line written
+    while a test runs."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.write_line(line)
 
 
 def hosts(pattern="all"):

@@ -93,9 +93,7 @@ def _failures(report):
 
 
 def _say(request, line):
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("backup/restore: " + line)
+    stratuslab_testinfra.say(request, "backup/restore: " + line)
 
 
 def _objects(host):

@@ -66,9 +66,7 @@ VM_TIMEOUT = 600
 
 
 def _say(request, line):
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("retire: " + line)
+    stratuslab_testinfra.say(request, "retire: " + line)
 
 
 def _env():
