@@ -51,7 +51,8 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	postgresql slapd ldap-utils openssl iproute2 \
 	xmlsec1 python3-cryptography python3-apt
 
-# Molecule scenarios run by `make test`, in this order. `site` converges the
+# Molecule scenarios run by `make test`, started in this order (the longest
+# first: see `molecule` below). `site` converges the
 # real site.yml on a front-end and two nodes (the frontend, bridge and
 # kvm_node roles are tested there, with the real OpenNebula, and the
 # front-end is also the LDAP server, accounting host and appliance
@@ -62,7 +63,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # (qemu VMs under software emulation, about 3x slower per task) and `nfs`
 # (image sharing over NFS, which the containers' kernel lacks) run with
 # `make test-vm`.
-SCENARIOS ?= default site squid accounting own_pki
+SCENARIOS ?= site own_pki accounting squid default
 VM_SCENARIOS ?= vm nfs
 
 .PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit faults molecule test test-vm site validate site-down collection clean
@@ -149,13 +150,14 @@ unit: venv one-packages
 faults: venv one-packages image
 	pytest -n 0 -p no:cacheprovider --durations=0 tests/faults
 
+# The scenarios run two at a time (tools/molecule-lanes), in SCENARIOS' order,
+# each as soon as a lane is free: a scenario spends much of its time waiting
+# (VMs under software emulation, OpenNebula's monitoring, apt), which the
+# other uses. Each one's output is printed whole when it ends
+# (.molecule-logs/<scenario>.log). MOLECULE_LANES=1 runs them one by one.
+MOLECULE_LANES ?= 2
 molecule: venv image one-packages test-image
-	@for s in $(SCENARIOS); do \
-		echo "=== molecule test -s $$s"; \
-		start=$$(date +%s); \
-		molecule test -s $$s; \
-		echo "=== molecule $$s passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	tools/molecule-lanes $(MOLECULE_LANES) $(SCENARIOS)
 
 test: lint unit molecule
 	@echo "make test: all checks passed"
