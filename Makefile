@@ -155,8 +155,14 @@ faults: venv one-packages image
 # (VMs under software emulation, OpenNebula's monitoring, apt), which the
 # other uses. Each one's output is printed whole when it ends
 # (.molecule-logs/<scenario>.log). MOLECULE_LANES=1 runs them one by one.
+# The SSH key the scenarios reach their containers with
+# (molecule/shared/create.yml) is made here once, so that two scenarios
+# starting together do not both make it.
 MOLECULE_LANES ?= 2
+TEST_SSH_KEY := /var/cache/stratuslab-test/demo-ssh/id_ed25519
 molecule: venv image one-packages test-image
+	@test -f $(TEST_SSH_KEY) || { install -d -m 0700 $(dir $(TEST_SSH_KEY)) && \
+		ssh-keygen -q -t ed25519 -C stratuslab-demo -N '' -f $(TEST_SSH_KEY); }
 	tools/molecule-lanes $(MOLECULE_LANES) $(SCENARIOS)
 
 test: lint unit molecule
