@@ -122,7 +122,7 @@ def sl_node_peers(states, node, play_hosts, hostvars, key_var="__kvm_node_own_pu
                   known_var="__kvm_node_known"):
     """What ``node`` trusts of the other nodes of ``states`` ({node: state}).
 
-    Returns ``{complete, keys, known}``: the oneadmin public keys (``key_var``) and host-key
+    Returns ``{complete, authorized, known}``: the oneadmin public keys (``key_var``) and host-key
     lines (``known_var``) of every other node that is not retired, in the order of ``states``.
     A retired node trusts no one (complete, both lists empty). ``complete`` is false when one of
     those nodes is outside the play (``play_hosts``: a run with --limit) or its keys are not
@@ -134,8 +134,8 @@ def sl_node_peers(states, node, play_hosts, hostvars, key_var="__kvm_node_own_pu
     if isinstance(play_hosts, (str, Mapping)) or play_hosts is None:
         raise AnsibleFilterError("sl_node_peers expects the play's hosts as a list, got %r" % (play_hosts,))
     if states.get(node) == "retired":
-        return {"complete": True, "keys": [], "known": []}
-    keys, known, complete = [], [], True
+        return {"complete": True, "authorized": [], "known": []}
+    authorized, known, complete = [], [], True
     for name, state in states.items():
         if name == node or state == "retired":
             continue
@@ -143,9 +143,9 @@ def sl_node_peers(states, node, play_hosts, hostvars, key_var="__kvm_node_own_pu
         if not (hvars.get(key_var) and hvars.get(known_var)):
             complete = False
             continue
-        keys.append(hvars[key_var])
+        authorized.append(hvars[key_var])
         known.extend(hvars[known_var])
-    return {"complete": complete, "keys": keys, "known": known}
+    return {"complete": complete, "authorized": authorized, "known": known}
 
 
 class FilterModule(object):

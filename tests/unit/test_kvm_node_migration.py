@@ -78,12 +78,12 @@ def test_qemu_conf_gives_the_nodes_site_address_as_migration_host(rendered, node
 
 
 def test_each_node_trusts_the_other_nodes_and_drops_the_retired_one(rendered):
-    assert rendered["n1"]["peers"] == {"complete": True, "keys": ["ssh-ed25519 Kn2"], "known": ["n2 ssh-ed25519 H"]}
-    assert rendered["n2"]["peers"] == {"complete": True, "keys": ["ssh-ed25519 Kn1"], "known": ["n1 ssh-ed25519 H"]}
+    assert rendered["n1"]["peers"] == {"complete": True, "authorized": ["ssh-ed25519 Kn2"], "known": ["n2 ssh-ed25519 H"]}
+    assert rendered["n2"]["peers"] == {"complete": True, "authorized": ["ssh-ed25519 Kn1"], "known": ["n1 ssh-ed25519 H"]}
 
 
 def test_the_retired_node_trusts_no_one(rendered):
-    assert rendered["n3"]["peers"] == {"complete": True, "keys": [], "known": []}
+    assert rendered["n3"]["peers"] == {"complete": True, "authorized": [], "known": []}
 
 
 def _ranges(ports):

@@ -106,12 +106,12 @@ KEYS = {name: {"__kvm_node_own_pubkey": "ssh-ed25519 AAAA%s oneadmin@%s" % (name
 def test_a_node_trusts_the_other_nodes_and_drops_the_retired_ones():
     assert nodes.sl_node_peers(STATES, "n1", list(STATES), KEYS) == {
         "complete": True,
-        "keys": ["ssh-ed25519 AAAAn2 oneadmin@n2", "ssh-ed25519 AAAAn4 oneadmin@n4"],
+        "authorized": ["ssh-ed25519 AAAAn2 oneadmin@n2", "ssh-ed25519 AAAAn4 oneadmin@n4"],
         "known": ["n2 ssh-ed25519 HOSTn2", "n4 ssh-ed25519 HOSTn4"]}
 
 
 def test_a_retired_node_trusts_no_one():
-    assert nodes.sl_node_peers(STATES, "n3", list(STATES), KEYS) == {"complete": True, "keys": [], "known": []}
+    assert nodes.sl_node_peers(STATES, "n3", list(STATES), KEYS) == {"complete": True, "authorized": [], "known": []}
 
 
 def test_a_retired_node_outside_the_play_does_not_hold_the_others_back():
