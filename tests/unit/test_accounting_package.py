@@ -89,6 +89,7 @@ class Site:
         recap = re.search(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
                           proc.stdout, re.M)
         assert recap, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "[WARNING]" not in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-2000:]
         return proc, int(recap.group(2)), int(recap.group(4))
 
     def link(self, name):
@@ -125,6 +126,13 @@ def wheels(tmp_path_factory):
     broken.write_bytes(data[:len(data) // 2])
     versions["broken"] = broken
     return versions
+
+
+def test_check_mode_on_a_new_host_predicts_and_writes_nothing(wheels, tmp_path):
+    site = Site(tmp_path)
+    proc, changed, failed = site.run(wheels[SOURCE_VERSION], "--check", "--diff")
+    assert failed == 0 and changed > 0, proc.stdout[-3000:]
+    assert not site.install.exists() and not site.restarts.exists()
 
 
 def test_install_rerun_check_update_failure_and_prune(wheels, tmp_path):
