@@ -66,7 +66,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 SCENARIOS ?= site own_pki accounting squid default
 VM_SCENARIOS ?= vm nfs
 
-.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down lint unit faults molecule test test-vm site validate site-down collection clean
+.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down accounting-wheel lint unit faults molecule test test-vm site validate site-down collection clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
@@ -76,7 +76,8 @@ help:
 	@echo "make validate   rerun the demo site's validation (a VM on every site network)"
 	@echo "make collection build the Ansible collection stratuslab.cloud (build/collection/*.tar.gz)"
 	@echo "make faults     fault tests: oned down, a run killed half-way, full cache disk, node down (docs/faults.md)"
-	@echo "parts: deps venv image one-packages test-image vm-image lint unit molecule"
+	@echo "make accounting-wheel  build the accounting service's wheel that the accounting role installs"
+	@echo "parts: deps venv image one-packages test-image vm-image accounting-wheel lint unit molecule"
 
 # Seconds `deps` waits for another apt or dpkg on this machine to release
 # its lock before it gives up (the tools' own installs wait as long).
@@ -132,6 +133,13 @@ vm-up: vm-image
 vm-down:
 	tools/vm/down
 
+# The accounting service (products/accounting) as the wheel the accounting
+# role installs, in the role's files/ (not in git; products/accounting/README.md).
+# Rebuilt on every call: a second build of the same source is the same file.
+ACCOUNTING_WHEEL_DIR := roles/accounting/files
+accounting-wheel: venv
+	tools/products/build-wheel products/accounting $(ACCOUNTING_WHEEL_DIR)
+
 lint: venv
 	yamllint --strict .
 	ansible-lint
@@ -140,8 +148,9 @@ lint: venv
 # worker, so a file's shared fixtures (its slapd, PostgreSQL, real oned)
 # start once per worker that runs it. UNIT_WORKERS=0 runs them in one process.
 UNIT_WORKERS ?= auto
-unit: venv one-packages
-	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit
+# The role's preflight, which many of them run, needs the accounting wheel.
+unit: venv one-packages accounting-wheel
+	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit products/accounting/tests
 
 # Faults during a run (docs/faults.md): oned down, a run killed half-way, a
 # full cache disk, a node down mid-run. One process (the tests stop and start
@@ -160,7 +169,7 @@ faults: venv one-packages image
 # starting together do not both make it.
 MOLECULE_LANES ?= 2
 TEST_SSH_KEY := /var/cache/stratuslab-test/demo-ssh/id_ed25519
-molecule: venv image one-packages test-image
+molecule: venv image one-packages test-image accounting-wheel
 	@test -f $(TEST_SSH_KEY) || { install -d -m 0700 $(dir $(TEST_SSH_KEY)) && \
 		ssh-keygen -q -t ed25519 -C stratuslab-demo -N '' -f $(TEST_SSH_KEY); }
 	tools/molecule-lanes $(MOLECULE_LANES) $(SCENARIOS)
@@ -172,7 +181,7 @@ test-vm: venv image
 	@for s in $(VM_SCENARIOS); do molecule test -s $$s; done
 
 
-site: venv image one-packages test-image
+site: venv image one-packages test-image accounting-wheel
 	ansible-playbook -i inventories/demo tools/demo/up.yml
 	ansible-playbook -i inventories/demo site.yml
 	ansible-playbook -i inventories/demo playbooks/validate.yml

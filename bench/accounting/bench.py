@@ -32,9 +32,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "roles", "accounting", "files"))
-sys.path.append(os.path.join(REPO, "tests", "unit"))               # slapd_testlib
-sys.path.insert(0, os.path.join(REPO, "tests", "unit", "accounting"))
+# The service's source (products/accounting/src), its tests' helpers and
+# the project's (tests/unit: slapd_testlib).
+sys.path.insert(0, os.path.join(REPO, "products", "accounting", "src"))
+sys.path.append(os.path.join(REPO, "tests", "unit"))
+sys.path.insert(0, os.path.join(REPO, "products", "accounting", "tests"))
 
 from acct_pgcluster import PgCluster  # noqa: E402
 from acct_synth import synthetic_records  # noqa: E402

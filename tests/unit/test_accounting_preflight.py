@@ -66,10 +66,17 @@ BAD = [
     ({"site_accounting_api_port": "https"}, ["site_accounting_api_port", "is 'https'", "a port number"]),
     ({"site_accounting_collect_interval": "5m"}, ["site_accounting_collect_interval", "is '5m'", "whole number"]),
     ({"site_ldap_tls_ca": "/etc/ssl/site-ca.pem"}, ["site_accounting_tls_cert", "no host holds a site CA"]),
+    # The service's wheel (the good hosts use the one `make accounting-wheel` put in the role's files/).
+    ({"accounting_package_wheel": "stratuslab_accounting-1.0.0-py3-none-any.whl"},
+     ["accounting_package_wheel", "must be an absolute path on the control machine"]),
+    ({"accounting_package_wheel": "/etc/hostname"},
+     ["accounting_package_wheel", "its name must be stratuslab_accounting-<version>-py3-none-any.whl"]),
+    ({"accounting_package_wheel": "/nonexistent/stratuslab_accounting-1.0.0-py3-none-any.whl"},
+     ["accounting_package_wheel", "is not a file on the control machine"]),
 ]
 IDS = ["store", "port-0", "port-high", "admin-group", "apel-dir", "db-password", "interval",
        "ldap-uri", "tls-half", "tls-missing", "tls-not-pem", "port-not-a-number", "interval-not-a-number",
-       "no-ca"]
+       "no-ca", "wheel-relative", "wheel-not-a-wheel", "wheel-missing"]
 # The host of each case, named after its id.
 HOSTS = dict(zip(IDS, map(case_host, IDS)))
 

@@ -51,6 +51,9 @@ FQ = "%s.%s" % (GALAXY["namespace"], GALAXY["name"])
 MODULES = sorted(p.stem for p in (ROOT / "library").glob("*.py"))
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())
 DEMO_SITE = ROOT / "inventories" / "demo" / "group_vars" / "all" / "site.yml"
+ACCOUNTING_VERSION = re.search(r'^__version__ = "([^"]+)"', (
+    ROOT / "products" / "accounting" / "src" / "stratuslab_accounting" / "__init__.py").read_text(encoding="utf-8"),
+    re.M).group(1)
 # The demo site's networks moved onto the loopback interface, as in
 # test_preflight_playbook.py: the preflight checks addresses against them.
 LOOP = {"name": "loop", "bridge": "brloop", "interface": "lo", "cidr": "127.0.0.0/8",
@@ -217,11 +220,13 @@ def test_the_artifact_has_the_collections_layout(built):
                 + ["playbooks/site.yml", "meta/runtime.yml", "meta/execution-environment.yml",
                    "plugins/doc_fragments/stratuslab_one.py", "plugins/module_utils/stratuslab_one/transport.py",
                    "plugins/filter/stratuslab_net.py", "plugins/filter/bridge_plan.py",
-                   "tools/test_oned.py", "docs/test-oned.md", "inventories/example/hosts.yml"]
+                   "tools/test_oned.py", "docs/test-oned.md", "inventories/example/hosts.yml",
+                   # The accounting service's wheel, built from products/accounting (not shipped itself).
+                   "roles/accounting/files/stratuslab_accounting-%s-py3-none-any.whl" % ACCOUNTING_VERSION]
                 + ["playbooks/%s" % p.name for p in (ROOT / "playbooks").glob("*.yml")])
     assert not [n for n in expected if n not in names], sorted(n for n in expected if n not in names)
     unexpected = [n for n in names if n.split("/")[0] in ("library", "module_utils", "filter_plugins", "molecule",
-                                                          "tests", "bench", ".venv")
+                                                          "tests", "bench", ".venv", "products")
                   or "/filter_plugins" in n or n.endswith(".pyc")]
     assert not unexpected, sorted(unexpected)
 

@@ -48,6 +48,12 @@ BOB = ("bob", "demo-bob-password")
 CAROL = ("carol", "demo-carol-password")  # member of accounting-admins
 DB = {"name": "stratuslab_accounting", "user": "stratuslab_accounting", "password": "demo-accounting-db-secret"}
 APEL_DIR = "/var/spool/apel/outgoing"
+# The service's wheel, unpacked by version; the units run what `current` names.
+INSTALL_DIR = "/usr/local/lib/stratuslab-accounting"
+CURRENT = INSTALL_DIR + "/current"
+PRODUCT = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "products", "accounting")
+with open(os.path.join(PRODUCT, "src", "stratuslab_accounting", "__init__.py"), encoding="utf-8") as _init:
+    VERSION = re.search(r'^__version__ = "([^"]+)"', _init.read(), re.M).group(1)
 
 # The scripted day starts at 06:00 UTC on a day of its own for every run of
 # the tests, later than the previous run's (a rerun of verify must not find
@@ -59,8 +65,8 @@ HOUR = 3600
 
 def service_cmd(args):
     """The service's command line, run as its user (what the units run)."""
-    return ("runuser -u %s -- env PYTHONPATH=/usr/local/lib/stratuslab-accounting "
-            "python3 -m stratuslab_accounting --config %s %s" % (UNIT, CONFIG, args))
+    return ("runuser -u %s -- env PYTHONPATH=%s "
+            "python3 -m stratuslab_accounting --config %s %s" % (UNIT, CURRENT, CONFIG, args))
 
 
 # --- network access from the test machine --------------------------------------
@@ -199,6 +205,34 @@ def test_services_run_and_start_at_boot(host, unit):
     service = host.service("%s-%s" % (UNIT, unit))
     assert service.is_running
     assert service.is_enabled
+
+
+def test_package_is_the_wheel_unpacked_into_its_version_and_current(host):
+    """The wheel of products/accounting's version, unpacked (no pip) into its
+    own directory, root's and read-only to the service; `current` names it
+    and every unit's PYTHONPATH names `current`; nothing in the system Python."""
+    version_dir = "%s/%s" % (INSTALL_DIR, VERSION)
+    current = host.file(CURRENT)
+    assert current.is_symlink and current.linked_to == version_dir, (current.is_symlink, current.linked_to)
+    # A first deploy: no previous version, and nothing else (a copy of the package that was not a wheel is gone).
+    listing = host.run("ls -A %s", INSTALL_DIR)
+    assert sorted(listing.stdout.split()) == sorted([VERSION, "current"]), listing.stdout
+    assert host.file(version_dir + "/stratuslab_accounting-%s.dist-info/METADATA" % VERSION).is_file
+    for path, mode in ((version_dir, 0o755), (version_dir + "/stratuslab_accounting", 0o755),
+                       (version_dir + "/stratuslab_accounting/api.py", 0o644)):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "root", mode), (path, f.user, f.group, oct(f.mode))
+    writable = host.run("runuser -u %s -- test -w %s/stratuslab_accounting", UNIT, version_dir)
+    assert writable.rc != 0, "the service user may write its own code"
+    imported = host.run("runuser -u %s -- env PYTHONPATH=%s python3 -c %s", UNIT, CURRENT,
+                        "import stratuslab_accounting as s; print(s.__version__, s.__file__)")
+    assert imported.rc == 0, imported.stderr
+    assert imported.stdout.split() == [VERSION, CURRENT + "/stratuslab_accounting/__init__.py"], imported.stdout
+    for unit in ("migrate", "collector", "api", "apel-export"):
+        env = host.run("systemctl show -p Environment %s-%s.service", UNIT, unit).stdout
+        assert "PYTHONPATH=" + CURRENT in env.strip().partition("=")[2].split(), (unit, env)
+    system = host.run("python3 -c 'import stratuslab_accounting'")
+    assert system.rc != 0, "the system Python imports the service without PYTHONPATH"
 
 
 def test_migrations_ran_before_the_services(host):
@@ -364,12 +398,12 @@ def test_apel_export_writes_a_record_file(host, usage):
 
 
 def test_api_survives_a_schemathesis_fuzz(address, usage, tmp_path):
-    """The API fuzzed from its own OpenAPI document (tests/unit/accounting/fuzz_api.py,
+    """The API fuzzed from its own OpenAPI document (products/accounting/tests/fuzz_api.py,
     bounded): no server error, every answer as documented. The test machine
     reaches the API by address, which the certificate does not name, so the
     fuzz skips TLS checks: test_certificate_is_checked_against_the_site_ca and
     the API fixture check the certificate by name against the site CA."""
-    fuzz = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "tests", "unit", "accounting", "fuzz_api.py")
+    fuzz = os.path.join(PRODUCT, "tests", "fuzz_api.py")
     password = tmp_path / "password"
     password.write_text(CAROL[1] + "\n")
     password.chmod(0o600)

@@ -210,7 +210,8 @@ def usage(host, oned):
         oned(ALICE, "one.vm.action", "terminate-hard", vm)
     finally:
         oned(ONEADMIN, "testoned.clock.set", 0)
-    collect = host.run("runuser -u %s -- env PYTHONPATH=/usr/local/lib/stratuslab-accounting "
+    # The units' PYTHONPATH: the version of the service's wheel that `current` names.
+    collect = host.run("runuser -u %s -- env PYTHONPATH=/usr/local/lib/stratuslab-accounting/current "
                        "python3 -m stratuslab_accounting --config %s collect --once" % (UNIT, CONFIG))
     assert collect.rc == 0, collect.stdout + collect.stderr
     return {"from": day.isoformat(), "to": (day + datetime.timedelta(days=1)).isoformat()}

@@ -1,11 +1,13 @@
 """The reference captures of oned 7.4.0, kept in the repository as test
-fixtures (tests/fixtures/opennebula/samples-accounting-7.4.0, its README)."""
+fixtures (tests/fixtures/opennebula/samples-accounting-7.4.0, its README;
+the project's test oned replays them too)."""
 
 import json
 import os
 
+# The repository's fixtures (products/accounting/tests is three levels down).
 FIXTURES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                         "..", "..", "fixtures", "opennebula"))
+                                         "..", "..", "..", "tests", "fixtures", "opennebula"))
 SAMPLES = os.path.join(FIXTURES, "samples-accounting-7.4.0")
 T0 = 1795465804
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/unit: slapd_testlib
 
+# acct_testlib puts the package's source and tests/unit (slapd_testlib) on sys.path.
 from acct_testlib import PKG_PARENT, ROOT, listening, wait_for  # noqa: E402,F401
 from acct_pgcluster import PgCluster, pg_bindir  # noqa: E402
 from stratuslab_accounting.store import PostgreSQLStore, SQLiteStore  # noqa: E402

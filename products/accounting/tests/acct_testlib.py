@@ -11,11 +11,20 @@ import socket
 import sys
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-PKG_PARENT = os.path.join(ROOT, "roles", "accounting", "files")
-for _path in (PKG_PARENT, os.path.dirname(__file__)):
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The repository (products/accounting/tests is three levels down).
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+# The package's source (src layout): the tests import it from there, and
+# run `python3 -m stratuslab_accounting` with it on PYTHONPATH, as the
+# units run it from the unpacked wheel.
+PKG_PARENT = os.path.abspath(os.path.join(HERE, "..", "src"))
+for _path in (PKG_PARENT, HERE):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+# The project's shared test helpers (slapd_testlib: a real slapd with TLS).
+UNIT_TESTS = os.path.join(ROOT, "tests", "unit")
+if UNIT_TESTS not in sys.path:
+    sys.path.append(UNIT_TESTS)
 
 from acct_pgcluster import free_port  # noqa: E402,F401  (re-exported)
 

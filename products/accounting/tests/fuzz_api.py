@@ -19,7 +19,7 @@ every operation (bounded: --max-examples per operation, one worker) with
 HTTP Basic credentials of a site LDAP user, and fails (exit != 0) on any
 server error (5xx), an undocumented status code, a wrong content type or a
 response that does not match the document.  Used by the unit tests
-(tests/unit/accounting/test_fuzz.py) and by the accounting role's molecule
+(products/accounting/tests/test_fuzz.py) and by the accounting role's molecule
 scenario against the deployed service.  The password is read from a file;
 schemathesis gets it on its command line (a test account only).
 """
@@ -50,7 +50,7 @@ def serve_local(a):
     import tempfile
     import threading
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.join(here, "..", "..", "..", "roles", "accounting", "files"))
+    sys.path.insert(0, os.path.join(here, "..", "src"))
     from stratuslab_accounting.api import Server, tls_context
     from stratuslab_accounting.auth import LdapAuthenticator
     from stratuslab_accounting.records import parse_history_records
