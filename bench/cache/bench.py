@@ -433,7 +433,8 @@ def main():
                   f"{'':<7}  {path} (page cache)")
 
         for pull, why in lost:
-            note(f"LOST: {pull['node']}: {'; '.join(why)}" + (f" ({pull['error']})" if pull.get("error") else ""))
+            detail = pull.get("error") if pull.get("error") not in why else ""
+            note(f"LOST: {pull['node']}: {'; '.join(why)}" + (f" ({detail})" if detail else ""))
         cold_times = [p["seconds"] for p in cold if not cold_problems(p, size, appliance_sha256)]
         cold_median = statistics.median(cold_times) if cold_times else float("nan")
         cold_max = max(cold_times) if cold_times else float("nan")
