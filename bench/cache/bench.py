@@ -103,7 +103,13 @@ def create_site():
         run(["podman", "run", "-d", "--name", name, "--hostname", name, "--privileged", "--systemd=always",
              "--no-hosts", "--network", f"{NETWORK}:ip={address}", "--label", "owner=bench-cache", IMAGE, "/sbin/init"])
     for name in [CACHE, ORIGIN]:
-        state = run(["podman", "exec", name, "systemctl", "is-system-running", "--wait"], check=False, timeout=300)
+        deadline = time.monotonic() + 60
+        while True:
+            state = run(["podman", "exec", name, "systemctl", "is-system-running", "--wait"], check=False, timeout=300)
+            # systemctl cannot wait before systemd has opened its bus, the first instants after the start
+            if "Failed to connect to bus" not in state.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         if state.stdout.strip() not in ("running", "degraded"):
             raise RuntimeError(f"{name} did not boot: {state.stdout}{state.stderr}")
 
@@ -225,13 +231,14 @@ def cold_pulls(nodes, ctl, timeout):
         result, err = ctl / f"cold.{name}", ctl / f"cold.{name}.err"
         if not result.exists():
             pulls.append({"node": name, "rc": None, "status": 0, "bytes": 0, "seconds": float("nan"),
-                          "x_cache": "-", "sha256": "-", "start": float("nan"),
+                          "x_cache": "-", "sha256": "-", "start": float("nan"), "end": float("nan"),
                           "error": f"no result in {timeout} s"})
             continue
-        rc, status, size, seconds, x_cache, sha256, start, _end = result.read_text().split()
+        rc, status, size, seconds, x_cache, sha256, start, end = result.read_text().split()
         pulls.append({"node": name, "rc": int(rc), "status": int(status), "bytes": int(size),
                       "seconds": float(seconds), "x_cache": x_cache, "sha256": sha256,
-                      "start": float(start) - released, "error": err.read_text().strip() if err.exists() else ""})
+                      "start": float(start) - released, "end": float(end) - released,
+                      "error": err.read_text().strip() if err.exists() else ""})
     return pulls
 
 
@@ -316,6 +323,12 @@ def mib_s(size, seconds):
     return size / seconds / 2**20
 
 
+def squid_cpu_s():
+    """CPU seconds Squid's processes on the cache host have used so far."""
+    out = in_container(CACHE, "ps -C squid -o times=", check=False)
+    return sum(int(v) for v in out.split())
+
+
 def mem_available_mib():
     with open("/proc/meminfo", encoding="ascii") as meminfo:
         for line in meminfo:
@@ -395,7 +408,9 @@ def main():
              f"{mem_before - mem_available_mib():.0f} MiB")
 
         cold_timeout = 300 + args.size_mb * len(nodes) // 20
+        squid_cpu0 = squid_cpu_s()
         cold = cold_pulls(nodes, ctl, cold_timeout)
+        cold_squid_cpu = squid_cpu_s() - squid_cpu0
         cold_origin = origin_requests()
         cold_squid = squid_requests(len(nodes))
         time.sleep(2)  # let Squid finish writing the object to disk
@@ -450,6 +465,10 @@ def main():
         note(f"cold: Squid's access.log, {len(cold_squid)} requests of the appliance: "
              f"{counted(f'{action} {hier}' for _client, action, _bytes, hier in cold_squid)}; "
              f"{len(fetches)} went to the origin")
+        cold_wall = max(p["end"] for p in cold if p["rc"] is not None) - min(starts) if starts else float("nan")
+        note(f"cold: Squid served {sum(p['bytes'] for p in cold) / 2**20:.0f} MiB in {cold_wall:.1f} s "
+             f"({sum(p['bytes'] for p in cold) / 2**20 / cold_wall:.0f} MiB/s to all nodes together) "
+             f"using {cold_squid_cpu} CPU-s")
         hits = [p for p in warm if not warm_problems(p, size)]
         hit_s = statistics.median(p["seconds"] for p in hits) if hits else float("nan")
         x = cold_sent / size
