@@ -329,12 +329,32 @@ def squid_cpu_s():
     return sum(int(v) for v in out.split())
 
 
-def mem_available_mib():
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def rss_mib(names):
+    """Resident memory (MiB, summed VmRSS) of each container's processes with its conmon: {name: MiB}.
+
+    Read on this machine from /proc: conmon's process and every descendant.
+    """
+    children, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = next((int(line.split()[1]) for line in status.splitlines()
+                                         if line.startswith("VmRSS:")), 0)
+    out = {}
+    for name in names:
+        conmon = run(["podman", "inspect", "--format", "{{.State.ConmonPid}}", name], check=False).stdout.strip()
+        todo, kib = [int(conmon)] if conmon.isdigit() else [], 0
+        while todo:
+            pid = todo.pop()
+            kib += rss.get(pid, 0)
+            todo += children.get(pid, [])
+        out[name] = kib / 1024
+    return out
 
 
 def cold_problems(pull, size, sha256):
@@ -401,11 +421,14 @@ def main():
             note(f"EXPERIMENT: serving with {swap_in_squid_build(args.squid_build)} from {args.squid_build}, "
                  f"not Debian's squid")
         appliance_sha256 = start_origin(args.size_mb)
-        mem_before, t_nodes = mem_available_mib(), time.monotonic()
+        t_nodes = time.monotonic()
         create_nodes(nodes, ctl)
-        note(f"{len(nodes)} node containers (node.sh, no systemd) up and waiting in "
-             f"{time.monotonic() - t_nodes:.0f} s; the machine's MemAvailable fell by "
-             f"{mem_before - mem_available_mib():.0f} MiB")
+        nodes_up_s = time.monotonic() - t_nodes
+        rss = rss_mib(nodes + [ORIGIN])
+        note(f"{len(nodes)} node containers (node.sh, no systemd) up and waiting in {nodes_up_s:.0f} s; "
+             f"resident memory with conmon: {statistics.median(rss[n] for n in nodes):.1f} MiB a node "
+             f"(median), {sum(rss[n] for n in nodes):.0f} MiB in all; the origin host (systemd) "
+             f"{rss[ORIGIN]:.0f} MiB")
 
         cold_timeout = 300 + args.size_mb * len(nodes) // 20
         squid_cpu0 = squid_cpu_s()
