@@ -325,8 +325,8 @@ def mib_s(size, seconds):
 
 def squid_cpu_s():
     """CPU seconds Squid's processes on the cache host have used so far."""
-    out = in_container(CACHE, "ps -C squid -o times=", check=False)
-    return sum(int(v) for v in out.split())
+    out = in_container(CACHE, "for pid in $(pgrep -x squid); do cut -d' ' -f14,15 /proc/$pid/stat; done", check=False)
+    return sum(int(v) for v in out.split()) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(names):
@@ -436,18 +436,6 @@ def main():
         cold_squid_cpu = squid_cpu_s() - squid_cpu0
         cold_origin = origin_requests()
         cold_squid = squid_requests(len(nodes))
-        time.sleep(2)  # let Squid finish writing the object to disk
-        path = swap_file(size)
-        warm = []
-        for node in nodes:
-            evict(path)
-            warm.append(pull_alone(node))
-        sent = sum(count for _status, count in origin_requests())
-        cats = [cat_seconds(path, cold=True) for _ in range(3)]
-        hot_cats = [cat_seconds(path, cold=False) for _ in range(3)]
-        cat_s = statistics.median(cats)
-        hot_s = statistics.median(hot_cats)
-
         lost = []
         print(f"{'phase':<6} {'node':<10} {'status':>6} {'MiB':>7} {'s':>7} {'MiB/s':>8}  {'X-Cache':<7}  detail")
         for pull in cold:
@@ -456,23 +444,11 @@ def main():
             print(f"{'cold':<6} {pull['node']:<10} {pull['status']:>6} {pull['bytes'] / 2**20:>7.0f} "
                   f"{pull['seconds']:>7.2f} {mib_s(pull['bytes'], pull['seconds']) if pull['seconds'] else 0:>8.0f}  "
                   f"{pull['x_cache']:<7}  started {pull['start']:+.3f} s, "
-                  + ("; ".join(why) if why else "SHA-256 = the appliance's"))
-        for pull in warm:
-            why = warm_problems(pull, size)
-            lost += [(pull, why)] if why else []
-            print(f"{'warm':<6} {pull['node']:<10} {pull['status']:>6} {pull['bytes'] / 2**20:>7.0f} "
-                  f"{pull['seconds']:>7.2f} {mib_s(pull['bytes'], pull['seconds']) if pull['seconds'] else 0:>8.0f}  "
-                  f"{pull['x_cache']:<7}  " + ("; ".join(why) if why else ""))
-        for seconds in cats:
-            print(f"{'disk':<6} {CACHE:<10} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  "
-                  f"{'':<7}  {path} (evicted first)")
-        for seconds in hot_cats:
-            print(f"{'memory':<6} {CACHE:<10} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  "
-                  f"{'':<7}  {path} (page cache)")
-
-        for pull, why in lost:
+                  + ("; ".join(why) if why else "SHA-256 = the appliance's"), flush=True)
+        for pull, why in lost:  # now, in case the warm phase cannot run
             detail = pull.get("error") if pull.get("error") not in why else ""
             note(f"LOST: {pull['node']}: {'; '.join(why)}" + (f" ({detail})" if detail else ""))
+
         cold_times = [p["seconds"] for p in cold if not cold_problems(p, size, appliance_sha256)]
         cold_median = statistics.median(cold_times) if cold_times else float("nan")
         cold_max = max(cold_times) if cold_times else float("nan")
@@ -490,8 +466,42 @@ def main():
              f"{len(fetches)} went to the origin")
         cold_wall = max(p["end"] for p in cold if p["rc"] is not None) - min(starts) if starts else float("nan")
         note(f"cold: Squid served {sum(p['bytes'] for p in cold) / 2**20:.0f} MiB in {cold_wall:.1f} s "
-             f"({sum(p['bytes'] for p in cold) / 2**20 / cold_wall:.0f} MiB/s to all nodes together) "
-             f"using {cold_squid_cpu} CPU-s")
+             f"({sum(p['bytes'] for p in cold) / 2**20 / max(cold_wall, 1e-3):.0f} MiB/s to all nodes together) "
+             f"using {cold_squid_cpu:.1f} CPU-s")
+
+        time.sleep(2)  # let Squid finish writing the object to disk
+        warm, cats, hot_cats = [], [], []
+        try:
+            path = swap_file(size)
+        except RuntimeError as exc:
+            path = None
+            lost.append(({"node": CACHE}, [str(exc)]))
+            note(f"LOST: {CACHE}: {exc}; no warm or disk phase")
+        if path:
+            for node in nodes:
+                evict(path)
+                warm.append(pull_alone(node))
+            cats = [cat_seconds(path, cold=True) for _ in range(3)]
+            hot_cats = [cat_seconds(path, cold=False) for _ in range(3)]
+        sent = sum(count for _status, count in origin_requests())
+        cat_s = statistics.median(cats) if cats else float("nan")
+        hot_s = statistics.median(hot_cats) if hot_cats else float("nan")
+
+        for pull in warm:
+            why = warm_problems(pull, size)
+            lost += [(pull, why)] if why else []
+            print(f"{'warm':<6} {pull['node']:<10} {pull['status']:>6} {pull['bytes'] / 2**20:>7.0f} "
+                  f"{pull['seconds']:>7.2f} {mib_s(pull['bytes'], pull['seconds']) if pull['seconds'] else 0:>8.0f}  "
+                  f"{pull['x_cache']:<7}  " + ("; ".join(why) if why else ""))
+            if why:
+                note(f"LOST: {pull['node']} (warm): {'; '.join(why)}")
+        for seconds in cats:
+            print(f"{'disk':<6} {CACHE:<10} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  "
+                  f"{'':<7}  {path} (evicted first)")
+        for seconds in hot_cats:
+            print(f"{'memory':<6} {CACHE:<10} {'cat':>6} {args.size_mb:>7} {seconds:>7.2f} {mib_s(size, seconds):>8.0f}  "
+                  f"{'':<7}  {path} (page cache)")
+
         hits = [p for p in warm if not warm_problems(p, size)]
         hit_s = statistics.median(p["seconds"] for p in hits) if hits else float("nan")
         x = cold_sent / size
