@@ -15,7 +15,9 @@ What runs is what the unit tests start, with their helpers:
 
 Before the load, the expected answer of every (user, month) the clients
 will ask is computed with the store itself (store.usage with the API's open
-end).  Then U threads wait at a barrier and each, as its own user with its
+end), and each is checked against the figures records.usage_of (the
+Python rules) gives from the generated records of that user, so "right"
+does not rest on the store's SQL alone.  Then U threads wait at a barrier and each, as its own user with its
 own password, sends R requests ``GET /v1/usage?from=<month>&to=<next
 month>`` (no ``user=``: a user sees their own usage), one new HTTPS
 connection each (acct_apiclient's client, CA-checked).  Every answer must be
@@ -49,6 +51,7 @@ from acct_synth import synthetic_records
 from acct_testlib import PKG_PARENT, listening, wait_for
 from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif
 from stratuslab_accounting.collector import STATE_LAST_SUCCESS
+from stratuslab_accounting.records import usage_of
 from stratuslab_accounting.store import PostgreSQLStore
 from stratuslab_accounting.timeutil import iso
 
@@ -151,6 +154,36 @@ def differences(got, want, path="", limit=3):
             out += differences(g, w, "%s[%d]" % (path, i), limit)
         return out[:limit]
     return [] if got == want else ["%s: %r != %r" % (path, got, want)]
+
+
+FIGURES = ("vms", "wall_hours", "running_hours", "cpu_hours", "memory_gb_hours", "disk_gb_hours")
+
+
+def rules_mismatches(answer, user_records, start, end, open_end, tolerance=2e-6):
+    """Where one expected answer (the store's) differs from records.usage_of over
+    the user's generated records: [] when they agree.  The store sums in SQL
+    and rounds to 6 decimals, the rules in Python: figures agree within
+    tolerance (as in test_store.py)."""
+    out = []
+    by_group = collections.defaultdict(list)
+    for rec in user_records:
+        by_group[rec["gname"]].append(rec)
+    rows = {row["group"]: row for row in answer["rows"]}
+    for row in answer["rows"]:
+        if row["user"] != answer["user"] or row["group"] not in by_group:
+            out.append("row of %s/%s, who has no records here" % (row["user"], row["group"]))
+    for group, recs in sorted(by_group.items()):
+        want, row = usage_of(recs, start, end, open_end), rows.get(group)
+        if row is None:
+            if want["vms"] or want["wall_hours"]:
+                out.append("group %s: no row, the rules give %s" % (group, want))
+            continue
+        out += ["group %s %s: %r != %r" % (group, k, row[k], want[k]) for k in FIGURES
+                if abs(row[k] - want[k]) > tolerance]
+    want = usage_of(user_records, start, end, open_end)
+    out += ["totals %s: %r != %r" % (k, answer["totals"][k], want[k]) for k in FIGURES
+            if abs(answer["totals"][k] - want[k]) > tolerance]
+    return out
 
 
 def percentile(sorted_values, q):
@@ -261,6 +294,26 @@ def run(a, year_start):
         print("expected answers: %d (user, month) pairs from the store in %.1f s (%d with usage)"
               % (len(expected), time.perf_counter() - t0, sum(1 for v in expected.values() if v["rows"])),
               flush=True)
+        t0 = time.perf_counter()
+        records_of = collections.defaultdict(list)
+        for rec in records:
+            records_of[rec["uname"]].append(rec)
+        windows = {(u, frm): (s, e) for u in users for frm, _to, s, e in plan[u]}
+        wrong = {}
+        for (u, frm), answer in sorted(expected.items()):
+            s, e = windows[(u, frm)]
+            found = rules_mismatches(answer, records_of[u], s, e, min(e, last))
+            if found:
+                wrong[(u, frm)] = found
+        if wrong:
+            print("the store's answers differ from the Python rules over the generated records for %d of %d "
+                  "(user, month) pairs, so they cannot be the reference:" % (len(wrong), len(expected)),
+                  file=sys.stderr)
+            for (u, frm), found in list(wrong.items())[:5]:
+                print("  %s %s: %s" % (u, frm, "; ".join(found[:3])), file=sys.stderr)
+            return 1
+        print("expected answers: all equal to the Python rules (records.usage_of) over each user's generated "
+              "records, per group and in total, checked in %.1f s" % (time.perf_counter() - t0), flush=True)
 
         with running_slapd(tmp / "slapd", tls, BASE_DN, ldap_data(passwords),
                            schemas=("core", "cosine", "nis", "inetorgperson"),
