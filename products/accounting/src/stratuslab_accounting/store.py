@@ -282,8 +282,28 @@ class SQLiteStore(Store):
 
     dialect = "sqlite"
 
+    BUSY_WAIT = 30      # seconds a connection waits for another's lock
+
     def __init__(self, path):
         self.path = path
+
+    def _wal(self, conn):
+        """Switch the file to WAL (it stays so). Switching needs the file
+        to itself, and SQLite answers "database is locked" at once, without
+        waiting, while another connection opens a fresh file: retry until
+        BUSY_WAIT."""
+        deadline = time.monotonic() + self.BUSY_WAIT
+        pause = 0.01
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    conn.close()
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     def sql(self, text):
         return self._param.sub(r":\1", text)
@@ -291,9 +311,8 @@ class SQLiteStore(Store):
     @contextlib.contextmanager
     def connection(self):
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = sqlite3.connect(self.path, timeout=self.BUSY_WAIT)
+            self._wal(conn)
         except sqlite3.Error as exc:
             raise StoreError("sqlite %s: %s" % (self.path, exc)) from None
         try:
