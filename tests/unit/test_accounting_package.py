@@ -12,10 +12,13 @@ it, and the service imports from there; a rerun changes nothing and
 restarts nothing; --check --diff predicts a new version and changes nothing;
 a new version becomes current, the old one previous, and both stay; a wheel
 that cannot be unpacked fails the run and leaves the running version
-current; the next version removes the one before the previous. (What the
+current; the next version removes the one before the previous; a wheel
+rebuilt with the same version gets a directory of its own, and a broken one
+of the running version leaves the running files whole. (What the
 wheel holds, and that it runs unpacked: products/accounting/tests/test_wheel.py.)
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -54,25 +57,34 @@ PLAY = """\
     - name: Record the restart the role asks for
       ansible.builtin.lineinfile:
         path: {restarts}
-        line: "restart {{{{ __accounting_package_version }}}}"
+        line: "restart {{{{ __accounting_package_release }}}}"
         create: true
         mode: "0644"
       listen: Restart accounting
 """
 
 
-def build(version, out):
-    """The service's wheel at ``version`` (the source's, or a copy of the source with another version)."""
+def build(version, out, name=None, extra=""):
+    """The service's wheel at ``version`` (the source's, or a copy of the source with another
+    version, and ``extra`` appended to the package's __init__.py: the same version rebuilt)."""
     product = PRODUCT
-    if version != SOURCE_VERSION:
-        product = out / ("src-" + version)
+    name = name or version
+    if version != SOURCE_VERSION or extra:
+        product = out / ("src-" + name)
         shutil.copytree(PRODUCT, product, ignore=shutil.ignore_patterns("__pycache__", "tests"))
         init = product / "src" / "stratuslab_accounting" / "__init__.py"
-        init.write_text(init.read_text(encoding="utf-8").replace(SOURCE_VERSION, version), encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(BUILD), str(product), str(out / version)],
+        init.write_text(init.read_text(encoding="utf-8").replace(SOURCE_VERSION, version) + extra,
+                        encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(BUILD), str(product), str(out / name)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def release(wheel):
+    """The directory the role unpacks ``wheel`` into: its version and the start of its sha256."""
+    version = wheel.name.split("-")[1]
+    return version + "-" + hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]
 
 
 class Site:
@@ -104,9 +116,10 @@ class Site:
         self.restarts.unlink(missing_ok=True)
         return text.split("\n")[:-1]
 
-    def imported_version(self):
+    def imported_version(self, what="__version__"):
         """What `python3 -m stratuslab_accounting` would import, as the units run it (PYTHONPATH=current)."""
-        proc = subprocess.run(["/usr/bin/python3", "-c", "import stratuslab_accounting as s; print(s.__version__, s.__file__)"],
+        proc = subprocess.run(["/usr/bin/python3", "-c",
+                               "import stratuslab_accounting as s; print(s.%s, s.__file__)" % what],
                               env={"PYTHONPATH": str(self.install / "current"), "PYTHONDONTWRITEBYTECODE": "1"},
                               capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
@@ -125,6 +138,13 @@ def wheels(tmp_path_factory):
     data = versions["99.0.2"].read_bytes()
     broken.write_bytes(data[:len(data) // 2])
     versions["broken"] = broken
+    # 99.0.2 rebuilt with other content, and a broken wheel of that same version.
+    versions["99.0.2 rebuilt"] = build("99.0.2", out, name="rebuilt", extra="REBUILT = 1\n")
+    again = out / "broken-again" / "stratuslab_accounting-99.0.2-py3-none-any.whl"
+    again.parent.mkdir()
+    data = versions["99.0.2 rebuilt"].read_bytes()
+    again.write_bytes(data[:len(data) // 2])
+    versions["99.0.2 broken"] = again
     return versions
 
 
@@ -137,17 +157,18 @@ def test_check_mode_on_a_new_host_predicts_and_writes_nothing(wheels, tmp_path):
 
 def test_install_rerun_check_update_failure_and_prune(wheels, tmp_path):
     site = Site(tmp_path)
+    r = {name: release(wheel) for name, wheel in wheels.items()}
     # What a copy of the service that was not a wheel left in the directory.
     (site.install / "stratuslab_accounting").mkdir(parents=True)
     (site.install / "stratuslab_accounting" / "__init__.py").write_text("")
 
     proc, changed, failed = site.run(wheels[SOURCE_VERSION], "--diff")
     assert failed == 0 and changed > 0, proc.stdout[-3000:]
-    assert site.link("current") == SOURCE_VERSION and site.link("previous") is None
-    assert site.entries() == sorted([SOURCE_VERSION, "current"])
-    assert site.restarted() == ["restart " + SOURCE_VERSION]
+    assert site.link("current") == r[SOURCE_VERSION] and site.link("previous") is None
+    assert site.entries() == sorted([r[SOURCE_VERSION], "current"])
+    assert site.restarted() == ["restart " + r[SOURCE_VERSION]]
     assert site.imported_version() == SOURCE_VERSION
-    for path in (site.install / SOURCE_VERSION).rglob("*"):
+    for path in (site.install / r[SOURCE_VERSION]).rglob("*"):
         st = path.lstat()
         assert (st.st_uid, st.st_gid) == (0, 0), path
         assert st.st_mode & 0o7777 == (0o755 if path.is_dir() else 0o644), (path, oct(st.st_mode))
@@ -159,28 +180,45 @@ def test_install_rerun_check_update_failure_and_prune(wheels, tmp_path):
     before = site.entries()
     proc, changed, failed = site.run(wheels["99.0.1"], "--check", "--diff")
     assert failed == 0 and changed > 0, proc.stdout[-3000:]
-    assert site.entries() == before and site.link("current") == SOURCE_VERSION
+    assert site.entries() == before and site.link("current") == r[SOURCE_VERSION]
 
     proc, changed, failed = site.run(wheels["99.0.1"])
     assert failed == 0 and changed > 0, proc.stdout[-3000:]
-    assert (site.link("current"), site.link("previous")) == ("99.0.1", SOURCE_VERSION)
-    assert site.restarted() == ["restart 99.0.1"]
+    assert (site.link("current"), site.link("previous")) == (r["99.0.1"], r[SOURCE_VERSION])
+    assert site.restarted() == ["restart " + r["99.0.1"]]
     assert site.imported_version() == "99.0.1"
 
     proc, changed, failed = site.run(wheels["broken"])
     assert failed == 1, proc.stdout[-3000:]
-    assert (site.link("current"), site.link("previous")) == ("99.0.1", SOURCE_VERSION)
+    assert (site.link("current"), site.link("previous")) == (r["99.0.1"], r[SOURCE_VERSION])
     assert site.imported_version() == "99.0.1"
     assert site.restarted() == []
 
     proc, changed, failed = site.run(wheels["99.0.2"])
     assert failed == 0 and changed > 0, proc.stdout[-3000:]
-    assert (site.link("current"), site.link("previous")) == ("99.0.2", "99.0.1")
+    assert (site.link("current"), site.link("previous")) == (r["99.0.2"], r["99.0.1"])
     # The version before the previous one is gone, and so is the directory the broken wheel left.
-    assert site.entries() == sorted(["99.0.1", "99.0.2", "current", "previous"])
+    assert site.entries() == sorted([r["99.0.1"], r["99.0.2"], "current", "previous"])
     assert site.imported_version() == "99.0.2"
 
     proc, changed, failed = site.run(wheels["99.0.2"], "--check", "--diff")
     assert (changed, failed) == (0, 0), proc.stdout[-3000:]
     proc, changed, failed = site.run(wheels["99.0.2"])
     assert (changed, failed) == (0, 0), proc.stdout[-3000:]
+
+    assert site.restarted() == ["restart " + r["99.0.2"]]
+
+    # The same version rebuilt: a directory of its own, switched to like a new version.
+    proc, changed, failed = site.run(wheels["99.0.2 rebuilt"])
+    assert failed == 0 and changed > 0, proc.stdout[-3000:]
+    assert r["99.0.2 rebuilt"] != r["99.0.2"]
+    assert (site.link("current"), site.link("previous")) == (r["99.0.2 rebuilt"], r["99.0.2"])
+    assert site.imported_version("REBUILT") == "1"
+    assert site.restarted() == ["restart " + r["99.0.2 rebuilt"]]
+    # A broken wheel of the running version touches none of the running files.
+    running = {p: p.read_bytes() for p in (site.install / r["99.0.2 rebuilt"]).rglob("*") if p.is_file()}
+    proc, changed, failed = site.run(wheels["99.0.2 broken"])
+    assert failed == 1, proc.stdout[-3000:]
+    assert (site.link("current"), site.link("previous")) == (r["99.0.2 rebuilt"], r["99.0.2"])
+    assert {p: p.read_bytes() for p in (site.install / r["99.0.2 rebuilt"]).rglob("*") if p.is_file()} == running
+    assert site.imported_version("REBUILT") == "1"

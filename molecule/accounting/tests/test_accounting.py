@@ -19,6 +19,7 @@ import base64
 import calendar
 import datetime
 import csv
+import hashlib
 import http.client
 import io
 import json
@@ -54,6 +55,12 @@ CURRENT = INSTALL_DIR + "/current"
 PRODUCT = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "products", "accounting")
 with open(os.path.join(PRODUCT, "src", "stratuslab_accounting", "__init__.py"), encoding="utf-8") as _init:
     VERSION = re.search(r'^__version__ = "([^"]+)"', _init.read(), re.M).group(1)
+# The role unpacks the wheel (`make accounting-wheel`: the role's files/) into
+# a directory named by its version and the start of its sha256.
+_WHEEL = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "roles", "accounting", "files",
+                      "stratuslab_accounting-%s-py3-none-any.whl" % VERSION)
+with open(_WHEEL, "rb") as _wheel:
+    RELEASE = VERSION + "-" + hashlib.sha256(_wheel.read()).hexdigest()[:12]
 
 # The scripted day starts at 06:00 UTC on a day of its own for every run of
 # the tests, later than the previous run's (a rerun of verify must not find
@@ -209,14 +216,14 @@ def test_services_run_and_start_at_boot(host, unit):
 
 def test_package_is_the_wheel_unpacked_into_its_version_and_current(host):
     """The wheel of products/accounting's version, unpacked (no pip) into its
-    own directory, root's and read-only to the service; `current` names it
+    own directory (version and sha256), root's and read-only to the service; `current` names it
     and every unit's PYTHONPATH names `current`; nothing in the system Python."""
-    version_dir = "%s/%s" % (INSTALL_DIR, VERSION)
+    version_dir = "%s/%s" % (INSTALL_DIR, RELEASE)
     current = host.file(CURRENT)
     assert current.is_symlink and current.linked_to == version_dir, (current.is_symlink, current.linked_to)
     # A first deploy: no previous version, and nothing else (a copy of the package that was not a wheel is gone).
     listing = host.run("ls -A %s", INSTALL_DIR)
-    assert sorted(listing.stdout.split()) == sorted([VERSION, "current"]), listing.stdout
+    assert sorted(listing.stdout.split()) == sorted([RELEASE, "current"]), listing.stdout
     assert host.file(version_dir + "/stratuslab_accounting-%s.dist-info/METADATA" % VERSION).is_file
     for path, mode in ((version_dir, 0o755), (version_dir + "/stratuslab_accounting", 0o755),
                        (version_dir + "/stratuslab_accounting/api.py", 0o644)):
