@@ -162,3 +162,34 @@ def test_the_revoked_users_other_certificate_logs_in(site, real_oned):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     listed = cli(real_oned, auth, "onevm", "list", "--csv", "-l", "ID,USER,NAME")
     assert listed.returncode == 0, listed.stdout + listed.stderr
+
+
+def _user_run():
+    import importlib
+
+    return importlib.import_module("ansible.module_utils.stratuslab_one.user").user_run
+
+
+def _params(**values):
+    return dict(dict(name=None, id=None, state="present", auth_driver=None, x509_dns=None, password=None), **values)
+
+
+def test_the_module_changes_a_users_dns_and_driver_and_plans_it_in_check_mode(real_oned):
+    """opennebula_user's reconciler on the real oned: a core user becomes an x509 user, its DNs change
+    (planned only in check mode), a rerun changes nothing, and the user is deleted by id."""
+    run, client = _user_run(), real_oned.client()
+    client.user_allocate("dora", "a-core-password", "core")
+    dns = ["/C=FR/O=StratusLab/CN=Dora One", "/C=FR/O=StratusLab/CN=Dora Two"]
+    planned = run(client, _params(name="dora", x509_dns=dns), True)
+    assert planned["changed"] and client.userpool().named("dora").auth_driver == "core"
+    done = run(client, _params(name="dora", x509_dns=dns), False)
+    stored = client.userpool().named("dora")
+    assert done["changed"] and stored.auth_driver == "x509"
+    assert stored.password == "/C=FR/O=StratusLab/CN=Dora\\20One|/C=FR/O=StratusLab/CN=Dora\\20Two"
+    assert done["user"]["x509_dns"] == dns and done["diff"]["before"]["auth_driver"] == "core"
+    assert not run(client, _params(name="dora", x509_dns=dns), False)["changed"]
+    assert run(client, _params(name="dora", x509_dns=dns[:1]), False)["actions"] == [
+        "set the auth driver of user dora to x509 with its DNs"]
+    assert client.userpool().named("dora").password == "/C=FR/O=StratusLab/CN=Dora\\20One"
+    gone = run(client, _params(id=stored.id, state="absent"), False)
+    assert gone["changed"] and client.userpool().named("dora") is None
