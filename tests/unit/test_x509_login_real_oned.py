@@ -5,7 +5,8 @@ zero); the role's x509_auth.yml installs it and its CRL in a CA directory and
 writes x509_auth.conf where the real oned's x509 driver reads it (the
 instance's etc/auth, ONE_LOCATION), and x509_users.yml maps the DNs to users.
 Then OpenNebula's own CLI from the built tree logs in with `oneuser login
-NAME --x509 --cert --key` and the token creates and lists a VM; a
+NAME --x509 --cert --key` (and with a proxy, `--x509_proxy`) and the token
+creates and lists a VM; a
 certificate from a rogue CA (the trusted CA's subject, another key), an
 expired one and a revoked one (in the CRL) are each refused, with the
 driver's reason in oned.log. A rerun and a check run change nothing.
@@ -139,6 +140,27 @@ def test_a_user_logs_in_with_her_certificate_and_runs_a_vm(site, real_oned):
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "%d,alice,x509-vm" % vm_id in listed.stdout, listed.stdout
     assert real_oned.client().vm_info(vm_id).uname == "alice"
+
+
+def test_a_user_logs_in_with_a_proxy_of_her_certificate(site, real_oned):
+    """A grid proxy (RFC 3820: signed by the user's key, her DN plus a CN) logs in as her."""
+    proxy = site["pki"].proxy(site["certs"]["alice"])
+    auth = site["work"] / "alice-proxy.auth"
+    auth.write_text("")
+    proc = cli(real_oned, auth, "oneuser", "login", "alice", "--x509_proxy", "--proxy", str(proxy), "--force")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    listed = cli(real_oned, auth, "onevm", "list", "--csv", "-l", "ID,USER,NAME")
+    assert listed.returncode == 0 and ",alice," in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_the_driver_does_not_check_a_proxys_user_certificate_against_the_crl(site, real_oned):
+    """OpenNebula's driver checks the CRL of the first certificate only: a proxy of a revoked certificate
+    logs in. The role's README says so (Limits); this test tells when a new OpenNebula changes it."""
+    proxy = site["pki"].proxy(site["certs"]["carol-revoked"])
+    auth = site["work"] / "carol-revoked-proxy.auth"
+    auth.write_text("")
+    proc = cli(real_oned, auth, "oneuser", "login", "carol", "--x509_proxy", "--proxy", str(proxy), "--force")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("user, cert, reason", [
