@@ -15,7 +15,12 @@ none), for one preflight assert that reports every mistake at once:
 * ``sl_signer_errors(signers)``: each trusted signer (PEM text, or a PEM file)
   holds X.509 certificates;
 * ``sl_openpgp_key_problem(content)``: an apt repository's signing key (read
-  from a host with slurp) is an OpenPGP key.
+  from a host with slurp) is an OpenPGP key;
+* ``sl_x509_ca_errors(cas)``: each CA a site trusts for X.509 logins (PEM text
+  or a file) is one CA certificate valid today, its CRL a CRL that CA signed,
+  its CRL URL an http(s) URL;
+* ``sl_x509_user_errors(users)``: each certificate DN maps to one OpenNebula
+  user, each DN in OpenSSL's slash form (``/C=../O=../CN=..``).
 
 A file encrypted with ansible-vault (a key, usually) is read from
 ``contents``, ``{path: text}`` that the caller decrypts with the
@@ -31,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -269,6 +275,148 @@ def sl_openpgp_key_problem(content):
     return "is not an OpenPGP public key (armored -----BEGIN PGP PUBLIC KEY BLOCK-----, or a binary keyring)"
 
 
+def _pem_item(item, what, contents, errors, expected):
+    """The bytes of a PEM text or a PEM file on the control machine, or None after saying why not."""
+    if isinstance(item, str) and "-----BEGIN" in item:
+        return item.encode("utf-8", "surrogateescape")
+    if isinstance(item, str) and item:
+        return _read(item, "%s (%s)" % (what, item), contents, errors)
+    errors.append("%s is %r; expected %s" % (what, item, expected))
+    return None
+
+
+_CRL_URL = re.compile(r"^https?://[^\s/]+/\S*$")
+
+
+def sl_x509_ca_errors(cas, label="cas", contents=None, prefix="", now=None):
+    """Every mistake in the CAs trusted for X.509 logins; ``[]`` when there is none.
+
+    Each item is ``{cert, crl, crl_url}``: ``cert`` one CA certificate
+    (basicConstraints CA:TRUE) valid today, PEM text or a PEM file on the
+    control machine; ``crl`` (optional) a PEM CRL issued and signed by that
+    CA; ``crl_url`` (optional) an http(s) URL. Two CAs of one subject would
+    need the same file name (the subject's hash) in the CA directory.
+    ``contents``: ``{path: text}`` of vault-encrypted files.
+    """
+    if not isinstance(cas, (list, tuple)):
+        return ["%s%s is %r; expected a list of {cert, crl, crl_url}." % (prefix, label, cas)]
+    x509, _ = _crypto()
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    errors = []
+    subjects = {}
+    for index, item in enumerate(cas):
+        what = "%s[%d]" % (label, index)
+        if not isinstance(item, Mapping):
+            errors.append("%s is %r; expected {cert: <CA certificate>, crl: <its CRL>, crl_url: <URL>}" % (what, item))
+            continue
+        data = _pem_item(item.get("cert"), what + ".cert", contents, errors,
+                         "the CA's certificate in PEM, or the path of a PEM file on the control machine")
+        ca = None
+        if data is not None:
+            certs = _certificates(data, what + ".cert", errors, "the CA's certificate in PEM")
+            if len(certs) > 1:
+                errors.append("%s.cert holds %d certificates; expected one CA certificate per item" % (what, len(certs)))
+            elif certs and not _is_ca(certs[0]):
+                errors.append("%s.cert (%s) is not a CA certificate (no basicConstraints CA:TRUE); expected the "
+                              "certificate of a CA that issues the users' certificates"
+                              % (what, certs[0].subject.rfc4514_string()))
+            elif certs:
+                ca = certs[0]
+                errors += _validity_errors(ca, what + ".cert", now)
+                if ca.subject in subjects:
+                    errors.append("%s.cert has the subject of %s (%s); two CAs of one subject cannot share the CA "
+                                  "directory" % (what, subjects[ca.subject], ca.subject.rfc4514_string()))
+                subjects.setdefault(ca.subject, what)
+        if item.get("crl") not in (None, ""):
+            crl_data = _pem_item(item.get("crl"), what + ".crl", contents, errors,
+                                 "the CA's CRL in PEM, or the path of a PEM file on the control machine")
+            if crl_data is not None:
+                try:
+                    crl = x509.load_pem_x509_crl(crl_data)
+                except ValueError as error:
+                    errors.append("%s.crl is not a CRL in PEM (%s); expected the CA's certificate revocation list "
+                                  "(-----BEGIN X509 CRL-----)" % (what, error))
+                    crl = None
+                if crl is not None and ca is not None and (
+                        crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key())):
+                    errors.append("%s.crl is issued by %s, not signed by the CA of %s.cert (%s)"
+                                  % (what, crl.issuer.rfc4514_string(), what, ca.subject.rfc4514_string()))
+        url = item.get("crl_url")
+        if url not in (None, "") and not (isinstance(url, str) and _CRL_URL.match(url)):
+            errors.append("%s.crl_url is %r; expected the http:// or https:// URL of the CA's CRL" % (what, url))
+        unknown = sorted(set(item) - {"cert", "crl", "crl_url"})
+        if unknown:
+            errors.append("%s has %s; expected only cert, crl and crl_url" % (what, ", ".join(map(str, unknown))))
+    return ["%s%s." % (prefix, error) for error in errors]
+
+
+# OpenNebula's user names: no blank and no colon (User::INVALID_NAME_CHARS), at most 128 characters.
+_ONE_USER = re.compile(r"^[^ :\t\n\v\f\r]{1,128}$")
+# A DN in OpenSSL's slash form: /KEY=value components; a value may hold a slash
+# (CN=host/name) but no '|' (the x509 driver's separator of a user's DNs).
+_SLASH_DN = re.compile(r"^(/[A-Za-z][A-Za-z0-9.-]*=[^/|\n\r]+(/[^=/|\n\r]+)*)+$")
+_RESERVED_USERS = ("oneadmin", "serveradmin")
+
+
+def sl_x509_dn_problem(dn):
+    """Why ``dn`` is no certificate subject in OpenSSL's slash form, or ``''``."""
+    if not isinstance(dn, str) or not dn.strip():
+        return "is empty"
+    if _SLASH_DN.match(dn):
+        return ""
+    if "=" in dn and "," in dn and not dn.startswith("/"):
+        return ("is in the comma form; expected OpenSSL's slash form, /C=../O=../CN=.. (`openssl x509 -noout "
+                "-subject -nameopt compat`)")
+    return "is not a DN in OpenSSL's slash form /C=../O=../CN=.. (`openssl x509 -noout -subject -nameopt compat`)"
+
+
+def sl_x509_user_errors(users, label="users", reserved=(), prefix=""):
+    """Every mistake in the DN -> OpenNebula user mapping; ``[]`` when there is none.
+
+    Each item is ``{name, dn}``: a DN that maps to no user (no name), a
+    malformed DN or user name, a name given twice, a DN given to two users
+    (a certificate would log in as both) and the names of ``reserved``
+    (``{name: why}``, e.g. the site's LDAP users) are refused.
+    """
+    if not isinstance(users, (list, tuple)):
+        return ["%s%s is %r; expected a list of {name, dn}." % (prefix, label, users)]
+    errors = []
+    names, dns = {}, {}
+    for index, item in enumerate(users):
+        what = "%s[%d]" % (label, index)
+        if not isinstance(item, Mapping):
+            errors.append("%s is %r; expected {name: <OpenNebula user>, dn: <certificate subject>}" % (what, item))
+            continue
+        name, dn = item.get("name"), item.get("dn")
+        problem = sl_x509_dn_problem(dn)
+        if problem:
+            errors.append("%s.dn %s %s" % (what, json.dumps(dn), problem))
+        if name in (None, ""):
+            errors.append("%s.dn %s maps to no user: give the OpenNebula user's name in %s.name"
+                          % (what, json.dumps(dn), what))
+        elif not isinstance(name, str) or not _ONE_USER.match(name):
+            errors.append("%s.name %s is not an OpenNebula user name (1 to 128 characters, no blank or ':')"
+                          % (what, json.dumps(name)))
+        elif name in _RESERVED_USERS:
+            errors.append("%s.name is %s, OpenNebula's own administrator; map the DN to a user of the site"
+                          % (what, name))
+        elif name in (reserved or {}):
+            errors.append("%s.name %s %s" % (what, name, reserved[name]))
+        elif name in names:
+            errors.append("%s.name %s is given already by %s; give each user one item" % (what, name, names[name]))
+        else:
+            names[name] = what
+        if not problem and isinstance(dn, str):
+            if dn in dns:
+                errors.append("%s.dn %s is given already by %s; a certificate maps to one user"
+                              % (what, json.dumps(dn), dns[dn]))
+            dns.setdefault(dn, what)
+        unknown = sorted(set(item) - {"name", "dn"})
+        if unknown:
+            errors.append("%s has %s; expected only name and dn" % (what, ", ".join(map(str, unknown))))
+    return ["%s%s." % (prefix, error) for error in errors]
+
+
 class FilterModule:
     """StratusLab certificate and key checks."""
 
@@ -277,4 +425,7 @@ class FilterModule:
             "sl_tls_errors": sl_tls_errors,
             "sl_signer_errors": sl_signer_errors,
             "sl_openpgp_key_problem": sl_openpgp_key_problem,
+            "sl_x509_ca_errors": sl_x509_ca_errors,
+            "sl_x509_dn_problem": sl_x509_dn_problem,
+            "sl_x509_user_errors": sl_x509_user_errors,
         }

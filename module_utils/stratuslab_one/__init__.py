@@ -8,12 +8,13 @@ Bottom up:
 * ``errors``: oned's error codes, one ``OneError`` subclass per code.
 * ``template``: OpenNebula template text, rendered from a dict and parsed back.
 * ``model``: what oned answers, parsed (``Host``, ``Cluster``, ``Vnet``,
-  ``Datastore``, ``Image``) and indexed by id and name (``Pool``).
+  ``Datastore``, ``Image``, ``User``) and indexed by id and name (``Pool``).
 * ``transport``: ``OneClient``, the XML-RPC client (retries, typed calls, waits).
 * ``module``: what every module shares (connection options, ``run_one_module``,
   the ``Changes`` a reconciler records).
 * one reconciler per object kind: ``cluster``, ``host`` (opennebula_host and
-  opennebula_hosts), ``vnet``, ``vnets``, ``datastore``, ``image``. Each is
+  opennebula_hosts), ``vnet``, ``vnets``, ``datastore``, ``image``,
+  ``user``. Each is
   ``*_run(client, params, check_mode) -> result`` and calls the client's
   methods itself.
 

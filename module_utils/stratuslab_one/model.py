@@ -407,9 +407,29 @@ class Vm:
                 "host": self.hostname}
 
 
+@dataclass
+class User:
+    """A user of one.userpool.info: its auth driver and password (a DN list for the x509 driver)."""
+
+    id: int
+    name: str
+    gid: int
+    gname: str
+    auth_driver: str
+    password: str
+    enabled: bool
+
+    @classmethod
+    def from_element(cls, elem):
+        return cls(id=_int(elem, "ID", -1), name=_text(elem, "NAME").strip(), gid=_int(elem, "GID", -1),
+                   gname=_text(elem, "GNAME").strip(), auth_driver=_text(elem, "AUTH_DRIVER").strip(),
+                   password=_text(elem, "PASSWORD"), enabled=_text(elem, "ENABLED").strip() == "1")
+
+
 _POOLS = {Host: ("HOST_POOL", "HOST"), Cluster: ("CLUSTER_POOL", "CLUSTER"),
           Vnet: ("VNET_POOL", "VNET"), Datastore: ("DATASTORE_POOL", "DATASTORE"),
-          Image: ("IMAGE_POOL", "IMAGE"), Vm: ("VM_POOL", "VM")}
+          Image: ("IMAGE_POOL", "IMAGE"), Vm: ("VM_POOL", "VM"),
+          User: ("USER_POOL", "USER")}
 
 
 def parse_pool(cls, xml_text):

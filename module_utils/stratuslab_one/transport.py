@@ -38,7 +38,7 @@ from ansible.module_utils.stratuslab_one.errors import (
 from ansible.module_utils.stratuslab_one.model import (
     HOST_ERROR, HOST_MONITORED, HOST_STATES, HOST_STATUS, IMAGE_ERROR, IMAGE_READY, LCM_RUNNING, VM_ACTIVE,
     VM_POWEROFF, VM_SUSPENDED, VNET_ERROR, VNET_READY, VNET_STATES,
-    VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, Vm, Vnet, datastore_location, parse_object,
+    VNET_UPDATE_FAILURE, Cluster, Datastore, Host, Image, Pool, User, Vm, Vnet, datastore_location, parse_object,
     parse_pool)
 from ansible.module_utils.stratuslab_one.template import render_template, render_vector
 
@@ -361,6 +361,21 @@ class OneClient:
 
     def image_delete(self, image_id):
         return self.call("one.image.delete", int(image_id))
+
+    # -- users ----------------------------------------------------------
+    def userpool(self):
+        """Every user (oneadmin sees them all), one call."""
+        return Pool("user", parse_pool(User, self.call("one.userpool.info")))
+
+    def user_allocate(self, name, password, driver, group_ids=()):
+        """A new user; without group ids oned puts it in the users group."""
+        return self.call("one.user.allocate", name, password, driver, [int(gid) for gid in group_ids])
+
+    def user_chauth(self, user_id, driver, password):
+        return self.call("one.user.chauth", int(user_id), driver, password)
+
+    def user_delete(self, user_id):
+        return self.call("one.user.delete", int(user_id))
 
     # -- virtual machines -------------------------------------------------
     def vmpool(self):

@@ -18,6 +18,9 @@ wrote:
 - pki-one's LDAP tools, Apache's LDAP authentication, the test oned's LDAP
   login and the accounting API's LDAP login all reach pki-ldap over TLS
   with the given root CA;
+- grid users write to the repository with a client certificate whose DN
+  maps to a writer (beside the LDAP password); a non-writer's certificate
+  does not write, a revoked or untrusted one fails the handshake;
 - a usage record goes through the SQLite store (no PostgreSQL installed);
 - `--check --diff` with replaced key files on the hosts reports the key
   files as to be changed and prints no line of any key.
@@ -183,6 +186,72 @@ def test_repository_authenticates_writers_against_ldap(host):
     assert code("GET", base + "hello.txt") == 200
     assert code("PUT", base + "carol.txt", CAROL, "x") == 403
     assert code("PUT", base + "anon.txt", None, "x") == 401
+
+
+# --- client certificates for the repository's writes ----------------------------
+
+
+def _repository(address, cert=None):
+    """An https connection to the repository from this machine, with a grid user's certificate (prepare.yml)."""
+    ctx = ssl.create_default_context(cadata=_pki("ca.pem"))
+    if cert:
+        ctx.load_cert_chain(os.path.join(PKI, "%s-user.pem" % cert), os.path.join(PKI, "%s-user-key.pem" % cert))
+
+    class Conn(http.client.HTTPSConnection):
+        def connect(self):
+            self.sock = ctx.wrap_socket(socket.create_connection((address, 443), 30), server_hostname=NAME)
+
+    return Conn(NAME, 443, context=ctx, timeout=60)
+
+
+def _status(address, method, path, cert=None, body=None, user=None):
+    conn = _repository(address, cert)
+    headers = {"Content-Type": "application/octet-stream"}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % user).encode()).decode()
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status
+
+
+def test_a_writer_writes_with_her_grid_certificate(address):
+    """alice's certificate (no password), from a CA of the site's CA directory, maps to alice, a writer."""
+    base = "/images/cert-%s/" % uuid.uuid4().hex[:8]
+    assert _status(address, "MKCOL", base, cert="alice") == 201
+    assert _status(address, "PUT", base + "hello.txt", cert="alice", body=b"by certificate") == 201
+    assert _status(address, "GET", base + "hello.txt") == 200
+    assert _status(address, "DELETE", base + "hello.txt", cert="alice") == 204
+
+
+def test_a_certificate_of_a_user_outside_the_writers_group_does_not_write(address):
+    # carol's certificate is valid and maps to carol, who is no writer: asked for a writer's credentials.
+    assert _status(address, "PUT", "/images/carol-cert.txt", cert="carol", body=b"x") == 401
+    # Reads need no certificate, and take one.
+    assert _status(address, "GET", "/", cert="carol") == 200
+
+
+def test_the_password_still_writes_beside_the_certificates(address):
+    path = "/images/pw-%s.txt" % uuid.uuid4().hex[:8]
+    assert _status(address, "PUT", path, user=ALICE, body=b"by password") == 201
+    assert _status(address, "PUT", path + ".c", user=CAROL, body=b"x") == 403
+    assert _status(address, "DELETE", path, user=ALICE) == 204
+
+
+@pytest.mark.parametrize("cert", ["alice-revoked", "alice-rogue"], ids=["revoked-in-the-crl", "untrusted-ca"])
+def test_a_revoked_or_untrusted_certificate_is_refused(address, cert):
+    """alice's name on a certificate the CRL revokes, or that no trusted CA issued: the handshake fails."""
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        _status(address, "PUT", "/images/%s.txt" % cert, cert=cert, body=b"x")
+
+
+def test_the_ca_directory_has_the_igtf_layout(host):
+    listing = host.run("ls /etc/grid-security/certificates")
+    names = listing.stdout.split()
+    assert len([n for n in names if re.fullmatch(r"[0-9a-f]{8}\.0", n)]) == 2, names
+    assert len([n for n in names if re.fullmatch(r"[0-9a-f]{8}\.r0", n)]) == 1, names
+    assert host.service("fetch-crl.timer").is_enabled
 
 
 # --- accounting in SQLite ---------------------------------------------------------

@@ -42,6 +42,15 @@ BAD = [
     ({"site_repository_trusted_signers": ["/nonexistent/signers.pem"]}, "site_repository_trusted_signers"),
     ({"site_repository_trusted_signers": ["/etc/hostname"]}, "site_repository_trusted_signers"),
     ({"site_repository_trusted_signers": "/etc/ssl/signers.pem"}, "site_repository_trusted_signers"),
+    # Client certificates (site_x509_auth). /etc/ssl/certs holds <hash>.0 links: a CA directory.
+    ({"site_x509_auth": True, "site_x509_ca_dir": "/nonexistent/certificates"},
+     "site_x509_ca_dir (appliance_repo_x509_ca_dir) /nonexistent/certificates"),
+    ({"site_x509_auth": True, "site_x509_cas": [{"cert": "/etc/hostname"}]},
+     "site_x509_cas (appliance_repo_x509_cas)[0].cert"),
+    ({"site_x509_auth": True, "site_x509_ca_dir": "/etc/ssl/certs",
+      "site_x509_users": [{"name": "", "dn": "/O=Grid/CN=Alice"}]}, "maps to no user"),
+    ({"site_x509_auth": True, "site_x509_ca_dir": "/etc/ssl/certs",
+      "site_x509_users": [{"name": "alice", "dn": "/O=Grid/CN=Alice O'Grid"}]}, "holds a quote or a backslash"),
 ]
 ALL_AT_ONCE = {"site_repository_writers_group": "uploaders", "site_repository_url": "http://repo.demo.stratuslab.test/",
                "site_repository_tls_cert": "/etc/ssl/repo.crt"}

@@ -270,4 +270,87 @@ def test_content_that_is_not_base64_is_refused():
 def test_filter_module_maps_the_names():
     assert pki.FilterModule().filters() == {"sl_tls_errors": pki.sl_tls_errors,
                                             "sl_signer_errors": pki.sl_signer_errors,
-                                            "sl_openpgp_key_problem": pki.sl_openpgp_key_problem}
+                                            "sl_openpgp_key_problem": pki.sl_openpgp_key_problem,
+                                            "sl_x509_ca_errors": pki.sl_x509_ca_errors,
+                                            "sl_x509_dn_problem": pki.sl_x509_dn_problem,
+                                            "sl_x509_user_errors": pki.sl_x509_user_errors}
+
+
+# --- sl_x509_ca_errors, sl_x509_user_errors: the X.509 login of the front-end ---
+
+def _pem_text(cert):
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _crl_pem(issuer_name, key):
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer_name).last_update(NOW)
+           .next_update(NOW + datetime.timedelta(days=7)).sign(key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@functools.lru_cache(maxsize=None)
+def _grid_cas():
+    ca = _identity("grid CA", ca=True)
+    twin = _identity("grid CA", ca=True)  # the same subject, another key
+    expired = _identity("old grid CA", ca=True, days=-1, not_before_days=-30)
+    user = _identity("a grid user", issuer=ca)
+    return ca, twin, expired, user
+
+
+def test_a_grid_ca_with_its_crl_passes():
+    (key, cert), _, _, _ = _grid_cas()
+    item = {"cert": _pem_text(cert), "crl": _crl_pem(cert.subject, key),
+            "crl_url": "https://ca.example.org/ca.crl"}
+    assert pki.sl_x509_ca_errors([item], "site_x509_cas") == []
+
+
+@pytest.mark.parametrize("which, change, words", [
+    ("expired", {}, "expired on"),
+    ("user", {}, "is not a CA certificate"),
+    ("ca", {"crl": "twin"}, "not signed by the CA of site_x509_cas[0].cert"),
+    ("ca", {"crl": "no crl"}, "site_x509_cas[0].crl is not a CRL"),
+    ("ca", {"crl_url": "ldap://ca.example.org/crl"}, "site_x509_cas[0].crl_url"),
+    ("ca", {"hash": "x"}, "expected only cert, crl and crl_url"),
+])
+def test_a_bad_grid_ca_is_refused(which, change, words):
+    ca, twin, expired, user = _grid_cas()
+    cert = {"ca": ca, "expired": expired, "user": user}[which][1]
+    item = {"cert": _pem_text(cert)}
+    if change.get("crl") == "twin":
+        item["crl"] = _crl_pem(twin[1].subject, twin[0])
+    elif "crl" in change:
+        item["crl"] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"
+    item.update({k: v for k, v in change.items() if k != "crl"})
+    errors = pki.sl_x509_ca_errors([item], "site_x509_cas")
+    assert any(words in error for error in errors), errors
+
+
+def test_two_grid_cas_of_one_subject_are_refused():
+    ca, twin, _, _ = _grid_cas()
+    errors = pki.sl_x509_ca_errors([{"cert": _pem_text(ca[1])}, {"cert": _pem_text(twin[1])}], "site_x509_cas")
+    assert errors == ["site_x509_cas[1].cert has the subject of site_x509_cas[0] (CN=grid CA); two CAs of one "
+                      "subject cannot share the CA directory."]
+
+
+@pytest.mark.parametrize("dn", ["/C=FR/O=Grid/CN=Jane Doe", "/DC=org/DC=example/CN=host/vm.example.org",
+                                "/O=Grid/OU=A.B-C/CN=x"])
+def test_slash_dns_pass(dn):
+    assert pki.sl_x509_dn_problem(dn) == ""
+
+
+@pytest.mark.parametrize("dn, words", [("", "is empty"), ("CN=Jane,O=Grid", "comma form"),
+                                       ("Jane Doe", "slash form"), ("/C=FR|/CN=x", "slash form"),
+                                       ("/=x", "slash form"), (None, "is empty")])
+def test_other_dns_are_refused(dn, words):
+    assert words in pki.sl_x509_dn_problem(dn)
+
+
+def test_a_dn_mapping_to_no_user_or_two_is_refused():
+    users = [{"name": "jdoe", "dn": "/CN=Jane"}, {"dn": "/CN=Nobody"}, {"name": "jane", "dn": "/CN=Jane"},
+             {"name": "jdoe", "dn": "/CN=Other"}, "jdoe"]
+    assert pki.sl_x509_user_errors(users, "site_x509_users") == [
+        'site_x509_users[1].dn "/CN=Nobody" maps to no user: give the OpenNebula user\'s name in '
+        'site_x509_users[1].name.',
+        'site_x509_users[2].dn "/CN=Jane" is given already by site_x509_users[0]; a certificate maps to one user.',
+        "site_x509_users[3].name jdoe is given already by site_x509_users[0]; give each user one item.",
+        "site_x509_users[4] is 'jdoe'; expected {name: <OpenNebula user>, dn: <certificate subject>}."]

@@ -307,7 +307,7 @@ def test_real_http_round_trip(tmp_path):
 PAYLOADS = sorted(p.name for p in SAMPLES.glob("*.payload.xml")) if SAMPLES.is_dir() else []
 ROOTS = {"HOST_POOL": one.Host, "CLUSTER_POOL": one.Cluster, "VNET_POOL": one.Vnet,
          "DATASTORE_POOL": one.Datastore, "HOST": one.Host, "CLUSTER": one.Cluster, "VNET": one.Vnet,
-         "DATASTORE": one.Datastore}
+         "DATASTORE": one.Datastore, "USER_POOL": one.User, "USER": one.User}
 
 
 @pytest.mark.parametrize("name", PAYLOADS)
