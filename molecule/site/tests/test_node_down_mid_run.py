@@ -8,11 +8,12 @@ run has something to do everywhere: the time daemon's drop-in (which no
 daemon reads in a container: the time daemon does not run there) on every
 host, and site-node3's block of site members in /etc/hosts. site-node3 is
 then stopped (``podman stop -t 0``: its power cut, whatever it was running)
-once the run has finished its k-th task there, k drawn from a seeded random
-source among the play's listed tasks but its last three (FAULT_SEED=<n> in
-the verify's environment replays a draw; the seed is printed). The progress
-is read from community.general.log_plays, which writes each host's task
-results to a file of its own as they come.
+once it has finished one of the play's tasks, drawn by a seeded random
+source among the tasks ``--list-tasks`` names but the last five (so that
+tasks which reach it are left: FAULT_SEED=<n> in the verify's environment
+replays a draw; the seed is printed). The progress is read from
+community.general.log_plays, which writes each host's task results to a
+file of its own as they come.
 
 What the site must do:
 
@@ -59,21 +60,29 @@ def _seeded():
 
 
 def _listed_tasks():
-    """How many tasks ansible-playbook --list-tasks names in base.yml's play."""
+    """The names of the tasks ansible-playbook --list-tasks lists in base.yml's
+    play, in order, without their role's prefix (as log_plays names them)."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / PLAYBOOK), "--list-tasks"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return sum(1 for line in proc.stdout.splitlines() if "TAGS:" in line and not line.lstrip().startswith("play #"))
+    names = [line.split("\tTAGS:")[0].strip() for line in proc.stdout.splitlines()
+             if "\tTAGS:" in line and not line.lstrip().startswith("play #")]
+    return [name.split(" : ", 1)[1] if name.startswith("base : ") else name for name in names]
 
 
 def _results(folder):
-    """How many task results community.general.log_plays has logged for the victim."""
+    """The victim's task results that community.general.log_plays has logged
+    ("<time> - <playbook> - <task> - <action> - <status> - <result>")."""
     path = folder / VICTIM
     if not path.exists():
-        return 0
-    return sum(1 for line in path.read_text(errors="replace").splitlines() if line.strip())
+        return []
+    return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+
+
+def _done(folder, task):
+    return any(" - %s - " % task in line for line in _results(folder))
 
 
 def _podman(*args):
@@ -110,9 +119,10 @@ def mid_run(host, request, tmp_path_factory):
     started = time.monotonic()
     rng, seed = _seeded()
     listed = _listed_tasks()
-    at = rng.randint(1, max(1, listed - 3))
-    where = "seed %d (FAULT_SEED=%d replays it): %s stopped after its task result %d of %d listed tasks" % (
-        seed, seed, VICTIM, at, listed)
+    assert len(listed) > 6, listed
+    at = rng.choice(listed[:-5])
+    where = "seed %d (FAULT_SEED=%d replays it): %s stopped once it had done task %d of %d, %r" % (
+        seed, seed, VICTIM, listed.index(at) + 1, len(listed), at)
     stratuslab_testinfra.say(request, "node down mid-run: " + where)
     hosts = {name: host.get_host(stratuslab_testinfra.hosts(name)[0]) for name in OTHERS + [VICTIM]}
     address = stratuslab_testinfra.hostvars(VICTIM)["site_address"]
@@ -135,11 +145,11 @@ def mid_run(host, request, tmp_path_factory):
     stopped = {}
 
     def fault(done):
-        while not done.is_set() and _results(folder) < at:
+        while not done.is_set() and not _done(folder, at):
             time.sleep(0.2)
         if not done.is_set():
-            stopped["results"] = _results(folder)
             stopped["stop"] = _podman("stop", "-t", "0", VICTIM)
+            stopped["results"] = len(_results(folder))
 
     faulty = run_playbook(PLAYBOOK, env={"ANSIBLE_CALLBACKS_ENABLED": "community.general.log_plays",
                                          "ANSIBLE_LOG_FOLDER": str(folder)}, during=fault)
