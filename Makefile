@@ -66,7 +66,7 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 SCENARIOS ?= site own_pki accounting squid default
 VM_SCENARIOS ?= vm nfs
 
-.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down accounting-wheel lint unit faults molecule test test-vm site validate site-down collection clean
+.PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down accounting-wheel lint unit molecule test test-vm site validate site-down collection clean
 
 help:
 	@echo "make site       build local test hosts and deploy the demo site (inventories/demo)"
@@ -75,7 +75,6 @@ help:
 	@echo "make vm-up      boot VMS=$(VMS) qemu VM test hosts (make vm-down stops them)"
 	@echo "make validate   rerun the demo site's validation (a VM on every site network)"
 	@echo "make collection build the Ansible collection stratuslab.cloud (build/collection/*.tar.gz)"
-	@echo "make faults     fault tests: oned down, a run killed half-way, full cache disk, node down (docs/faults.md)"
 	@echo "make accounting-wheel  build the accounting service's wheel that the accounting role installs"
 	@echo "parts: deps venv image one-packages test-image vm-image accounting-wheel lint unit molecule"
 
@@ -147,17 +146,13 @@ lint: venv
 # The unit tests run on every core (pytest-xdist), a test file at a time per
 # worker, so a file's shared fixtures (its slapd, PostgreSQL, real oned)
 # start once per worker that runs it. UNIT_WORKERS=0 runs them in one process.
+# Among them the fault tests against the real oned (docs/faults.md: oned
+# down, a run killed half-way); the full cache disk and the node down mid-run
+# are tested in the squid and site scenarios' verify.
 UNIT_WORKERS ?= auto
 # The role's preflight, which many of them run, needs the accounting wheel.
 unit: venv one-packages accounting-wheel
 	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit products/accounting/tests
-
-# Faults during a run (docs/faults.md): oned down, a run killed half-way, a
-# full cache disk, a node down mid-run. One process (the tests stop and start
-# shared daemons and containers); every test's wall time is printed.
-# FAULT_SEED replays the random fault points a failed run printed.
-faults: venv one-packages image
-	pytest -n 0 -p no:cacheprovider --durations=0 tests/faults
 
 # The scenarios run two at a time (tools/molecule-lanes), in SCENARIOS' order,
 # each as soon as a lane is free: a scenario spends much of its time waiting

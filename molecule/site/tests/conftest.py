@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -52,21 +53,34 @@ def repository_name():
     return "%s.%s" % (group("repository")[0], SITE["site_domain"])
 
 
-def run_playbook(playbook, extra_vars=None, args=()):
+def run_playbook(playbook, extra_vars=None, args=(), env=None, during=None):
     """Run ``playbook`` (a path under the project, or an absolute one) on the scenario's inventory
-    with ``extra_vars`` (-e @file); {rc, report (ansible.posix.json), stdout, stderr, seconds}."""
+    with ``extra_vars`` (-e @file); {rc, report (ansible.posix.json), stdout, stderr, seconds}.
+
+    ``env`` adds to the run's environment. ``during(done)``, when given, runs in
+    a thread while the playbook runs (a fault put in its way); ``done`` is a
+    threading.Event set when the playbook has ended, and the run returns once
+    the thread has too."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    run_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    run_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + run_env.get("PATH", "")
+    run_env.update(env or {})
     argv = ["ansible-playbook", "-i", str(inventory), str(ROOT / playbook)] + list(args)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(extra_vars or {}, handle)
+    done = threading.Event()
+    thread = threading.Thread(target=during, args=(done,)) if during else None
     started = time.monotonic()
     try:
-        proc = subprocess.run(argv + ["-e", "@" + handle.name], cwd=ROOT, env=env, capture_output=True,
+        if thread:
+            thread.start()
+        proc = subprocess.run(argv + ["-e", "@" + handle.name], cwd=ROOT, env=run_env, capture_output=True,
                               text=True, timeout=1800)
     finally:
+        done.set()
+        if thread:
+            thread.join()
         os.unlink(handle.name)
     try:
         report = json.loads(proc.stdout)

@@ -133,7 +133,7 @@ def test_a_cache_larger_than_its_disk_is_refused(cache, cache_dir, exists, words
 
 @pytest.mark.parametrize("cache", ["8.5G", "10G"])
 def test_a_cache_that_leaves_less_than_a_fifth_of_its_disk_free_is_refused(cache):
-    # Squid 5.7 stops on its first failed write to a full cache disk (tests/faults)
+    # Squid 5.7 stops on its first failed write to a full cache disk (molecule/squid/tests/test_cache_disk_full.py)
     found = cache_errors(cache, "2G", mounts=MOUNTS, cache_dir="/var/spool/squid", cache_dir_exists=True)
     assert len(found) == 1 and "leaves less than a fifth of the file system that holds /var/spool/squid" in found[0]
     assert "expected at most 8G" in found[0], found

@@ -4,7 +4,7 @@ The tasks run with the repository's ansible.cfg (library/ and module_utils/
 of the checkout), connection local and the venv's python; the json stdout
 callback gives every task result to the test. ``stop_half_way`` starts a
 run and stops it with a signal, as Ctrl-C or a crash of the control machine
-would (the fault tests, here and in tests/faults).
+would (the fault tests: test_one_faults.py, test_one_fault_*.py).
 """
 
 from __future__ import annotations

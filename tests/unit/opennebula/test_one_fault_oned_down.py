@@ -16,8 +16,11 @@ import time
 
 import pytest
 
-from faultlib import LossyProxy, Via, seeded
+from fault_testlib import LossyProxy, Via, seeded
 from one_playbook import run_tasks, task as T
+from one_testlib import needs_real_oned
+
+pytestmark = needs_real_oned
 
 CLUSTER = "flt-down"
 NETS = ["flt-down-net-%d" % i for i in range(3)]

@@ -23,10 +23,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from faultlib import seeded
+from fault_testlib import seeded
 from one_playbook import ANSIBLE_PLAYBOOK, PYTHON, REPO, PlaybookRun, stop_half_way
+from one_testlib import needs_real_oned
+
+pytestmark = needs_real_oned
 
 CLUSTER = "flt-kill"
 NETWORKS = [
@@ -53,9 +57,7 @@ def make_play(tmp_path, oned, state="present"):
     home = tmp_path / "oneadmin"
     (home / ".one").mkdir(parents=True, exist_ok=True)
     (home / ".one" / "one_auth").write_text("%s:%s\n" % (oned.username, oned.password))
-    # oned's datastore drivers copy images only from its SAFE_DIRS (/var/tmp)
-    image = Path("/var/tmp") / ("flt-kill-%d.img" % oned.port)
-    image.write_bytes(b"\0" * 1024 * 1024)
+    image = Path("/var/tmp") / ("flt-kill-%d.img" % oned.port)   # the image_file fixture's
     location = oned.client().datastore_location()
     out = tmp_path / "files"
     role_vars = {
@@ -159,7 +161,18 @@ def files_state(out):
     return whole, broken, strays
 
 
-def test_a_run_killed_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
+@pytest.fixture
+def image_file(real_oned):
+    """The image the run registers; oned's datastore drivers copy images only
+    from its SAFE_DIRS (/var/tmp): named by the oned's port, which no other
+    instance running beside it has, and removed after the test."""
+    path = Path("/var/tmp") / ("flt-kill-%d.img" % real_oned.port)
+    path.write_bytes(b"\0" * 1024 * 1024)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_a_run_killed_half_way_is_completed_by_a_rerun(real_oned, tmp_path, image_file):
     rng, seed = seeded("run killed half-way")
     client = real_oned.client()
     cmd, env, out = make_play(tmp_path, real_oned)
@@ -197,4 +210,3 @@ def test_a_run_killed_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
     print("stopped: %s; temp files left beside the files: %s" % (stopped, strays_seen))
     assert len(stopped) >= RUNS, "most runs ended before their signal: %s" % stopped
     assert not strays_seen, "temp files left in the files' directory: %s" % strays_seen
-    (Path("/var/tmp") / ("flt-kill-%d.img" % real_oned.port)).unlink()

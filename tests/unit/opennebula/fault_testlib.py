@@ -1,7 +1,7 @@
-"""Helpers of the fault tests: a seeded random source, a lossy proxy in front
-of oned, podman with the project's containers.conf. Tasks and a run stopped
-by a signal are one_playbook's (task, stop_half_way), which the unit tests
-share."""
+"""Helpers of the fault tests against the real oned (test_one_fault_*.py):
+a seeded random source whose seed FAULT_SEED replays, a lossy proxy in front
+of oned. Tasks and a run stopped by a signal are one_playbook's (task,
+stop_half_way), which the other OpenNebula tests share."""
 
 from __future__ import annotations
 
@@ -9,23 +9,9 @@ import http.client
 import os
 import random
 import re
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
-
-from one_playbook import REPO
-
-
-def podman(*args, check=True, timeout=600):
-    """Run podman with the project's containers.conf (tools/container/); fail
-    naming its output unless ``check`` is false. ``timeout`` bounds a command
-    that hangs; a longer one passes its own."""
-    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "tools" / "container" / "containers.conf"))
-    proc = subprocess.run(["podman"] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
-    if check and proc.returncode:
-        raise AssertionError("podman %s: %s %s" % (" ".join(args), proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc
 
 
 def seeded(name):
