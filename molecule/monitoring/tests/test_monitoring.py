@@ -107,10 +107,22 @@ def test_a_wrong_password_is_refused(ca_file):
     assert status == 401
 
 
-@pytest.mark.parametrize("path", ["/graph", "/api/v1/status/buildinfo", "/alertmanager/api/v2/status"])
+# Debian's Prometheus serves its classic web pages (/classic/...), and
+# sends / there.
+@pytest.mark.parametrize("path", ["/classic/graph", "/classic/targets", "/api/v1/status/buildinfo",
+                                  "/alertmanager/api/v2/status"])
 def test_an_ldap_user_is_let_in(ca_file, path):
     status, _ = fetch(ca_file, path, ALICE)
     assert status == 200
+
+
+def test_the_front_page_leads_to_prometheus_on_the_same_address(ca_file):
+    run = subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", ca_file, "-u", "%s:%s" % ALICE,
+                          "--resolve", "%s:%d:%s" % (NAME, PORT, ADDRESS), "-o", "/dev/null",
+                          "-w", "%{http_code} %{redirect_url}", BASE + "/"],
+                         capture_output=True, text=True, check=True, timeout=60)
+    code, _, location = run.stdout.partition(" ")
+    assert code in ("301", "302") and location.startswith(BASE + "/classic/"), run.stdout
 
 
 def test_prometheus_and_alertmanager_listen_on_the_loopback_only(host):
@@ -172,9 +184,9 @@ def test_alerts_fire_and_resolve(ca_file):
 def test_chromium_shows_the_site_hosts_with_an_ldap_login():
     """Debian's Chromium on mon-node, headless, logs in as alice (the URL's
     user part, which Chromium answers the Basic challenge with) and renders
-    Prometheus's targets page. The certificate is not what this test checks
+    Prometheus's (classic) targets page. The certificate is not what this test checks
     (curl does, above): Chromium has its own trust store."""
-    url = "https://%s:%s@%s:%d/targets" % (ALICE[0], ALICE[1], NAME, PORT)
+    url = "https://%s:%s@%s:%d/classic/targets" % (ALICE[0], ALICE[1], NAME, PORT)
     common = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
               "--host-resolver-rules=MAP %s %s" % (NAME, ADDRESS), "--window-size=1280,900",
               "--virtual-time-budget=15000"]
