@@ -47,7 +47,9 @@ SCRAPE = 5
 # with a margin for the loaded test machine.
 FIRE_WITHIN = ALERT_AFTER + 4 * SCRAPE + 30
 RESOLVE_WITHIN = 4 * SCRAPE + 30
-ARTEFACTS = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", tempfile.gettempdir()), "artefacts")
+# Kept past the scenario's destroy (which removes molecule's ephemeral
+# directory), beside the scenario logs of tools/molecule-lanes.
+ARTEFACTS = os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", tempfile.gettempdir()), ".molecule-logs")
 
 
 def podman(*argv, check=True):
@@ -199,7 +201,7 @@ def test_chromium_shows_the_site_hosts_with_an_ldap_login():
         assert name in dom, "%s not on the targets page:\n%s" % (name, dom[:2000])
     podman("exec", NODE, *common, "--screenshot=/tmp/prometheus-targets.png", url)
     os.makedirs(ARTEFACTS, exist_ok=True)
-    saved = os.path.join(ARTEFACTS, "prometheus-targets.png")
+    saved = os.path.join(ARTEFACTS, "monitoring-prometheus-targets.png")
     podman("cp", "%s:/tmp/prometheus-targets.png" % NODE, saved)
     with open(saved, "rb") as image:
         data = image.read()
