@@ -59,11 +59,13 @@ APT_PACKAGES := python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 # repository, whose uploads, refusals and signed appliances are tested from a
 # node, its LDAP from a node and its LDAP login to OpenNebula from this
 # machine); `own_pki` is a site
-# with its own certificates and LDAP server and accounting in SQLite. `vm`
+# with its own certificates and LDAP server and accounting in SQLite;
+# `monitoring` runs Prometheus behind the LDAP login and makes its alerts
+# fire and resolve (with Debian's Chromium in a container as the browser). `vm`
 # (qemu VMs under software emulation, about 3x slower per task) and `nfs`
 # (image sharing over NFS, which the containers' kernel lacks) run with
 # `make test-vm`.
-SCENARIOS ?= site own_pki accounting squid default
+SCENARIOS ?= site own_pki accounting squid monitoring default
 VM_SCENARIOS ?= vm nfs
 
 .PHONY: help deps venv image one-packages test-image vm-image vm-up vm-down accounting-wheel lint unit molecule test test-vm site validate site-down collection clean

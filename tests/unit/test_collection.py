@@ -111,7 +111,7 @@ def installed(built, tmp_path_factory):
 
 def _inventory(work, name, **site_vars):
     """The demo site file on three local hosts (connection local: preflight only reads);
-    fe is also the LDAP server, the repository, the cache and the accounting host."""
+    fe is also the LDAP server, the repository, the cache, the accounting and the monitoring host."""
     site = yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8"))
     site.update(site_networks=[LOOP], ansible_connection="local", ansible_python_interpreter=sys.executable)
     # The demo's package repository key is in its containers' mount: a stand-in
@@ -119,7 +119,7 @@ def _inventory(work, name, **site_vars):
     (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n", encoding="utf-8")
     site.update(site_one_repo_key=str(work / "one-repo-key.asc"))
     site.update(site_vars)
-    fe_groups = {group: {"hosts": {"fe": {}}} for group in ("ldap", "repository", "cache", "accounting")}
+    fe_groups = {group: {"hosts": {"fe": {}}} for group in ("ldap", "repository", "cache", "accounting", "monitoring")}
     inventory = {"all": {"vars": site, "children": dict(fe_groups, **{
         "frontend": {"hosts": {"fe": {"site_address": "127.0.0.1"}}},
         "nodes": {"hosts": {

@@ -101,11 +101,16 @@ def _run(role, work):
     (work / "one-repo-key.asc").write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n")
     hosts = {host: {variable: value} for host, (variable, value, _) in CASES[role].items()}
     hosts["control"] = {}
-    return run_cases(work, preflight_play(role, hosts="cases"), {
+    groups = {
         "cases": hosts,
         # The site's other hosts, which the roles read (the front-end's, the LDAP server's); not in the play.
         "frontend": {"fe": {"site_address": "127.0.0.2"}},
-        "ldap": {"svc": {"site_address": "127.0.0.3"}}}, site=site)
+        "ldap": {"svc": {"site_address": "127.0.0.3"}}}
+    if role == "monitoring":
+        # The role runs on the monitoring host, which its URL names: here every case host is one.
+        groups["monitoring"] = hosts
+        site["site_monitoring_url"] = "https://{{ inventory_hostname }}.{{ site_domain }}:9443/"
+    return run_cases(work, preflight_play(role, hosts="cases"), groups, site=site)
 
 
 @pytest.fixture(scope="module")

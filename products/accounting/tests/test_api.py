@@ -44,8 +44,17 @@ def test_health_and_openapi_need_no_credentials(api):
     assert body["last_collection"] == "2026-11-23T20:31:09Z"
     status, _, doc = api.request("/v1/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/healthz", "/v1/usage", "/v1/openapi.json"}
+    assert set(doc["paths"]) == {"/healthz", "/metrics", "/v1/usage", "/v1/openapi.json"}
     assert doc["paths"]["/v1/usage"]["get"]["security"] == [{"basic": []}]
+
+
+def test_metrics_need_no_credentials_and_give_the_last_collection(api):
+    status, headers, body = api.request("/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    lines = body.splitlines()
+    assert "stratuslab_accounting_store_up 1" in lines
+    # 2026-11-23T20:31:09Z, the sample store's last success (as /healthz says).
+    assert "stratuslab_accounting_last_collection_timestamp_seconds 1795465869" in lines
 
 
 @pytest.mark.parametrize("user,password", [(None, None), ("alice", "wrong"), ("alice", ""),

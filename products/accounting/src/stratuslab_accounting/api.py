@@ -3,6 +3,9 @@
 Endpoints (the OpenAPI 3 document is served at /v1/openapi.json):
 
 * ``GET /healthz``: unauthenticated; 200 when the store answers, else 503;
+* ``GET /metrics``: unauthenticated; Prometheus's text format: whether the
+  store answers and when the collector last succeeded (what the site's
+  monitoring alerts on when the collector falls behind);
 * ``GET /v1/openapi.json``: unauthenticated;
 * ``GET /v1/usage?user=&group=&from=&to=&format=json|csv``: HTTP Basic.
 
@@ -91,6 +94,12 @@ def openapi_document():
                         "schema": {"$ref": "#/components/schemas/Health"}}}},
                     "503": {"description": "the store does not answer", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+            "/metrics": {"get": {
+                "operationId": "metrics", "security": [],
+                "responses": {
+                    "200": {"description": "Prometheus's text format: stratuslab_accounting_store_up"
+                                           " and stratuslab_accounting_last_collection_timestamp_seconds",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/v1/usage": {"get": {
                 "operationId": "usage", "security": [{"basic": []}],
                 "summary": "usage per user and group in a time window",
@@ -167,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             url = urllib.parse.urlsplit(self.path)
             if url.path == "/healthz":
                 return self.health()
+            if url.path == "/metrics":
+                return self.metrics()
             if url.path == "/v1/openapi.json":
                 return self._json(200, openapi_document())
             if url.path == "/v1/usage":
@@ -198,6 +209,29 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(503, {"status": "unavailable"})
         return self._json(200, {"status": "ok", "schema_version": version,
                                 "last_collection": iso(last) if last else None})
+
+    def metrics(self):
+        """The store's state and the collector's last success, for Prometheus.
+
+        Always 200 (a scrape that fails would hide the reason): the store
+        down is ``stratuslab_accounting_store_up 0``; before any collection
+        the timestamp is left out."""
+        store = self.server.store
+        try:
+            last = store.get_state(STATE_LAST_SUCCESS)
+            up = 1
+        except StoreError as exc:
+            LOG.error("metrics: %s", exc)
+            last, up = None, 0
+        lines = ["# HELP stratuslab_accounting_store_up Whether the accounting store answers.",
+                 "# TYPE stratuslab_accounting_store_up gauge",
+                 "stratuslab_accounting_store_up %d" % up]
+        if last:
+            lines += ["# HELP stratuslab_accounting_last_collection_timestamp_seconds"
+                      " When the collector last pulled every VM's usage from oned.",
+                      "# TYPE stratuslab_accounting_last_collection_timestamp_seconds gauge",
+                      "stratuslab_accounting_last_collection_timestamp_seconds %d" % int(last)]
+        return self._send(200, "\n".join(lines) + "\n", ctype="text/plain; version=0.0.4; charset=utf-8")
 
     def authenticate(self):
         header = self.headers.get("Authorization", "")

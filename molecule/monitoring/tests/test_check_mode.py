@@ -1,0 +1,1 @@
+../../shared/test_check_mode.py

@@ -1,0 +1,1 @@
+../../shared/test_no_secrets.py
