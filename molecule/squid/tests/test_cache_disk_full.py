@@ -118,8 +118,9 @@ def fetch(host, name, timeout=60):
     """(HTTP status, bytes received, seconds, curl's rc) of a GET of the
     origin's ``name`` through the second Squid, from the cache host."""
     begin = time.monotonic()
-    cmd = host.run("curl -s -o /dev/null -w '%%{http_code} %%{size_download}' -m %d -x %s %s",
-                   timeout, PROXY, ORIGIN_URL + name)
+    # testinfra shell-quotes every argument: each one a string
+    cmd = host.run("curl -s -o /dev/null -w '%%{http_code} %%{size_download}' -m %s -x %s %s",
+                   str(timeout), PROXY, ORIGIN_URL + name)
     status, size = (cmd.stdout.split() + ["0", "0"])[:2]
     return int(status), int(size), time.monotonic() - begin, cmd.rc
 
@@ -142,8 +143,8 @@ def full_disk(host, request):
     request.addfinalizer(remove)
     started = time.monotonic()
     made = host.run("install -d -o proxy -g proxy -m 0750 %s %s/log && install -d -m 0750 %s && "
-                    "mount -t tmpfs -o size=%dm,mode=0750 stratuslab-full-cache %s && chown proxy:proxy %s",
-                    WORK, WORK, CACHE_DIR, DISK_MB, CACHE_DIR, CACHE_DIR)
+                    "mount -t tmpfs -o size=%sm,mode=0750 stratuslab-full-cache %s && chown proxy:proxy %s",
+                    WORK, WORK, CACHE_DIR, str(DISK_MB), CACHE_DIR, CACHE_DIR)
     assert made.rc == 0, made.stderr
     cache_mb = largest_accepted_cache_mb(host)
     render_squid_conf("%dM" % cache_mb)
