@@ -8,6 +8,8 @@ key's RSA private operation), an expired one, and a CRL.
     alice.cert_path, alice.key_path, alice.dn
     pki.crl([revoked.serial])         # PEM file path
     pki.proxy(alice)                  # a grid proxy of alice's (RFC 3820), as one file
+    make_proxy(cert, key, out)        # the same from any certificate and key files
+                                      # (the site scenario's tests/test_x509_login.py)
 
 The trusted CA's subject is chosen so that OpenSSL's subject hash starts
 with a zero: OpenNebula's driver looks such a CA up without the zero, which
@@ -47,6 +49,33 @@ def _key():
 
 def _pem(cert):
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def make_proxy(cert_path, key_path, out_path, hours=12):
+    """A grid proxy (RFC 3820) of the user certificate ``cert_path``: signed by the user's key
+    ``key_path``, its subject the user's DN plus a CN, written to ``out_path`` as grid tools write
+    one (the proxy, its RSA key, then the user's certificate), mode 0600; returns ``out_path``."""
+    user_key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    user_cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    key = _key()
+    serial = x509.random_serial_number()
+    subject = x509.Name(list(user_cert.subject) + [x509.NameAttribute(NameOID.COMMON_NAME, str(serial % 10**9))])
+    # proxyCertInfo (RFC 3820): inherit all of the user's rights.
+    info = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"),
+                                      bytes.fromhex("300c300a06082b06010505071501"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(user_cert.subject)
+            .public_key(key.public_key()).serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=hours))
+            .add_extension(info, critical=True)
+            .sign(user_key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    out_path = Path(out_path)
+    out_path.write_text(_pem(cert) + key_pem + _pem(user_cert), encoding="utf-8")
+    out_path.chmod(0o600)
+    return out_path
 
 
 @dataclass
@@ -120,27 +149,8 @@ class TestPki:
         return Issued(dn=dn, serial=self._serial, cert_path=cert_path, key_path=key_path)
 
     def proxy(self, issued, hours=12):
-        """A proxy certificate of ``issued`` (signed by the user's key, subject the user's DN plus a CN),
-        written as grid tools write one: the proxy, its RSA key, then the user's certificate."""
-        user_key = serialization.load_pem_private_key(issued.key_path.read_bytes(), password=None)
-        user_cert = x509.load_pem_x509_certificate(issued.cert_path.read_bytes())
-        key = _key()
-        serial = x509.random_serial_number()
-        subject = x509.Name(list(user_cert.subject) + [x509.NameAttribute(NameOID.COMMON_NAME, str(serial % 10**9))])
-        # proxyCertInfo (RFC 3820): inherit all of the user's rights.
-        info = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"),
-                                          bytes.fromhex("300c300a06082b06010505071501"))
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(user_cert.subject)
-                .public_key(key.public_key()).serial_number(serial)
-                .not_valid_before(NOW - datetime.timedelta(minutes=5))
-                .not_valid_after(NOW + datetime.timedelta(hours=hours))
-                .add_extension(info, critical=True)
-                .sign(user_key, hashes.SHA256()))
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                    serialization.NoEncryption()).decode()
-        path = self._write(issued.cert_path.stem + ".proxy", _pem(cert) + key_pem + _pem(user_cert))
-        path.chmod(0o600)
-        return path
+        """A proxy certificate of ``issued`` (make_proxy), written beside it as <name>.proxy."""
+        return make_proxy(issued.cert_path, issued.key_path, self.dir / (issued.cert_path.stem + ".proxy"), hours)
 
     def crl(self, serials, name="ca.crl"):
         """A CRL of the trusted CA revoking ``serials``, as a PEM file."""
