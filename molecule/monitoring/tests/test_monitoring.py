@@ -3,8 +3,8 @@
 mon-one is the site's LDAP server, its front-end (the project's test oned,
 NOT OpenNebula) and its monitoring host; mon-node is a KVM node as the
 exporters see it (Debian's libvirt daemon, which prepare.yml installs in
-place of the kvm_node role), and the seat of the test's browser (Debian's
-Chromium, headless). From this
+place of the kvm_node role), the site's image cache (Squid) and the seat of
+the test's browser (Debian's Chromium, headless). From this
 machine, over the network, through the web views' Apache2 proxy with the
 certificate checked against the site CA and the host's name:
 
@@ -202,8 +202,9 @@ def test_prometheus_and_alertmanager_listen_on_the_loopback_only(host):
 
 def test_every_target_of_the_inventory_is_up(ca_file):
     expected = expected_targets()
-    # The scenario's point: mon-node is a KVM node, whose libvirt exporter runs.
-    assert {("node", NODE), ("libvirt", NODE)} <= expected, expected
+    # The scenario's point: mon-node is a KVM node, whose libvirt exporter
+    # runs, and the image cache, whose Squid exporter runs.
+    assert {("node", NODE), ("libvirt", NODE), ("squid", NODE)} <= expected, expected
 
     def targets():
         active = api(ca_file, "/api/v1/targets")["data"]["activeTargets"]
@@ -212,7 +213,10 @@ def test_every_target_of_the_inventory_is_up(ca_file):
     wait_for("every target up", targets, 60)
 
 
-@pytest.mark.parametrize("port, metric", [(9100, "node_boot_time_seconds"), (9177, "libvirt_up")])
+# A metric of each exporter (the Squid exporter serves Squid's counters only
+# once it has read them from Squid's cache manager).
+@pytest.mark.parametrize("port, metric", [(9100, "node_boot_time_seconds"), (9177, "libvirt_up"),
+                                          (9301, "squid_client_http_requests_total")])
 def test_the_exporters_answer_the_monitoring_host_only(host, port, metric):
     with pytest.raises(OSError):
         socket.create_connection((NODE_ADDRESS, port), timeout=3).close()
