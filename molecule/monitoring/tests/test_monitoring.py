@@ -1,17 +1,23 @@
 """What the site's administrators observe of the monitoring host, from outside.
 
 mon-one is the site's LDAP server, its front-end (the project's test oned,
-NOT OpenNebula) and its monitoring host; mon-node is another site host, and
-the seat of the test's browser (Debian's Chromium, headless). From this
+NOT OpenNebula) and its monitoring host; mon-node is a KVM node as the
+exporters see it (Debian's libvirt daemon, which prepare.yml installs in
+place of the kvm_node role), the site's image cache (Squid) and the seat of
+the test's browser (Debian's Chromium, headless). From this
 machine, over the network, through the web views' Apache2 proxy with the
 certificate checked against the site CA and the host's name:
 
 - anonymous and a wrong password are refused (401), an LDAP user is let in;
-- Prometheus's API lists every target of the inventory, each up;
+- Prometheus's API lists every target the inventory's groups call for
+  (monitoring_exporters), each up, and no other;
 - the exporters answer the monitoring host only (the site firewall);
 - stopping mon-node's node exporter and the front-end's oned fires NodeDown
   and OnedDown within the rules' time, in Prometheus and in Alertmanager,
   and both resolve once the services are back;
+- stopping mon-node's libvirt (the daemon and its sockets) fires
+  LibvirtDown, while its exporter still answers, and it resolves once
+  libvirt is back;
 - Chromium opens the Prometheus targets page with an LDAP user's login; its
   DOM names the site's hosts, and its screenshot is kept as the scenario's
   artefact.
@@ -27,6 +33,7 @@ import urllib.parse
 
 import pytest
 import stratuslab_testinfra
+import yaml
 
 testinfra_hosts = stratuslab_testinfra.hosts("monitoring")
 
@@ -47,6 +54,10 @@ SCRAPE = 5
 # with a margin for the loaded test machine.
 FIRE_WITHIN = ALERT_AFTER + 4 * SCRAPE + 30
 RESOLVE_WITHIN = 4 * SCRAPE + 30
+# libvirtd is socket-activated: stopped alone, the exporter's next connection
+# to one of its sockets starts it again.
+LIBVIRT_UNITS = ["libvirtd.service", "libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket"]
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 # Kept past the scenario's destroy (which removes molecule's ephemeral
 # directory), beside the scenario logs of tools/molecule-lanes.
 ARTEFACTS = os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", tempfile.gettempdir()), ".molecule-logs")
@@ -98,6 +109,55 @@ def wait_for(what, check, timeout, step=2):
         time.sleep(step)
 
 
+def query(ca_file, expr):
+    """The result vector of a Prometheus instant query."""
+    return api(ca_file, "/api/v1/query?query=" + urllib.parse.quote(expr))["data"]["result"]
+
+
+def expected_targets():
+    """{(job, instance)} that the inventory calls for: every exporter of
+    monitoring_exporters (the site's value, else the role's default) on the
+    hosts of its groups, the accounting API on the accounting hosts, and
+    Prometheus itself on the monitoring host. Read from the inventory and the
+    role's defaults, not from what Prometheus was given."""
+    exporters = stratuslab_testinfra.hostvars("mon-one").get("monitoring_exporters")
+    if exporters is None:
+        with open(os.path.join(PROJECT, "roles", "monitoring", "defaults", "main.yml"), encoding="utf-8") as defaults:
+            exporters = yaml.safe_load(defaults)["monitoring_exporters"]
+    expected = {("prometheus", host) for host in stratuslab_testinfra.names("monitoring")}
+    expected |= {("accounting", host) for host in stratuslab_testinfra.names("accounting")}
+    for exporter in exporters:
+        for group in exporter["groups"]:
+            expected |= {(exporter["name"], host) for host in stratuslab_testinfra.names(group)}
+    return expected
+
+
+def assert_fires_and_resolves(ca_file, wanted, stop, start, while_down=None):
+    """Run the podman commands ``stop``, wait until every (alertname,
+    instance) of ``wanted`` fires in Prometheus, not before the rules' time,
+    and Alertmanager has it; call ``while_down()`` (checks of the cause)
+    then; run ``start`` (also on failure) and wait until all are resolved."""
+    assert not {k for k, v in firing(ca_file).items() if v == "firing"}, "alerts firing before the test"
+    names = " and ".join(sorted(name for name, _ in wanted))
+    started = time.monotonic()
+    try:
+        for argv in stop:
+            podman("exec", *argv)
+        wait_for("%s firing" % names, lambda: all(firing(ca_file).get(key) == "firing" for key in wanted),
+                 FIRE_WITHIN)
+        fired = time.monotonic() - started
+        received = api(ca_file, "/alertmanager/api/v2/alerts")
+        received = {(a["labels"]["alertname"], a["labels"].get("instance")) for a in received}
+        assert wanted <= received, received
+        assert fired >= ALERT_AFTER, "fired after %.0f s, before the rules' %d s" % (fired, ALERT_AFTER)
+        if while_down is not None:
+            while_down()
+    finally:
+        for argv in start:
+            podman("exec", *argv, check=False)
+    wait_for("%s resolved" % names, lambda: not (wanted & set(firing(ca_file))), RESOLVE_WITHIN)
+
+
 @pytest.mark.parametrize("path", ["/", "/graph", "/api/v1/targets", "/alertmanager/", "/alertmanager/api/v2/alerts"])
 def test_anonymous_is_refused(ca_file, path):
     status, _ = fetch(ca_file, path)
@@ -141,7 +201,10 @@ def test_prometheus_and_alertmanager_listen_on_the_loopback_only(host):
 
 
 def test_every_target_of_the_inventory_is_up(ca_file):
-    expected = {("prometheus", "mon-one"), ("node", "mon-one"), ("node", NODE)}
+    expected = expected_targets()
+    # The scenario's point: mon-node is a KVM node, whose libvirt exporter
+    # runs, and the image cache, whose Squid exporter runs.
+    assert {("node", NODE), ("libvirt", NODE), ("squid", NODE)} <= expected, expected
 
     def targets():
         active = api(ca_file, "/api/v1/targets")["data"]["activeTargets"]
@@ -150,41 +213,52 @@ def test_every_target_of_the_inventory_is_up(ca_file):
     wait_for("every target up", targets, 60)
 
 
-def test_the_exporters_answer_the_monitoring_host_only(host):
+# A metric of each exporter (the Squid exporter serves Squid's counters only
+# once it has read them from Squid's cache manager).
+@pytest.mark.parametrize("port, metric", [(9100, "node_boot_time_seconds"), (9177, "libvirt_up"),
+                                          (9301, "squid_client_http_requests_total")])
+def test_the_exporters_answer_the_monitoring_host_only(host, port, metric):
     with pytest.raises(OSError):
-        socket.create_connection((NODE_ADDRESS, 9100), timeout=3).close()
-    metrics = host.run("curl -sS --max-time 10 http://%s:9100/metrics" % NODE_ADDRESS)
-    assert metrics.rc == 0 and "node_boot_time_seconds" in metrics.stdout
+        socket.create_connection((NODE_ADDRESS, port), timeout=3).close()
+    metrics = host.run("curl -sS --max-time 10 http://%s:%d/metrics" % (NODE_ADDRESS, port))
+    assert metrics.rc == 0 and metric in metrics.stdout
 
 
 def test_opennebula_state_is_scraped(ca_file):
-    def value(query):
-        result = api(ca_file, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
-        return result
-    up = wait_for("opennebula_oned_up", lambda: value("opennebula_oned_up"), 30)
+    up = wait_for("opennebula_oned_up", lambda: query(ca_file, "opennebula_oned_up"), 30)
     assert up[0]["value"][1] == "1" and up[0]["metric"]["instance"] == "mon-one"
-    assert value("opennebula_datastore_total_bytes"), "no datastore of the test oned"
+    assert query(ca_file, "opennebula_datastore_total_bytes"), "no datastore of the test oned"
 
 
 def test_alerts_fire_and_resolve(ca_file):
     """NodeDown (mon-node's node exporter stopped) and OnedDown (the test oned stopped)."""
-    assert not {k for k, v in firing(ca_file).items() if v == "firing"}, "alerts firing before the test"
-    wanted = {("NodeDown", NODE), ("OnedDown", "mon-one")}
-    started = time.monotonic()
-    try:
-        podman("exec", NODE, "systemctl", "stop", "prometheus-node-exporter")
-        podman("exec", "mon-one", "systemctl", "stop", "test-oned")
-        wait_for("NodeDown and OnedDown firing",
-                 lambda: all(firing(ca_file).get(key) == "firing" for key in wanted), FIRE_WITHIN)
-        fired = time.monotonic() - started
-        received = api(ca_file, "/alertmanager/api/v2/alerts")
-        names = {(a["labels"]["alertname"], a["labels"].get("instance")) for a in received}
-        assert wanted <= names, names
-        assert fired >= ALERT_AFTER, "fired after %.0f s, before the rules' %d s" % (fired, ALERT_AFTER)
-    finally:
-        podman("exec", NODE, "systemctl", "start", "prometheus-node-exporter", check=False)
-        podman("exec", "mon-one", "systemctl", "start", "test-oned", check=False)
-    wait_for("NodeDown and OnedDown resolved", lambda: not (wanted & set(firing(ca_file))), RESOLVE_WITHIN)
+    assert_fires_and_resolves(
+        ca_file, {("NodeDown", NODE), ("OnedDown", "mon-one")},
+        stop=[(NODE, "systemctl", "stop", "prometheus-node-exporter"), ("mon-one", "systemctl", "stop", "test-oned")],
+        start=[(NODE, "systemctl", "start", "prometheus-node-exporter"), ("mon-one", "systemctl", "start", "test-oned")])
+
+
+def test_libvirt_down_fires_and_resolves(ca_file):
+    """LibvirtDown: mon-node's libvirtd and its sockets stopped, its exporter still up."""
+    node = 'instance="%s"' % NODE
+
+    def libvirt_up():
+        result = query(ca_file, "libvirt_up{%s}" % node)
+        return result and result[0]["value"][1]
+    # Read-only socket, no polkit: the exporter reads libvirt before the test.
+    wait_for("libvirt_up of %s is 1" % NODE, lambda: libvirt_up() == "1", 30)
+
+    def cause():
+        assert podman("exec", NODE, "systemctl", "is-active", "libvirtd.service", check=False).stdout.strip() \
+            != "active", "libvirtd runs again (a socket left running starts it)"
+        assert libvirt_up() == "0"
+        up = query(ca_file, 'up{job="libvirt",%s}' % node)
+        assert up and up[0]["value"][1] == "1", "the libvirt exporter itself stopped answering: %s" % up
+    assert_fires_and_resolves(
+        ca_file, {("LibvirtDown", NODE)},
+        stop=[(NODE, "systemctl", "stop", *LIBVIRT_UNITS)],
+        start=[(NODE, "systemctl", "start", *LIBVIRT_UNITS)], while_down=cause)
+    assert libvirt_up() == "1"
 
 
 def test_chromium_shows_the_site_hosts_with_an_ldap_login():
