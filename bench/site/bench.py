@@ -37,6 +37,7 @@ Everything is removed at the end (also on failure or SIGTERM) unless --keep.
 
 import argparse
 import copy
+import hashlib
 import resource
 import json
 import os
@@ -429,26 +430,124 @@ def per_node_task_costs(runs):
     return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
-def ssh_masters(match):
+def control_paths(addresses, user="root"):
+    """The names Ansible's ssh connection gives its ControlPersist sockets
+    (cp/<first 10 hex digits of sha1("<host>-<port>-<user>")>) for these
+    hosts, port unset (None, as in the demo's inventory) or 22."""
+    return {hashlib.sha1(f"{address}-{port}-{user}".encode()).hexdigest()[:10]
+            for address in addresses for port in (None, 22)}
+
+
+def ssh_masters(names):
     """{(pid, start time): CPU-s} of the ssh ControlPersist masters whose
-    command line holds ``match``. A master forks away from the ssh client
-    that starts it, so no process waits for it: its CPU is not in this
-    process's RUSAGE_CHILDREN."""
+    socket is one of ``names`` (control_paths). A master forks away from the
+    ssh client that starts it, so no process waits for it and its CPU is not
+    in this process's RUSAGE_CHILDREN; it renames itself
+    "ssh: <socket path> [mux]"."""
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
             stat = (proc / "stat").read_text()
         except OSError:
             continue
-        text = b" ".join(argv).decode(errors="replace")
-        if not argv[0].endswith(b"ssh") or "ControlPersist" not in text or match not in text:
+        if len(title) < 3 or title[0] != "ssh:" or title[-1] != "[mux]" or Path(title[1]).name not in names:
             continue
         fields = stat.rsplit(")", 1)[1].split()  # from field 3 (state) on
         found[(int(proc.name), fields[19])] = (int(fields[11]) + int(fields[12])) / TICK
     return found
+
+
+def scale_report(figures, reruns, failures, json_path=None, stopped=False):
+    """Print the curve's table, notes and last line from its points
+    (figures["scale"]) and each point's rerun json (reruns: {nodes: result})."""
+    print("scale curve: the demo site (front-end on the test oned) with N KVM nodes, grown in turn; "
+          "a no-change rerun of site.yml at each N" + (f" (stopped after {figures['scale'][-1]['nodes']} nodes)"
+                                                       if stopped and figures["scale"] else ""))
+    print(f"{'nodes':>5} {'hosts':>5} {'converge s':>10} {'rerun s':>8} {'controller CPU-s':>16} "
+          f"{'(a-p / ssh)':>13} {'machine CPU-s':>13} {'host results':>12} {'changed':>7}  load at rerun")
+    for p in figures["scale"]:
+        print(f"{p['nodes']:>5} {p['hosts']:>5} {p['converge_s']:>10.1f} {p['rerun_s']:>8.1f} "
+              f"{p['controller_cpu_s']:>16.1f} "
+              f"{p['ansible_playbook_cpu_s']:>6.1f} /{p['ssh_masters_cpu_s']:>5.1f} "
+              f"{p['machine_cpu_s']:>13.1f} {p['host_results']:>12} {p['rerun_changed']:>7}  "
+              f"{' '.join(p['load_rerun'])}")
+    slope = lsq_slope([(p["nodes"], p["controller_cpu_s"]) for p in figures["scale"]])
+    wall_slope = lsq_slope([(p["nodes"], p["rerun_s"]) for p in figures["scale"]])
+    machine_slope = lsq_slope([(p["nodes"], p["machine_cpu_s"]) for p in figures["scale"]])
+    results_slope = lsq_slope([(p["nodes"], p["host_results"]) for p in figures["scale"]])
+    at_y = next((p["rerun_s"] for p in figures["scale"] if p["hosts"] == SCALE_Y_HOSTS), None)
+    note("controller CPU-s: ansible-playbook and its children (its workers and ssh clients) from "
+         "getrusage(RUSAGE_CHILDREN) around the rerun, plus the ssh ControlPersist masters' CPU over the "
+         "rerun from /proc/<pid>/stat (they fork away and are waited for by no one; a master that exits "
+         "during the rerun is not counted); machine CPU-s: /proc/stat busy time of all "
+         f"{os.cpu_count()} cores, the containers' and any other work on the machine included")
+    if slope is not None:
+        note(f"per added node (least-squares slopes): rerun wall {wall_slope:.2f} s, controller "
+             f"{slope:.2f} CPU-s, machine {machine_slope:.2f} CPU-s, {results_slope:.1f} host results "
+             f"(tasks run, not skipped), so {slope / results_slope if results_slope else 0:.3f} "
+             "controller CPU-s per host result")
+        rows = per_node_task_costs(reruns)
+        figures["per_node_tasks"] = rows
+        note("the 10 rerun tasks costing most per added node (slope of the task's seconds, summed over its "
+             "per-host entries in free-strategy plays; wall seconds, waiting for a core included):")
+        for seconds, results, play, name in rows[:10]:
+            print(f"    {seconds:6.2f} s/node  {results:5.2f} results/node  {name}  ({play})")
+    note(f"y counts hosts in all: {SCALE_Y_HOSTS} hosts are the front-end, svc and "
+         f"{SCALE_Y_HOSTS - 2} nodes" + ("" if at_y is not None else
+                                           f" (not measured: add {SCALE_Y_HOSTS - 2} to --scale)"))
+    figures.setdefault("load_end", load())
+    note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, end {' '.join(figures['load_end'])}")
+    for failure in failures:
+        note(failure)
+    figures.update(controller_cpu_s_per_node=slope, rerun_s_at_8_hosts=at_y)
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=1))
+    print(scale_line(slope, at_y))
+
+
+def scale_points(args, counts, work, created, reruns, failures, figures, sockets):
+    """Grow the site to each node count in turn: its new containers, a
+    converge, then the timed rerun; each point appended to figures["scale"]."""
+    for count in counts:
+        inventory, hosts, networks, key = make_inventory(work, f"inventory-{count}", nodes=count)
+        new = [h for h in hosts if h["container"] not in created]
+        progress(f"{count} nodes: creating {', '.join(h['container'] for h in new)} (load {' '.join(load())})")
+        create_site(new, networks, key)
+        created += [h["container"] for h in new]
+        load_converge = load()
+        with CpuMeter() as converge_cpu:
+            converge_s, converge = playbook(inventory, work / f"converge-{count}.json",
+                                            work / f"converge-{count}.log")
+        progress(f"{count} nodes: converge took {converge_s:.1f} s; rerun")
+        load_rerun = load()
+        masters0 = ssh_masters(sockets)
+        with CpuMeter() as rerun_cpu:
+            rerun_s, rerun = playbook(inventory, work / f"rerun-{count}.json", work / f"rerun-{count}.log")
+        masters1 = ssh_masters(sockets)
+        ssh_cpu = sum(cpu - masters0.get(k, 0.0) for k, cpu in masters1.items())
+        changed = sum(s["changed"] for s in rerun["stats"].values())
+        if changed:
+            failures.append(f"NOT IDEMPOTENT: {count} nodes: the rerun changed {changed}")
+        reruns[count] = rerun
+        point = {"nodes": count, "hosts": len(hosts), "converge_s": converge_s,
+                 "converge_changed": sum(s["changed"] for s in converge["stats"].values()),
+                 "converge_cpu": {"busy": converge_cpu.busy, "controller": converge_cpu.controller},
+                 "rerun_s": rerun_s, "rerun_changed": changed,
+                 "controller_cpu_s": rerun_cpu.controller + ssh_cpu,
+                 "ansible_playbook_cpu_s": rerun_cpu.controller, "ssh_masters_cpu_s": ssh_cpu,
+                 "machine_cpu_s": rerun_cpu.busy, "machine_capacity_s": rerun_cpu.capacity,
+                 "host_results": sum(1 for p in rerun["plays"] for t in p["tasks"]
+                                     for r in t["hosts"].values() if not r.get("skipped")),
+                 "load_converge": load_converge, "load_rerun": load_rerun,
+                 "rerun_stats": rerun["stats"]}
+        figures["scale"].append(point)
+        if args.json:  # the points so far, should the curve be stopped before its end
+            Path(args.json).write_text(json.dumps(figures, indent=1))
+        progress(f"{count} nodes: rerun {rerun_s:.1f} s, controller {point['controller_cpu_s']:.1f} CPU-s, "
+                 f"changed {changed}")
 
 
 def scale_main(args):
@@ -457,94 +556,21 @@ def scale_main(args):
     _, all_hosts, networks, key = make_inventory(work, "inventory-names", nodes=counts[-1])
     all_names = [h["container"] for h in all_hosts]
     net_names = [n["podman_network"] for n in networks]
-    match = RENUMBER[0][1]  # the bench's public network: every host's ssh address
+    sockets = control_paths(h["address"] for h in all_hosts)  # the ssh masters of the bench's hosts
     cleanup(all_names, [])  # leftovers of an interrupted run
     figures = {"scale": [], "load_start": load(), "y_hosts": SCALE_Y_HOSTS}
     created, reruns, failures = [], {}, []
     ok = False
     try:
         create_networks(networks)
-        for count in counts:
-            inventory, hosts, networks, key = make_inventory(work, f"inventory-{count}", nodes=count)
-            new = [h for h in hosts if h["container"] not in created]
-            progress(f"{count} nodes: creating {', '.join(h['container'] for h in new)} (load {' '.join(load())})")
-            create_site(new, networks, key)
-            created += [h["container"] for h in new]
-            load_converge = load()
-            with CpuMeter() as converge_cpu:
-                converge_s, converge = playbook(inventory, work / f"converge-{count}.json",
-                                                work / f"converge-{count}.log")
-            progress(f"{count} nodes: converge took {converge_s:.1f} s; rerun")
-            load_rerun = load()
-            masters0 = ssh_masters(match)
-            with CpuMeter() as rerun_cpu:
-                rerun_s, rerun = playbook(inventory, work / f"rerun-{count}.json", work / f"rerun-{count}.log")
-            masters1 = ssh_masters(match)
-            ssh_cpu = sum(cpu - masters0.get(k, 0.0) for k, cpu in masters1.items())
-            changed = sum(s["changed"] for s in rerun["stats"].values())
-            if changed:
-                failures.append(f"{count} nodes: the rerun changed {changed}")
-            reruns[count] = rerun
-            point = {"nodes": count, "hosts": len(hosts), "converge_s": converge_s,
-                     "converge_changed": sum(s["changed"] for s in converge["stats"].values()),
-                     "converge_cpu": {"busy": converge_cpu.busy, "controller": converge_cpu.controller},
-                     "rerun_s": rerun_s, "rerun_changed": changed,
-                     "controller_cpu_s": rerun_cpu.controller + ssh_cpu,
-                     "ansible_playbook_cpu_s": rerun_cpu.controller, "ssh_masters_cpu_s": ssh_cpu,
-                     "machine_cpu_s": rerun_cpu.busy, "machine_capacity_s": rerun_cpu.capacity,
-                     "host_results": sum(1 for p in rerun["plays"] for t in p["tasks"]
-                                         for r in t["hosts"].values() if not r.get("skipped")),
-                     "load_converge": load_converge, "load_rerun": load_rerun,
-                     "rerun_stats": rerun["stats"]}
-            figures["scale"].append(point)
-            if args.json:  # the points so far, should the curve be stopped before its end
-                Path(args.json).write_text(json.dumps(figures, indent=1))
-            progress(f"{count} nodes: rerun {rerun_s:.1f} s, controller {point['controller_cpu_s']:.1f} CPU-s, "
-                     f"changed {changed}")
-
-        # --- report ---------------------------------------------------------
-        print(f"scale curve: the demo site (front-end on the test oned) with N KVM nodes, grown in turn; "
-              f"a no-change rerun of site.yml at each N")
-        print(f"{'nodes':>5} {'hosts':>5} {'converge s':>10} {'rerun s':>8} {'controller CPU-s':>16} "
-              f"{'(a-p / ssh)':>13} {'machine CPU-s':>13} {'host results':>12} {'changed':>7}  load at rerun")
-        for p in figures["scale"]:
-            print(f"{p['nodes']:>5} {p['hosts']:>5} {p['converge_s']:>10.1f} {p['rerun_s']:>8.1f} "
-                  f"{p['controller_cpu_s']:>16.1f} "
-                  f"{p['ansible_playbook_cpu_s']:>6.1f} /{p['ssh_masters_cpu_s']:>5.1f} "
-                  f"{p['machine_cpu_s']:>13.1f} {p['host_results']:>12} {p['rerun_changed']:>7}  "
-                  f"{' '.join(p['load_rerun'])}")
-        slope = lsq_slope([(p["nodes"], p["controller_cpu_s"]) for p in figures["scale"]])
-        wall_slope = lsq_slope([(p["nodes"], p["rerun_s"]) for p in figures["scale"]])
-        machine_slope = lsq_slope([(p["nodes"], p["machine_cpu_s"]) for p in figures["scale"]])
-        results_slope = lsq_slope([(p["nodes"], p["host_results"]) for p in figures["scale"]])
-        at_y = next((p["rerun_s"] for p in figures["scale"] if p["hosts"] == SCALE_Y_HOSTS), None)
-        note("controller CPU-s: ansible-playbook and its children (its workers and ssh clients) from "
-             "getrusage(RUSAGE_CHILDREN) around the rerun, plus the ssh ControlPersist masters' CPU over the "
-             "rerun from /proc/<pid>/stat (they fork away and are waited for by no one; a master that exits "
-             "during the rerun is not counted); machine CPU-s: /proc/stat busy time of all "
-             f"{os.cpu_count()} cores, the containers' and any other work on the machine included")
-        if slope is not None:
-            note(f"per added node (least-squares slopes): rerun wall {wall_slope:.2f} s, controller "
-                 f"{slope:.2f} CPU-s, machine {machine_slope:.2f} CPU-s, {results_slope:.1f} host results "
-                 f"(tasks run, not skipped), so {slope / results_slope if results_slope else 0:.3f} "
-                 "controller CPU-s per host result")
-            rows = per_node_task_costs(reruns)
-            figures["per_node_tasks"] = rows
-            note("the 10 rerun tasks costing most per added node (slope of the task's seconds, summed over its "
-                 "per-host entries in free-strategy plays; wall seconds, waiting for a core included):")
-            for seconds, results, play, name in rows[:10]:
-                print(f"    {seconds:6.2f} s/node  {results:5.2f} results/node  {name}  ({play})")
-        note(f"y counts hosts in all: {SCALE_Y_HOSTS} hosts are the front-end, svc and "
-             f"{SCALE_Y_HOSTS - 2} nodes" + ("" if at_y is not None else
-                                               f" (not measured: add {SCALE_Y_HOSTS - 2} to --scale)"))
-        figures["load_end"] = load()
-        note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, end {' '.join(figures['load_end'])}")
-        for failure in failures:
-            note("NOT IDEMPOTENT: " + failure)
-        figures.update(controller_cpu_s_per_node=slope, rerun_s_at_8_hosts=at_y)
-        if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=1))
-        print(scale_line(slope, at_y))
+        try:
+            scale_points(args, counts, work, created, reruns, failures, figures, sockets)
+        except (SystemExit, KeyboardInterrupt):
+            if figures["scale"]:
+                scale_report(figures, reruns, failures + ["stopped before the end of the curve: the figures are "
+                                                          "those of the points measured"], args.json, stopped=True)
+            raise
+        scale_report(figures, reruns, failures, args.json)
         ok = not failures
     finally:
         if args.keep:

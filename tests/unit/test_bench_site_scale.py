@@ -124,3 +124,36 @@ def test_per_node_task_costs_ranks_by_seconds_per_node():
     assert rows[2][0] == pytest.approx(0.0) and rows[2][1] == pytest.approx(0.0)
     costs = bench.task_costs(runs[2])
     assert costs[("hosts", "per node")] == [pytest.approx(3.0), 2]
+
+
+def test_control_paths_are_the_sockets_ansible_names():
+    from ansible.plugins.connection.ssh import Connection
+    paths = bench.control_paths(["10.89.90.5", "10.89.90.21"])
+    for host in ("10.89.90.5", "10.89.90.21"):
+        for port in (None, 22):
+            assert Connection._create_control_path(host, port, "root").rsplit("/", 1)[1] in paths
+    assert Connection._create_control_path("10.89.90.6", None, "root").rsplit("/", 1)[1] not in paths
+
+
+def point(nodes, rerun_s, controller):
+    return {"nodes": nodes, "hosts": nodes + 2, "converge_s": 100.0, "rerun_s": rerun_s, "rerun_changed": 0,
+            "controller_cpu_s": controller, "ansible_playbook_cpu_s": controller - 1.0, "ssh_masters_cpu_s": 1.0,
+            "machine_cpu_s": 2 * rerun_s, "host_results": 100 + 50 * nodes, "load_rerun": ["1.00", "1.00", "1.00"]}
+
+
+def test_report_prints_a_line_per_point_and_the_last_line(capsys, tmp_path):
+    counts = (2, 4, 6, 8)
+    figures = {"scale": [point(n, 20.0 + 5 * n, 30.0 + 4 * n) for n in counts], "load_start": ["1", "1", "1"]}
+    reruns = {n: run_json([("per node", [f"node{k}" for k in range(1, n + 1)], 1.0)]) for n in counts}
+    bench.scale_report(figures, reruns, [], tmp_path / "out.json")
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert lines[-1] == "site_scale: controller_cpu_s_per_node=4.00 rerun_s_at_8_hosts=50.0"
+    assert [line.split()[:2] for line in lines[2:6]] == [[str(n), str(n + 2)] for n in counts]
+    assert any("per node" in line and "1.00 s/node" in line for line in lines)
+    assert (tmp_path / "out.json").exists()
+    # without 6 nodes there is no 8-host point; a stopped curve says so
+    figures = {"scale": [point(n, 20.0, 30.0 + 4 * n) for n in (2, 4)], "load_start": ["1", "1", "1"]}
+    bench.scale_report(figures, {}, ["stopped before the end"], stopped=True)
+    out = capsys.readouterr().out
+    assert out.rstrip("\n").splitlines()[-1] == "site_scale: controller_cpu_s_per_node=4.00 rerun_s_at_8_hosts=n/a"
+    assert "(stopped after 4 nodes)" in out and "note: stopped before the end" in out
