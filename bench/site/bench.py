@@ -438,6 +438,28 @@ def control_paths(addresses, user="root"):
             for address in addresses for port in (None, 22)}
 
 
+def per_node_play_results(runs):
+    """runs: {nodes: site.yml json result}. Per play: least-squares slopes
+    over the node counts of its host results run and skipped (each one a
+    forked worker on the controller), most run per node first."""
+    counts = {}
+    for n, result in runs.items():
+        for play in result["plays"]:
+            name = play["play"]["name"]
+            ran = sum(1 for t in play["tasks"] for r in t["hosts"].values() if not r.get("skipped"))
+            skipped = sum(1 for t in play["tasks"] for r in t["hosts"].values() if r.get("skipped"))
+            cur = counts.setdefault(name, {}).setdefault(n, [0, 0])
+            cur[0] += ran
+            cur[1] += skipped
+    rows = []
+    for name, per_n in counts.items():
+        ran = lsq_slope([(n, per_n.get(n, [0, 0])[0]) for n in runs])
+        skipped = lsq_slope([(n, per_n.get(n, [0, 0])[1]) for n in runs])
+        if ran is not None:
+            rows.append((ran, skipped, name))
+    return sorted(rows, key=lambda r: (r[0], r[1]), reverse=True)
+
+
 def ssh_masters(names):
     """{(pid, start time): CPU-s} of the ssh ControlPersist masters whose
     socket is one of ``names`` (control_paths). A master forks away from the
@@ -495,6 +517,12 @@ def scale_report(figures, reruns, failures, json_path=None, stopped=False):
              "per-host entries in free-strategy plays; wall seconds, waiting for a core included):")
         for seconds, results, play, name in rows[:10]:
             print(f"    {seconds:6.2f} s/node  {results:5.2f} results/node  {name}  ({play})")
+        plays = per_node_play_results(reruns)
+        figures["per_node_plays"] = plays
+        note("host results per added node by play (run / skipped; each is a worker forked on the controller):")
+        for ran, skipped, play in plays:
+            if ran or skipped:
+                print(f"    {ran:6.1f} / {skipped:5.1f}  {play}")
     note(f"y counts hosts in all: {SCALE_Y_HOSTS} hosts are the front-end, svc and "
          f"{SCALE_Y_HOSTS - 2} nodes" + ("" if at_y is not None else
                                            f" (not measured: add {SCALE_Y_HOSTS - 2} to --scale)"))

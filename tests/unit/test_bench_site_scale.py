@@ -157,3 +157,13 @@ def test_report_prints_a_line_per_point_and_the_last_line(capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.rstrip("\n").splitlines()[-1] == "site_scale: controller_cpu_s_per_node=4.00 rerun_s_at_8_hosts=n/a"
     assert "(stopped after 4 nodes)" in out and "note: stopped before the end" in out
+
+
+def test_per_node_play_results_counts_run_and_skipped():
+    runs = {}
+    for n in (2, 4):
+        result = run_json([("per node", [f"node{k}" for k in range(1, n + 1)], 1.0), ("fixed", ["one"], 1.0)])
+        result["plays"][0]["tasks"].append({"task": {"name": "skipped", "duration": {}},
+                                            "hosts": {f"node{k}": {"skipped": True} for k in range(1, n + 1)}})
+        runs[n] = result
+    assert bench.per_node_play_results(runs) == [(pytest.approx(1.0), pytest.approx(1.0), "hosts")]
