@@ -167,3 +167,27 @@ def test_per_node_play_results_counts_run_and_skipped():
                                             "hosts": {f"node{k}": {"skipped": True} for k in range(1, n + 1)}})
         runs[n] = result
     assert bench.per_node_play_results(runs) == [(pytest.approx(1.0), pytest.approx(1.0), "hosts")]
+
+
+def test_a_stopped_curve_prints_what_it_measured_and_cleans_up(monkeypatch, capsys, tmp_path):
+    removed = []
+    monkeypatch.setattr(bench, "make_inventory", lambda work, name, nodes=None: (
+        None, [{"container": f"bench-site-node{k}", "address": f"10.89.90.{20 + k}"} for k in range(1, nodes + 1)],
+        [{"podman_network": "net"}], None))
+    monkeypatch.setattr(bench, "cleanup", lambda containers, networks: removed.append((containers, networks)))
+    monkeypatch.setattr(bench, "create_networks", lambda networks: None)
+
+    def two_points_then_a_signal(args, counts, work, created, reruns, failures, figures, sockets):
+        for n in counts[:2]:
+            figures["scale"].append(point(n, 30.0, 10.0 * n))
+        raise SystemExit("bench/site: stopped by signal 15, cleaning up")
+
+    monkeypatch.setattr(bench, "scale_points", two_points_then_a_signal)
+    monkeypatch.setattr(bench.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
+    args = argparse.Namespace(scale=[2, 4, 6], json=None, keep=False)
+    with pytest.raises(SystemExit):
+        bench.scale_main(args)
+    out = capsys.readouterr().out
+    assert out.rstrip("\n").splitlines()[-1] == "site_scale: controller_cpu_s_per_node=10.00 rerun_s_at_8_hosts=n/a"
+    assert "(stopped after 4 nodes)" in out
+    assert removed[-1] == ([f"bench-site-node{k}" for k in range(1, 7)], ["net"])
