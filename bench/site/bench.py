@@ -21,10 +21,23 @@ then measures, in one run:
    per host, the hosts in parallel (wall).
 
 Last line:  site: converge_vs_apt=<x> rerun_s=<y> rerun_changed=<n>
+
+With --scale [N,N,...] (default 2,4,6,8,16) it measures a scale curve
+instead: the front-end, svc and N KVM nodes (node1..nodeN, more containers
+from the same image on the same networks, the front-end on the test oned),
+for each N in turn growing the same site (converge, then a timed no-change
+rerun: wall, controller CPU, all-machine CPU, changed). Last line:
+
+    site_scale: controller_cpu_s_per_node=<x> rerun_s_at_8_hosts=<y>
+
+x: least-squares slope of the reruns' controller CPU-s against N; y: the
+rerun wall at 8 hosts in all (front-end, svc and 6 nodes).
 Everything is removed at the end (also on failure or SIGTERM) unless --keep.
 """
 
 import argparse
+import copy
+import hashlib
 import resource
 import json
 import os
@@ -38,6 +51,8 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/stratuslab-host:bookworm"
@@ -111,9 +126,11 @@ class CpuMeter:
 
 # --- the site ---------------------------------------------------------------
 
-def make_inventory(work):
-    """Copy inventories/demo with bench container names, networks and addresses."""
-    src, dst = REPO / "inventories" / "demo", work / "inventory"
+def make_inventory(work, name="inventory", nodes=None):
+    """Copy inventories/demo with bench container names, networks and addresses.
+    With ``nodes``: the KVM nodes node1..node<nodes> (scaled_hosts) and the
+    front-end on the test oned (the scale curve)."""
+    src, dst = REPO / "inventories" / "demo", work / name
     shutil.copytree(src, dst)
     for path in dst.rglob("*.yml"):
         text = path.read_text()
@@ -126,6 +143,16 @@ def make_inventory(work):
             if stale in text:
                 raise RuntimeError(f"{path}: '{stale}' left after renumbering the demo inventory")
         path.write_text(text)
+    if nodes is not None:
+        hosts_yml = dst / "hosts.yml"
+        hosts_yml.write_text("---\n# bench/site --scale: the demo's hosts with its nodes repeated\n"
+                             + yaml.safe_dump(scaled_hosts(yaml.safe_load(hosts_yml.read_text()), nodes),
+                                              default_flow_style=False, sort_keys=False))
+        site_yml = dst / "group_vars" / "all" / "site.yml"
+        text = site_yml.read_text()
+        if text.count(SCALE_ONE_INSTALL[0]) != 1:
+            raise RuntimeError(f"{site_yml}: no single '{SCALE_ONE_INSTALL[0]}' line to replace")
+        site_yml.write_text(text.replace(*SCALE_ONE_INSTALL))
     inv = json.loads(run(["ansible-inventory", "-i", str(dst), "--list"], cwd=REPO).stdout)
     hosts = []
     for name in sorted(inv["_meta"]["hostvars"]):
@@ -294,6 +321,297 @@ def apt_floor(pairs):
     return wall, times
 
 
+# --- the scale curve (--scale) ----------------------------------------------
+
+SCALE_DEFAULT = "2,4,6,8,16"
+# y of the last line: the rerun wall of a site of this many hosts in all. The
+# issue's figures count hosts (the demo, one + svc + 2 nodes, is "4 hosts"),
+# so 8 hosts are the front-end, svc and 6 nodes.
+SCALE_Y_HOSTS = 8
+# The scale curve's front-end runs the test oned: bench/site does not mount
+# the demo's local OpenNebula package repository into its containers.
+SCALE_ONE_INSTALL = ("site_one_install: packages", "site_one_install: test_oned")
+NODES_GROUP = "nodes"
+
+
+def parse_scale(text):
+    """'2,4,8' -> [2, 4, 8]: node counts, sorted, each at least 1."""
+    try:
+        counts = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale wants node counts like {SCALE_DEFAULT}, not {text!r}") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"--scale wants node counts of at least 1, not {text!r}")
+    return counts
+
+
+def lsq_slope(points):
+    """Least-squares slope of y against x over [(x, y), ...]; None without two distinct x."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    return (sum((x - mean_x) * (y - mean_y) for x, y in points)
+            / sum((x - mean_x) ** 2 for x, _ in points))
+
+
+def scale_line(controller_cpu_s_per_node, rerun_s_at_8_hosts):
+    """The last line of --scale; a figure that was not measured is n/a."""
+    def fmt(value, spec):
+        return "n/a" if value is None else format(value, spec)
+    return (f"site_scale: controller_cpu_s_per_node={fmt(controller_cpu_s_per_node, '.2f')} "
+            f"rerun_s_at_{SCALE_Y_HOSTS}_hosts={fmt(rerun_s_at_8_hosts, '.1f')}")
+
+
+def _with_last_octet(address, octet):
+    return address.rsplit(".", 1)[0] + f".{octet}"
+
+
+def scaled_hosts(doc, count):
+    """A hosts.yml document (the renumbered demo's) with its KVM nodes
+    replaced by node1..node<count>, each a copy of the first node: node K at
+    the first node's addresses with the last octet moved by K - 1 on every
+    network, its container named like the first node's with K."""
+    doc = copy.deepcopy(doc)
+    nodes = doc["all"]["children"][NODES_GROUP]["hosts"]
+    first = sorted(nodes)[0]
+    template = nodes[first]
+    base = int(template["site_address"].rsplit(".", 1)[1]) - 1
+    stem = re.sub(r"\d+$", "", first)
+    others = {hv["site_address"] for group in doc["all"]["children"].values()
+              for name, hv in (group.get("hosts") or {}).items() if hv and name not in nodes}
+    if base + count > 99:
+        raise ValueError(f"{count} nodes from .{base + 1} would reach .{base + count}: past .99 "
+                         f"(the site networks' VM addresses start at .100)")
+    scaled = {}
+    for k in range(1, count + 1):
+        host = copy.deepcopy(template)
+        host["demo_container"] = re.sub(r"\d+$", str(k), template["demo_container"])
+        host["site_address"] = _with_last_octet(template["site_address"], base + k)
+        host["site_network_addresses"] = {net: _with_last_octet(addr, base + k)
+                                          for net, addr in template.get("site_network_addresses", {}).items()}
+        if host["site_address"] in others:
+            raise ValueError(f"{stem}{k}'s address {host['site_address']} is another host's")
+        scaled[f"{stem}{k}"] = host
+    nodes.clear()
+    nodes.update(scaled)
+    return doc
+
+
+def task_costs(result):
+    """{(play, task): [seconds, host results run]} of one site.yml run (json
+    callback). A free-strategy play has one entry per host and task, a linear
+    play one per task for all its hosts; seconds are their durations summed."""
+    costs = {}
+    for play in result["plays"]:
+        for task in play["tasks"]:
+            d = task["task"]["duration"]
+            if "end" not in d:
+                continue
+            cost = costs.setdefault((play["play"]["name"], task["task"]["name"]), [0.0, 0])
+            cost[0] += iso(d["end"]) - iso(d["start"])
+            cost[1] += sum(1 for r in task["hosts"].values() if not r.get("skipped"))
+    return costs
+
+
+def per_node_task_costs(runs):
+    """runs: {nodes: site.yml json result}. Per (play, task): least-squares
+    slopes over the node counts of its summed seconds and of its host
+    results (a task missing from a run counts 0), most seconds per node first."""
+    costs = {n: task_costs(result) for n, result in runs.items()}
+    keys = sorted({k for c in costs.values() for k in c})
+    rows = []
+    for key in keys:
+        seconds = lsq_slope([(n, c.get(key, [0.0, 0])[0]) for n, c in costs.items()])
+        results = lsq_slope([(n, c.get(key, [0.0, 0])[1]) for n, c in costs.items()])
+        if seconds is not None:
+            rows.append((seconds, results, key[0], key[1]))
+    return sorted(rows, key=lambda r: r[0], reverse=True)
+
+
+def control_paths(addresses, user="root"):
+    """The names Ansible's ssh connection gives its ControlPersist sockets
+    (cp/<first 10 hex digits of sha1("<host>-<port>-<user>")>) for these
+    hosts, port unset (None, as in the demo's inventory) or 22."""
+    return {hashlib.sha1(f"{address}-{port}-{user}".encode()).hexdigest()[:10]
+            for address in addresses for port in (None, 22)}
+
+
+def per_node_play_results(runs):
+    """runs: {nodes: site.yml json result}. Per play: least-squares slopes
+    over the node counts of its host results run and skipped (each one a
+    forked worker on the controller), most run per node first."""
+    counts = {}
+    for n, result in runs.items():
+        for play in result["plays"]:
+            name = play["play"]["name"]
+            ran = sum(1 for t in play["tasks"] for r in t["hosts"].values() if not r.get("skipped"))
+            skipped = sum(1 for t in play["tasks"] for r in t["hosts"].values() if r.get("skipped"))
+            cur = counts.setdefault(name, {}).setdefault(n, [0, 0])
+            cur[0] += ran
+            cur[1] += skipped
+    rows = []
+    for name, per_n in counts.items():
+        ran = lsq_slope([(n, per_n.get(n, [0, 0])[0]) for n in runs])
+        skipped = lsq_slope([(n, per_n.get(n, [0, 0])[1]) for n in runs])
+        if ran is not None:
+            rows.append((ran, skipped, name))
+    return sorted(rows, key=lambda r: (r[0], r[1]), reverse=True)
+
+
+def ssh_masters(names):
+    """{(pid, start time): CPU-s} of the ssh ControlPersist masters whose
+    socket is one of ``names`` (control_paths). A master forks away from the
+    ssh client that starts it, so no process waits for it and its CPU is not
+    in this process's RUSAGE_CHILDREN; it renames itself
+    "ssh: <socket path> [mux]"."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if len(title) < 3 or title[0] != "ssh:" or title[-1] != "[mux]" or Path(title[1]).name not in names:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # from field 3 (state) on
+        found[(int(proc.name), fields[19])] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
+def scale_report(figures, reruns, failures, json_path=None, stopped=False):
+    """Print the curve's table, notes and last line from its points
+    (figures["scale"]) and each point's rerun json (reruns: {nodes: result})."""
+    print("scale curve: the demo site (front-end on the test oned) with N KVM nodes, grown in turn; "
+          "a no-change rerun of site.yml at each N" + (f" (stopped after {figures['scale'][-1]['nodes']} nodes)"
+                                                       if stopped and figures["scale"] else ""))
+    print(f"{'nodes':>5} {'hosts':>5} {'converge s':>10} {'rerun s':>8} {'controller CPU-s':>16} "
+          f"{'(a-p / ssh)':>13} {'machine CPU-s':>13} {'host results':>12} {'changed':>7}  load at rerun")
+    for p in figures["scale"]:
+        print(f"{p['nodes']:>5} {p['hosts']:>5} {p['converge_s']:>10.1f} {p['rerun_s']:>8.1f} "
+              f"{p['controller_cpu_s']:>16.1f} "
+              f"{p['ansible_playbook_cpu_s']:>6.1f} /{p['ssh_masters_cpu_s']:>5.1f} "
+              f"{p['machine_cpu_s']:>13.1f} {p['host_results']:>12} {p['rerun_changed']:>7}  "
+              f"{' '.join(p['load_rerun'])}")
+    slope = lsq_slope([(p["nodes"], p["controller_cpu_s"]) for p in figures["scale"]])
+    wall_slope = lsq_slope([(p["nodes"], p["rerun_s"]) for p in figures["scale"]])
+    machine_slope = lsq_slope([(p["nodes"], p["machine_cpu_s"]) for p in figures["scale"]])
+    results_slope = lsq_slope([(p["nodes"], p["host_results"]) for p in figures["scale"]])
+    at_y = next((p["rerun_s"] for p in figures["scale"] if p["hosts"] == SCALE_Y_HOSTS), None)
+    note("controller CPU-s: ansible-playbook and its children (its workers and ssh clients) from "
+         "getrusage(RUSAGE_CHILDREN) around the rerun, plus the ssh ControlPersist masters' CPU over the "
+         "rerun from /proc/<pid>/stat (they fork away and are waited for by no one; a master that exits "
+         "during the rerun is not counted); machine CPU-s: /proc/stat busy time of all "
+         f"{os.cpu_count()} cores, the containers' and any other work on the machine included")
+    if slope is not None:
+        note(f"per added node (least-squares slopes): rerun wall {wall_slope:.2f} s, controller "
+             f"{slope:.2f} CPU-s, machine {machine_slope:.2f} CPU-s, {results_slope:.1f} host results "
+             f"(tasks run, not skipped), so {slope / results_slope if results_slope else 0:.3f} "
+             "controller CPU-s per host result")
+        rows = per_node_task_costs(reruns)
+        figures["per_node_tasks"] = rows
+        note("the 10 rerun tasks costing most per added node (slope of the task's seconds, summed over its "
+             "per-host entries in free-strategy plays; wall seconds, waiting for a core included):")
+        for seconds, results, play, name in rows[:10]:
+            print(f"    {seconds:6.2f} s/node  {results:5.2f} results/node  {name}  ({play})")
+        plays = per_node_play_results(reruns)
+        figures["per_node_plays"] = plays
+        note("host results per added node by play (run / skipped; each is a worker forked on the controller):")
+        for ran, skipped, play in plays:
+            if ran or skipped:
+                print(f"    {ran:6.1f} / {skipped:5.1f}  {play}")
+    note(f"y counts hosts in all: {SCALE_Y_HOSTS} hosts are the front-end, svc and "
+         f"{SCALE_Y_HOSTS - 2} nodes" + ("" if at_y is not None else
+                                           f" (not measured: add {SCALE_Y_HOSTS - 2} to --scale)"))
+    figures.setdefault("load_end", load())
+    note(f"load average (1/5/15 min): start {' '.join(figures['load_start'])}, end {' '.join(figures['load_end'])}")
+    for failure in failures:
+        note(failure)
+    figures.update(controller_cpu_s_per_node=slope, rerun_s_at_8_hosts=at_y)
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=1))
+    print(scale_line(slope, at_y))
+
+
+def scale_points(args, counts, work, created, reruns, failures, figures, sockets):
+    """Grow the site to each node count in turn: its new containers, a
+    converge, then the timed rerun; each point appended to figures["scale"]."""
+    for count in counts:
+        inventory, hosts, networks, key = make_inventory(work, f"inventory-{count}", nodes=count)
+        new = [h for h in hosts if h["container"] not in created]
+        progress(f"{count} nodes: creating {', '.join(h['container'] for h in new)} (load {' '.join(load())})")
+        create_site(new, networks, key)
+        created += [h["container"] for h in new]
+        load_converge = load()
+        with CpuMeter() as converge_cpu:
+            converge_s, converge = playbook(inventory, work / f"converge-{count}.json",
+                                            work / f"converge-{count}.log")
+        progress(f"{count} nodes: converge took {converge_s:.1f} s; rerun")
+        load_rerun = load()
+        masters0 = ssh_masters(sockets)
+        with CpuMeter() as rerun_cpu:
+            rerun_s, rerun = playbook(inventory, work / f"rerun-{count}.json", work / f"rerun-{count}.log")
+        masters1 = ssh_masters(sockets)
+        ssh_cpu = sum(cpu - masters0.get(k, 0.0) for k, cpu in masters1.items())
+        changed = sum(s["changed"] for s in rerun["stats"].values())
+        if changed:
+            failures.append(f"NOT IDEMPOTENT: {count} nodes: the rerun changed {changed}")
+        reruns[count] = rerun
+        point = {"nodes": count, "hosts": len(hosts), "converge_s": converge_s,
+                 "converge_changed": sum(s["changed"] for s in converge["stats"].values()),
+                 "converge_cpu": {"busy": converge_cpu.busy, "controller": converge_cpu.controller},
+                 "rerun_s": rerun_s, "rerun_changed": changed,
+                 "controller_cpu_s": rerun_cpu.controller + ssh_cpu,
+                 "ansible_playbook_cpu_s": rerun_cpu.controller, "ssh_masters_cpu_s": ssh_cpu,
+                 "machine_cpu_s": rerun_cpu.busy, "machine_capacity_s": rerun_cpu.capacity,
+                 "host_results": sum(1 for p in rerun["plays"] for t in p["tasks"]
+                                     for r in t["hosts"].values() if not r.get("skipped")),
+                 "load_converge": load_converge, "load_rerun": load_rerun,
+                 "rerun_stats": rerun["stats"]}
+        figures["scale"].append(point)
+        if args.json:  # the points so far, should the curve be stopped before its end
+            Path(args.json).write_text(json.dumps(figures, indent=1))
+        progress(f"{count} nodes: rerun {rerun_s:.1f} s, controller {point['controller_cpu_s']:.1f} CPU-s, "
+                 f"changed {changed}")
+
+
+def scale_main(args):
+    counts = args.scale
+    work = Path(tempfile.mkdtemp(prefix="bench-site-scale."))
+    _, all_hosts, networks, key = make_inventory(work, "inventory-names", nodes=counts[-1])
+    all_names = [h["container"] for h in all_hosts]
+    net_names = [n["podman_network"] for n in networks]
+    sockets = control_paths(h["address"] for h in all_hosts)  # the ssh masters of the bench's hosts
+    cleanup(all_names, [])  # leftovers of an interrupted run
+    figures = {"scale": [], "load_start": load(), "y_hosts": SCALE_Y_HOSTS}
+    created, reruns, failures = [], {}, []
+    ok = False
+    try:
+        create_networks(networks)
+        try:
+            scale_points(args, counts, work, created, reruns, failures, figures, sockets)
+        except (SystemExit, KeyboardInterrupt):
+            if figures["scale"]:
+                scale_report(figures, reruns, failures + ["stopped before the end of the curve: the figures are "
+                                                          "those of the points measured"], args.json, stopped=True)
+            raise
+        scale_report(figures, reruns, failures, args.json)
+        ok = not failures
+    finally:
+        if args.keep:
+            progress(f"kept containers {' '.join(created)}, networks {' '.join(net_names)}, work directory {work}")
+        else:
+            cleanup(all_names, net_names)
+            if ok:
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                progress(f"kept the work directory {work} (playbook logs)")
+    return 0 if ok else 1
+
+
 # --- cleanup ----------------------------------------------------------------
 
 def cleanup(containers, networks):
@@ -313,11 +631,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the containers, networks and work directory")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--scale", nargs="?", const=parse_scale(SCALE_DEFAULT), type=parse_scale,
+                        metavar="N,N,...",
+                        help=f"measure the scale curve instead: reruns with N KVM nodes (default {SCALE_DEFAULT})")
     args = parser.parse_args()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     if run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
         run([str(REPO / "tools" / "container" / "build-image")])
+    if args.scale:
+        return scale_main(args)
 
     work = Path(tempfile.mkdtemp(prefix="bench-site."))
     inventory, hosts, networks, key = make_inventory(work)
