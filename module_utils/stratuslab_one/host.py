@@ -18,11 +18,15 @@ placed is refused, naming them, and nothing is done to it.
 
 from __future__ import annotations
 
-from ansible.module_utils.stratuslab_one.errors import ACTION, OneActionError, OneConnectionError, OneError, OneTimeoutError
+from ansible.module_utils.stratuslab_one.errors import (ACTION, OneActionError, OneConnectionError, OneError,
+                                                       OneInternalError, OneTimeoutError)
 from ansible.module_utils.stratuslab_one.model import (
     HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE, LCM_RUNNING, VM_ACTIVE, VM_POWEROFF, VM_SUSPENDED, Pool)
 from ansible.module_utils.stratuslab_one.module import Changes, change_result
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
+
+# OpenNebula's cluster 0, "default": every host that names no other cluster.
+DEFAULT_CLUSTER_ID = 0
 
 
 def _status_for(host_state, wanted):
@@ -191,6 +195,19 @@ def plan_host(spec, host, clusters, warnings, drain=None):
                                                                         spec[field_name]))
     if cluster_id is not None and host.cluster_id != cluster_id:
         steps.append(("cluster", (cluster_id,)))
+    elif (cluster_id is not None and cluster_id != DEFAULT_CLUSTER_ID
+          and host.id not in clusters.require(cluster_id).hosts):
+        # oned writes a host's cluster and the cluster's set of hosts one
+        # after the other (allocate, addhost): stopped between the two, it
+        # leaves a host that names a cluster which does not list it, and no
+        # call of the API on that cluster puts it right (addhost answers at
+        # once, delete fails). A move to the default cluster does (it fails
+        # only at its last write, taking the host out of the set that lacks
+        # it), then back.
+        warnings.append("host %s (%d) names cluster %s, which does not list it (oned stopped between the two "
+                        "writes of an allocate or a move): moved to the default cluster and back"
+                        % (host.name, host.id, cluster_id))
+        steps.append(("recluster", (cluster_id,)))
     status = _status_for(host.state, spec["state"]) if spec["state"] != "present" else None
     if status:
         steps.append(("status", (status,)))
@@ -214,6 +231,13 @@ def execute_host_steps(client, steps, host_id, progress=None):
         elif action == "delete":
             client.host_delete(args[0])
         elif action == "cluster":
+            client.cluster_add("host", args[0], host_id)
+        elif action == "recluster":
+            try:
+                client.cluster_add("host", DEFAULT_CLUSTER_ID, host_id)
+            except OneInternalError as exc:
+                if "not in the cluster set" not in exc.message:
+                    raise
             client.cluster_add("host", args[0], host_id)
         elif action == "status":
             client.host_status(host_id, args[0])
@@ -240,6 +264,8 @@ def describe_step(action, args):
         return "delete"
     if action == "cluster":
         return "move to cluster %s" % args[0]
+    if action == "recluster":
+        return "add to cluster %s's set of hosts again (through the default cluster)" % args[0]
     if action == "status":
         return "set status %s" % args[0]
     return "merge template %s" % ", ".join(sorted(args[0]))
@@ -256,7 +282,7 @@ def _predict_host(spec, host, steps, clusters):
     for action, args in steps:
         if action == "allocate":
             view["cluster_id"] = 0 if args[3] == -1 else args[3]
-        elif action == "cluster":
+        elif action in ("cluster", "recluster"):
             view["cluster_id"] = args[0]
         elif action == "status":
             view["state"] = {"enabled": "INIT", "disabled": "DISABLED", "offline": "OFFLINE"}[args[0]]
@@ -373,7 +399,7 @@ def hosts_run(client, params, check_mode, diff_mode=True):
     warnings, report, errors, to_wait = [], {}, {}, {}
     before, after = {}, {}
     summary = dict(allocated=0, deleted=0, moved=0, status=0, updated=0, migrated=0, unchanged=0, failed=0)
-    counters = {"allocate": "allocated", "delete": "deleted", "cluster": "moved",
+    counters = {"allocate": "allocated", "delete": "deleted", "cluster": "moved", "recluster": "moved",
                 "status": "status", "update": "updated", "migrate": "migrated"}
     drain = DrainPlanner(client, hosts, specs, params)
     planned = []
