@@ -399,6 +399,13 @@ def scaled_hosts(doc, count):
     return doc
 
 
+def host_results(tasks):
+    """(run, skipped): the host results of ``tasks`` (json callback) that ran and that were skipped."""
+    results = [r for t in tasks for r in t["hosts"].values()]
+    skipped = sum(1 for r in results if r.get("skipped"))
+    return len(results) - skipped, skipped
+
+
 def task_costs(result):
     """{(play, task): [seconds, host results run]} of one site.yml run (json
     callback). A free-strategy play has one entry per host and task, a linear
@@ -411,7 +418,7 @@ def task_costs(result):
                 continue
             cost = costs.setdefault((play["play"]["name"], task["task"]["name"]), [0.0, 0])
             cost[0] += iso(d["end"]) - iso(d["start"])
-            cost[1] += sum(1 for r in task["hosts"].values() if not r.get("skipped"))
+            cost[1] += host_results([task])[0]
     return costs
 
 
@@ -446,8 +453,7 @@ def per_node_play_results(runs):
     for n, result in runs.items():
         for play in result["plays"]:
             name = play["play"]["name"]
-            ran = sum(1 for t in play["tasks"] for r in t["hosts"].values() if not r.get("skipped"))
-            skipped = sum(1 for t in play["tasks"] for r in t["hosts"].values() if r.get("skipped"))
+            ran, skipped = host_results(play["tasks"])
             cur = counts.setdefault(name, {}).setdefault(n, [0, 0])
             cur[0] += ran
             cur[1] += skipped
@@ -567,8 +573,7 @@ def scale_points(args, counts, work, created, reruns, failures, figures, sockets
                  "controller_cpu_s": rerun_cpu.controller + ssh_cpu,
                  "ansible_playbook_cpu_s": rerun_cpu.controller, "ssh_masters_cpu_s": ssh_cpu,
                  "machine_cpu_s": rerun_cpu.busy, "machine_capacity_s": rerun_cpu.capacity,
-                 "host_results": sum(1 for p in rerun["plays"] for t in p["tasks"]
-                                     for r in t["hosts"].values() if not r.get("skipped")),
+                 "host_results": host_results([t for p in rerun["plays"] for t in p["tasks"]])[0],
                  "load_converge": load_converge, "load_rerun": load_rerun,
                  "rerun_stats": rerun["stats"]}
         figures["scale"].append(point)
