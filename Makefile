@@ -13,7 +13,8 @@ VENV := $(CURDIR)/.venv
 STAMP := $(VENV)/.installed
 
 # Podman runs with the project's own settings (runc, no default ulimits);
-# see tools/container/containers.conf. Nothing in /etc is changed.
+# see tools/container/containers.conf. Nothing in /etc is changed
+# (tools/container/host-limits raises one kernel limit for this boot).
 export CONTAINERS_CONF := $(CURDIR)/tools/container/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The reference data the unit tests read (answers captured from OpenNebula
@@ -108,7 +109,10 @@ $(STAMP): requirements.txt | deps
 
 venv: deps $(STAMP)
 
+# The test hosts are systemd containers: host-limits raises the inotify
+# instance limit they need (for this boot, when it is lower).
 image: deps
+	tools/container/host-limits
 	tools/container/build-image
 
 # OpenNebula 7.4.0 built from its source into Debian packages and a signed
@@ -153,8 +157,9 @@ lint: venv
 # are tested in the squid and site scenarios' verify.
 UNIT_WORKERS ?= auto
 # The role's preflight, which many of them run, needs the accounting wheel.
+# The products' tests are beside their code (products/<name>/tests).
 unit: venv one-packages accounting-wheel
-	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit products/accounting/tests
+	pytest -n $(UNIT_WORKERS) --dist loadfile --durations=25 tests/unit products/accounting/tests products/test_oned/tests
 
 # The scenarios run two at a time (tools/molecule-lanes), in SCENARIOS' order,
 # each as soon as a lane is free: a scenario spends much of its time waiting

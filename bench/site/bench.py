@@ -542,6 +542,16 @@ def scale_report(figures, reruns, failures, json_path=None, stopped=False):
     print(scale_line(slope, at_y))
 
 
+def install_test_oned(inventory, log):
+    """The scale runs' front-end runs the test oned (SCALE_ONE_INSTALL): the
+    test setup installs it before site.yml, as the molecule scenarios do."""
+    with open(log, "w") as out:
+        proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "products/test_oned/install.yml"],
+                              cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"products/test_oned/install.yml failed (rc {proc.returncode}); see {log}")
+
+
 def scale_points(args, counts, work, created, reruns, failures, figures, sockets):
     """Grow the site to each node count in turn: its new containers, a
     converge, then the timed rerun; each point appended to figures["scale"]."""
@@ -551,6 +561,7 @@ def scale_points(args, counts, work, created, reruns, failures, figures, sockets
         progress(f"{count} nodes: creating {', '.join(h['container'] for h in new)} (load {' '.join(load())})")
         create_site(new, networks, key)
         created += [h["container"] for h in new]
+        install_test_oned(inventory, work / f"install-test-oned-{count}.log")
         load_converge = load()
         with CpuMeter() as converge_cpu:
             converge_s, converge = playbook(inventory, work / f"converge-{count}.json",

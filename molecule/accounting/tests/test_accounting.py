@@ -1,7 +1,7 @@
 """What users and the site administrator observe of the accounting service.
 
 acct-one is the site's LDAP server, its front-end (the project's test oned,
-tools/test_oned.py, with LDAP login: NOT OpenNebula) and its accounting host.
+products/test_oned, with LDAP login: NOT OpenNebula) and its accounting host.
 From the test machine, over the network, the tests:
 
 - script VMs in the test oned as two LDAP users in two oned groups, with the

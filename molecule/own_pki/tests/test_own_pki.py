@@ -2,7 +2,7 @@
 
 pki-ldap stands for the LDAP server the site already runs (converge.yml
 makes it with the ldap role; the site file says site_ldap_deploy: false).
-pki-one runs the test oned (tools/test_oned.py, with LDAP login: NOT
+pki-one runs the test oned (products/test_oned, with LDAP login: NOT
 OpenNebula), the appliance repository and accounting. Every TLS service
 runs on a host certificate prepare.yml issued on the control machine (a
 test root CA -> an intermediate "host CA" -> the host). The tests trust
