@@ -2,7 +2,7 @@
 
 Imported, with tools/opennebula on sys.path, by the tests and benches that
 start a real oned: tests/unit/opennebula/one_testlib.py,
-tests/unit/test_oned/test_against_real_oned.py, bench/registration/real_oned.py.
+products/test_oned/tests/test_against_real_oned.py, bench/registration/real_oned.py.
 """
 
 import random

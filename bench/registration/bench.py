@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Registration benchmark: N hosts and V vnets against the test oned.
 
-Variants, each against its own fresh test oned (tools/test_oned.py, not
+Variants, each against its own fresh test oned (products/test_oned, not
 OpenNebula) on a free 127.0.0.1 port, each with a first run and a no-change
 rerun:
 
@@ -59,7 +59,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
-TEST_ONED = REPO / "tools" / "test_oned.py"
+# The test oned: its package's source, run as `python3 -m stratuslab_test_oned`.
+TEST_ONED_SRC = REPO / "products" / "test_oned" / "src"
 FLOOR = HERE / "floor.py"
 USER, PASSWORD = "oneadmin", "opennebula"
 SESSION = "%s:%s" % (USER, PASSWORD)
@@ -94,13 +95,15 @@ class TestOned:
         for _attempt in range(5):
             self.port = free_port()
             self.url = "http://127.0.0.1:%d/RPC2" % self.port
-            cmd = [sys.executable, str(TEST_ONED), "--listen", "127.0.0.1:%d" % self.port,
+            cmd = [sys.executable, "-m", "stratuslab_test_oned", "--listen", "127.0.0.1:%d" % self.port,
                    "--state", str(workdir / "state.sqlite"),
                    "--monitor-interval", str(monitor_interval),
                    "--vnet-driver-delay", str(vnet_driver_delay)]
             self.log = open(self.log_path, "w")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                p for p in (str(TEST_ONED_SRC), os.environ.get("PYTHONPATH")) if p))
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=self.log)
+                                         stderr=self.log, env=env)
             if self._wait_ready():
                 break
             self.log.close()
@@ -489,7 +492,7 @@ LABELS = {("batch", "hosts"): "(a) batch opennebula_hosts",
 
 
 def report(rows, opts, elapsed):
-    print("registration benchmark against tools/test_oned.py (the project's test oned, not OpenNebula);"
+    print("registration benchmark against the test oned (products/test_oned, the project's test oned, not OpenNebula);"
           " test oned --monitor-interval %gs --vnet-driver-delay %gs; each variant on its own fresh test oned"
           % (opts.monitor_interval, opts.vnet_driver_delay))
     print("calls counted from the test oned's per-call log; pool reads = one.*pool.info;"

@@ -16,8 +16,8 @@ runs:
   LDAP base DN that a role's own filter must refuse;
 * the site playbook by FQCN, listed (its imports and static roles resolve);
 * the frontend role's cluster step (the role calls its module by short
-  name), a module by FQCN, against the test oned shipped in the collection
-  (tools/test_oned.py there), and appliance_verify (its module_utils
+  name), a module by FQCN, against the test oned (not shipped in the
+  collection: the package products/test_oned from this checkout), and appliance_verify (its module_utils
   imported as a package member);
 * ansible-builder: `create` on execution-environment.yml (the context names
   the tarball, the pinned collections and the Python and system
@@ -45,6 +45,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "products" / "test_oned" / "tests"))
+from oned_support import oned_argv, oned_env  # noqa: E402  (the test oned's command line)
 BIN = Path(sys.executable).parent
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))
 FQ = "%s.%s" % (GALAXY["namespace"], GALAXY["name"])
@@ -303,13 +305,14 @@ def _free_port():
 
 @pytest.fixture
 def test_oned(installed, tmp_path):
-    """The test oned the collection ships (tools/test_oned.py), on a free port."""
+    """The test oned (python3 -m stratuslab_test_oned from this checkout's
+    products/test_oned/src; the collection does not ship it), on a free port."""
     port = _free_port()
     log = tmp_path / "oned.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(installed.root / "tools" / "test_oned.py"),
-                                 "--listen", "127.0.0.1:%d" % port, "--state", str(tmp_path / "oned.sqlite")],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(oned_argv("--listen", "127.0.0.1:%d" % port, "--state", tmp_path / "oned.sqlite",
+                                          python=sys.executable),
+                                env=oned_env(), stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,4 +1,4 @@
-"""The collector against a real test oned process (tools/test_oned.py, the
+"""The collector against a real test oned process (python3 -m stratuslab_test_oned, the
 project's stand-in for oned, not OpenNebula), driven by its test clock.
 
 Two users in two groups start, power off, resume and terminate VMs over ten
@@ -27,7 +27,7 @@ from stratuslab_accounting.collector import STATE_HWM, CollectError, Collector
 from stratuslab_accounting.oned import OnedClient
 from stratuslab_accounting.records import parse_history_records
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit", "test_oned"))
+sys.path.insert(0, os.path.join(ROOT, "products", "test_oned", "tests"))
 from oned_support import OnedProcess  # noqa: E402
 
 T = 1790000000          # 2026-09-21 14:13:20 UTC

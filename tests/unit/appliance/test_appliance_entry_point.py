@@ -1,7 +1,7 @@
 """The frontend role's entry point appliances: verify every appliance, then register, or register nothing.
 
 ansible-playbook runs roles/frontend/tasks/appliances.yml on this machine
-against a local repository server and the test oned (tools/test_oned.py, not
+against a local repository server and the test oned (products/test_oned, not
 OpenNebula). The role's preflight is tested in test_frontend_preflight.py
 and is marked passed here; the packages task runs for real, with the
 system's Python (python3-apt), and finds xmlsec1 and python3-cryptography

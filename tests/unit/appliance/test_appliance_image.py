@@ -16,11 +16,14 @@ import pytest
 
 from appliance_testlib import REPO, RepoServer, pki, publish_tree, run_tasks, sm  # noqa: F401
 
+sys.path.insert(0, str(REPO / "products" / "test_oned" / "tests"))
+from oned_support import oned_argv, oned_env  # noqa: E402
+
 PASSWORD = "image-test-pw"
 
 
 class Oned:
-    """tools/test_oned.py on a free port, state and datastores in a temporary directory."""
+    """The test oned (python3 -m stratuslab_test_oned) on a free port, state and datastores in a temporary directory."""
 
     def __init__(self, tmp_path):
         import socket
@@ -33,10 +36,9 @@ class Oned:
         self.url = "http://127.0.0.1:%d/RPC2" % self.port
         self.log = open(tmp_path / "oned.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tools" / "test_oned.py"), "--listen", "127.0.0.1:%d" % self.port,
-             "--state", str(tmp_path / "oned.db"), "--auth", str(auth),
-             "--datastore-location", str(tmp_path / "datastores")],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            oned_argv("--listen", "127.0.0.1:%d" % self.port, "--state", tmp_path / "oned.db", "--auth", auth,
+                      "--datastore-location", tmp_path / "datastores", python=sys.executable),
+            env=oned_env(), stdout=self.log, stderr=subprocess.STDOUT)
         self.rpc = xmlrpc.client.ServerProxy(self.url)
         deadline = time.monotonic() + 15
         while True:

@@ -5,7 +5,8 @@
 * ``one``: the client layer of the project's module_utils/stratuslab_one/
   package (errors, template, model, transport, module base), importable
   without an installed collection; ``logic`` the same for its reconcilers.
-* ``test_oned``: tools/test_oned.py started on a free port with a temporary
+* ``test_oned``: the test oned (``python3 -m stratuslab_test_oned`` from
+  products/test_oned/src, started through its tests' oned_support) on a free port with a temporary
   state file, stopped after the test module.
 * ``RealOned``: the real oned 7.4.0 from the tree `make one-packages` builds
   (REAL_TREE), run by tools/opennebula/run-oned-tree in a directory of its
@@ -33,6 +34,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+# The test oned's command line and environment (its tests' support module).
+sys.path.insert(0, str(REPO / "products" / "test_oned" / "tests"))
+from oned_support import oned_argv, oned_env  # noqa: E402
 
 
 FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
@@ -105,15 +109,12 @@ class OnedProcess:
         self.state = tmp_path / "oned-state.json"
         self.url = "http://127.0.0.1:%d/RPC2" % self.port
         self.username, self.password = "oneadmin", "opennebula"
-        script = REPO / "tools" / "test_oned.py"
-        if not script.exists():
-            pytest.skip("tools/test_oned.py is not there yet")
-        cmd = [str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable), str(script),
-               "--listen", "127.0.0.1:%d" % self.port, "--state", str(self.state)] + list(extra_args)
+        cmd = oned_argv("--listen", "127.0.0.1:%d" % self.port, "--state", self.state, *extra_args,
+                        python=str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable))
         # oned's per-call log goes to a file: an unread pipe would fill up and stall the server
         self.log = tmp_path / "oned.log"
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, env=oned_env(), stdout=log, stderr=subprocess.STDOUT)
         _wait_port(self.port, self.proc, self.log)
 
     def client(self, **kwargs):

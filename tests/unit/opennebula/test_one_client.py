@@ -279,7 +279,7 @@ def test_tls_verification_option():
 
 
 def test_real_http_round_trip(tmp_path):
-    """Over HTTP against tools/test_oned.py: success, auth error, fault, timeout option, call counter."""
+    """Over HTTP against products/test_oned: success, auth error, fault, timeout option, call counter."""
     oned = OnedProcess(tmp_path)
     try:
         client = one.OneClient(url=oned.url, username="oneadmin", password="opennebula", timeout=5)

@@ -5,7 +5,7 @@ ranges are refused at creation, and the BASE_PATH it gives a datastore.
 
 The real oned is the tree `make one-packages` builds, started by
 tools/opennebula/run-oned-tree in a temporary directory, as
-tests/unit/test_oned/test_against_real_oned.py starts it. The same cases
+products/test_oned/tests/test_against_real_oned.py starts it. The same cases
 against the test oned are in test_one_partial_failures.py; the last test
 holds the test oned's address-range messages to the real ones.
 """

@@ -1,6 +1,11 @@
-"""Helpers for the test oned's own tests: start tools/test_oned.py as a
-subprocess on a free loopback port and talk XML-RPC to it."""
+"""Helpers for the test oned's own tests: start the test oned
+(``python3 -m stratuslab_test_oned`` from products/test_oned/src) as a
+subprocess on a free loopback port and talk XML-RPC to it.
 
+Other tests that start a test oned (tests/unit, bench) import
+``oned_argv``/``oned_env`` or ``OnedProcess`` from here."""
+
+import os
 import re
 import shutil
 import signal
@@ -14,7 +19,12 @@ import xmlrpc.client
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-TOOL = REPO / "tools" / "test_oned.py"
+# The package's source (src layout): the tests import its modules from here
+# and run it with this directory on PYTHONPATH, as the test-oned unit runs it
+# from the unpacked wheel.
+PKG_SRC = REPO / "products" / "test_oned" / "src"
+if str(PKG_SRC) not in sys.path:
+    sys.path.insert(0, str(PKG_SRC))
 SESSION = "oneadmin:opennebula"
 
 
@@ -24,6 +34,21 @@ FIXTURES = REPO / "tests" / "fixtures" / "opennebula"
 SAMPLES = FIXTURES / "samples-7.4.0"
 XSD_DIR = FIXTURES / "xsd"
 PYTHON3 = shutil.which("python3") or sys.executable
+
+
+def oned_argv(*options, python=None):
+    """The command line that runs the test oned with ``options``; run it
+    with ``oned_env()`` as its environment."""
+    return [python or PYTHON3, "-m", "stratuslab_test_oned"] + [str(o) for o in options]
+
+
+def oned_env(env=None):
+    """``env`` (default os.environ) with the package's source first on
+    PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PKG_SRC)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
 
 def free_port():
@@ -46,8 +71,8 @@ class OnedProcess:
     @property
     def argv(self):
         # the command line the project relies on, plus optional extras
-        return [PYTHON3, str(TOOL), "--listen", "127.0.0.1:%d" % self.port,
-                "--state", str(self.state)] + self.extra
+        return oned_argv("--listen", "127.0.0.1:%d" % self.port,
+                         "--state", self.state, *self.extra)
 
     def start(self, attempts=3):
         """Start and wait until THIS process announces it is listening.
@@ -62,7 +87,7 @@ class OnedProcess:
                 self.url = "http://127.0.0.1:%d/RPC2" % self.port
             self._err = open(self.stderr_path, "ab")
             offset = self._err.tell()
-            self.proc = subprocess.Popen(self.argv, cwd=str(REPO),
+            self.proc = subprocess.Popen(self.argv, cwd=str(REPO), env=oned_env(),
                                          stdout=subprocess.DEVNULL,
                                          stderr=self._err)
             banner = "answering as oned"
@@ -267,14 +292,3 @@ def assert_valid_payload(xml_text, xsd_dir=None):
     errors = xsd_errors(xml_text, xsd_dir)
     assert not errors, "%s\n%s" % (errors[:3], xml_text[:400])
     return True
-
-
-def load_tool():
-    """Import tools/test_oned.py under a private name (for unit tests of its
-    template parser); the server itself is always run as a subprocess."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("stratuslab_test_oned_tool",
-                                                  str(TOOL))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -1,5 +1,5 @@
-#!/usr/bin/env python3
-"""test oned: a small XML-RPC server that answers like OpenNebula's oned 7.4.0.
+"""The test oned's server: a small XML-RPC server that answers like
+OpenNebula's oned 7.4.0.
 
 This is NOT OpenNebula.  It is the project's own test double ("test oned"),
 written from the reference data in tests/fixtures/opennebula (API.md and the samples
@@ -16,7 +16,7 @@ differences.
 
 Standard library only: it must run with a plain ``python3`` on Debian 12.
 
-    python3 tools/test_oned.py --listen 127.0.0.1:2633 --state /tmp/oned.sqlite
+    python3 -m stratuslab_test_oned --listen 127.0.0.1:2633 --state /tmp/oned.sqlite
 
 Design, for later extension (VMs, templates, groups...):
 
@@ -32,7 +32,6 @@ Design, for later extension (VMs, templates, groups...):
   before each call, so they survive restarts.
 """
 
-import argparse
 import datetime
 import fnmatch
 import hashlib
@@ -45,7 +44,6 @@ import queue
 import random
 import re
 import secrets
-import signal
 import socketserver
 import sqlite3
 import subprocess
@@ -3433,128 +3431,3 @@ LOG = None
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-
-
-def read_auth(path):
-    """Read a ONE_AUTH style file ('user:password').  A missing file is
-    created with a random password, as oned does on its first start."""
-    if path is None:
-        return "oneadmin", "opennebula"
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("oneadmin:%s\n" % secrets.token_hex(16))
-    with open(path) as fh:
-        line = fh.readline().strip()
-    if ":" not in line:
-        raise SystemExit("test oned: %s must hold user:password" % path)
-    user, password = line.split(":", 1)
-    return user, password
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog="test_oned.py",
-        description="test oned: an XML-RPC stand-in for OpenNebula oned "
-                    "7.4.0, for tests only (it is not OpenNebula).")
-    p.add_argument("--listen", default="127.0.0.1:2633",
-                   help="HOST:PORT to listen on (default 127.0.0.1:2633)")
-    p.add_argument("--state", required=True,
-                   help="SQLite file holding the objects (created if missing)")
-    p.add_argument("--auth", default=None,
-                   help="ONE_AUTH style file 'user:password' for oneadmin "
-                        "(default oneadmin:opennebula; a missing file is "
-                        "created with a random password)")
-    p.add_argument("--mac-prefix", default="02:00",
-                   help="MAC_PREFIX of oned.conf (default 02:00)")
-    p.add_argument("--monitor-interval", type=float, default=1.0,
-                   help="seconds between simulated host probes; a new host "
-                        "stays INIT this long (default 1.0)")
-    p.add_argument("--vnet-driver-delay", type=float, default=0.1,
-                   help="seconds the simulated vnm driver takes to answer "
-                        "(LOCK_CREATE -> READY, LOCK_DELETE -> gone; "
-                        "default 0.1)")
-    p.add_argument("--unreachable-hosts", action="append", default=[],
-                   metavar="GLOB",
-                   help="host names whose simulated probe fails (state "
-                        "ERROR), like an unreachable KVM node; repeatable")
-    p.add_argument("--datastore-location", default="/var/lib/one//datastores",
-                   help="DATASTORE_LOCATION used for BASE_PATH "
-                        "(default /var/lib/one//datastores)")
-    p.add_argument("--pidfile", default=None, help="write the pid here")
-    p.add_argument("--ldap-uri", default=None, metavar="URI",
-                   help="authenticate unknown users (and AUTH_DRIVER ldap "
-                        "users) by an LDAP simple bind here, ldaps:// or "
-                        "ldap:// with StartTLS, as OpenNebula's ldap driver")
-    p.add_argument("--ldap-base-dn", default=None, metavar="DN",
-                   help="base DN; users are uid=NAME,ou=people,DN")
-    p.add_argument("--ldap-ca", default=None, metavar="FILE",
-                   help="CA certificate that signed the LDAP server's")
-    p.add_argument("--ldap-auth-conf", default=None, metavar="FILE",
-                   help="authenticate as OpenNebula's ldap driver does with "
-                        "this ldap_auth.conf (read at each login): the first "
-                        "server of :order:, the user found by :user_field: "
-                        "under :base:, then a bind as that entry")
-    opts = p.parse_args(argv)
-    if opts.ldap_uri and not opts.ldap_base_dn:
-        p.error("--ldap-uri needs --ldap-base-dn")
-    if opts.ldap_uri and opts.ldap_auth_conf:
-        p.error("give --ldap-uri or --ldap-auth-conf, not both")
-    if opts.ldap_auth_conf:
-        try:
-            read_ldap_auth_conf(opts.ldap_auth_conf)
-        except (OSError, ValueError) as exc:
-            p.error("--ldap-auth-conf: %s" % exc)
-    host, sep, port = opts.listen.rpartition(":")
-    if not sep or not port.isdigit():
-        p.error("--listen must be HOST:PORT")
-    opts.host, opts.port = host or "0.0.0.0", int(port)
-    opts.datastore_location = opts.datastore_location.rstrip("/") or "/"
-    opts.admin = read_auth(opts.auth)
-    return opts
-
-
-def main(argv=None):
-    global LOG
-    opts = parse_args(argv)
-    LOG = CallLog()
-    store = Store(opts.state)
-    oned = Oned(store, opts)
-    server = Server((opts.host, opts.port), Handler)
-    server.oned = oned
-    if opts.pidfile:
-        with open(opts.pidfile, "w") as fh:
-            fh.write("%d\n" % os.getpid())
-
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    LOG.emit("test oned (not OpenNebula) answering as oned %s on %s:%d, "
-             "state in %s" % (VERSION, opts.host, server.server_address[1],
-                              opts.state))
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        with oned.lock:
-            store.close()
-        if opts.pidfile:
-            try:
-                os.unlink(opts.pidfile)
-            except OSError:
-                pass
-        LOG.emit("test oned stopped")
-        LOG.close()
-        if LOG.thread.is_alive():
-            # The log writer is stuck on a stderr pipe that nobody reads:
-            # the interpreter's own flush of stderr at exit would wait for
-            # it forever. The state is closed; leave without that flush.
-            os._exit(0)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ The real oned is OpenNebula 7.4.0 built from its source by `make
 one-packages` (tools/opennebula/build-packages), started from the
 self-contained tree it installs by tools/opennebula/run-oned-tree, in a
 temporary directory on free loopback ports, with its dummy drivers. The test
-oned is tools/test_oned.py, started the way the other tests of this
+oned is products/test_oned, started the way the other tests of this
 directory start it (oned_support.OnedProcess). Both get the same oneadmin
 password, and then ONE scenario (SCENARIO below): the calls the project's
 modules make (module_utils/stratuslab_one/, library/opennebula_*.py) and
@@ -30,7 +30,7 @@ What is compared, per answer:
 Every entry of DIFFERENCES is a row of the table "Differences from oned
 7.4.0" in docs/test-oned.md, with the same reason (test_differences_are_
 documented). Anything else that differs fails: a new difference must be
-fixed in tools/test_oned.py or documented there and here.
+fixed in products/test_oned or documented there and here.
 
 Without the tree (no `make one-packages` on this machine) the module is
 skipped.

@@ -20,10 +20,10 @@ import xmlrpc.client
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/unit: slapd_testlib
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "unit"))  # slapd_testlib
 
 from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif, which  # noqa: E402
-from oned_support import load_tool  # noqa: E402
+from oned_support import oned_argv, oned_env  # noqa: E402
 
 BASE_DN = "dc=oned,dc=test"
 USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
@@ -208,8 +208,23 @@ def conf_oned(oned_factory, slapd, tmp_path):
     return server
 
 
+def test_an_oned_conf_with_ldap_login_logs_in_through_ldap_auth_conf_beside_it(oned_factory, slapd, tmp_path):
+    """--oned-conf: AUTHN lists ldap and DEFAULT_AUTH is ldap, so the test
+    oned reads auth/ldap_auth.conf beside the oned.conf, as oned would."""
+    (tmp_path / "etc" / "auth").mkdir(parents=True)
+    _render_ldap_auth_conf(tmp_path / "etc" / "auth" / "ldap_auth.conf", "127.0.0.1", _port(slapd["ldaps"]), True,
+                           ca_file=slapd["ca"])
+    oned_conf = tmp_path / "etc" / "oned.conf"
+    oned_conf.write_text('AUTH_MAD = [\n  EXECUTABLE = "one_auth_mad",\n'
+                         '  AUTHN      = "ssh,x509,ldap,server_cipher,server_x509"\n]\n\nDEFAULT_AUTH = "ldap"\n')
+    server = oned_factory(["--oned-conf", str(oned_conf)])
+    assert "<AUTH_DRIVER><![CDATA[ldap]]></AUTH_DRIVER>" in _user(server, "alice:" + USERS["alice"])
+    bad = server.proxy("bob:not-bobs-password").one.user.info(-1)
+    assert bad[0] is False and bad[2] == AUTH_ERROR
+
+
 def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
-    tool = load_tool()
+    from stratuslab_test_oned import core as tool
     conf = _render_ldap_auth_conf(tmp_path / "a.conf", "ldap.example.org", 636, True)
     assert tool.read_ldap_auth_conf(str(conf)) == {
         "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid",
@@ -220,7 +235,7 @@ def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
 
 
 def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path):
-    tool = load_tool()
+    from stratuslab_test_oned import core as tool
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text("# two servers, the second first\nserver 1:\n    :host: one.example.org\n"
                     "    :base: 'dc=one'\n\nsecond:\n    :host: \"two.example.org\"\n    :base: dc=two\n"
@@ -248,7 +263,7 @@ def test_the_rendered_conf_checks_the_server_against_the_ca_it_names(oned_factor
     ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption:\n        :method: :ssl\n", "unknown :encryption:"),
 ])
 def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_path, text, says):
-    tool = load_tool()
+    from stratuslab_test_oned import core as tool
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text(text)
     with pytest.raises(ValueError) as err:
@@ -259,9 +274,9 @@ def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_pat
 def test_a_start_with_an_unreadable_ldap_auth_conf_fails_naming_it(tmp_path):
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text("server 1:\n    :base: dc=x\n")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "test_oned.py"), "--listen", "127.0.0.1:1",
-                           "--state", str(tmp_path / "s.sqlite"), "--ldap-auth-conf", str(conf)],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(oned_argv("--listen", "127.0.0.1:1", "--state", tmp_path / "s.sqlite",
+                                    "--ldap-auth-conf", conf, python=sys.executable),
+                          env=oned_env(), capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "--ldap-auth-conf" in proc.stderr and "has no :host:" in proc.stderr, proc.stderr
 
 

@@ -5,6 +5,8 @@ import os
 import re
 import signal
 
+import pytest
+
 from oned_support import wait_for
 
 
@@ -83,23 +85,32 @@ def test_one_log_line_per_call_without_secrets(oned_factory, tmp_path):
 
 
 def test_systemd_unit_runs_the_documented_command_line(tmp_path):
-    """tools/test-oned.service starts the tool with the relied-on command
-    line (listen 0.0.0.0:2633, state under /var/lib/one), which the tool's
+    """products/test_oned/test-oned.service starts the package from its
+    unpacked wheel with the relied-on command line (the site's values from
+    /etc/one/oned.conf, state under /var/lib/one), which the test oned's
     own option parser accepts."""
     import shlex
-    from oned_support import REPO, load_tool
-    unit = (REPO / "tools" / "test-oned.service").read_text()
+    from oned_support import REPO
+    from stratuslab_test_oned import cli
+    path = REPO / "products" / "test_oned" / "test-oned.service"
+    if not path.exists():
+        pytest.skip("%s is not in this checkout" % path)
+    unit = path.read_text()
     exec_start = [l for l in unit.splitlines() if l.startswith("ExecStart=")]
     assert len(exec_start) == 1
     argv = shlex.split(exec_start[0][len("ExecStart="):])
-    assert argv[0] == "/usr/bin/python3" and argv[1].endswith("/test_oned.py")
-    assert argv[2:6] == ["--listen", "0.0.0.0:2633", "--state",
+    assert argv[:3] == ["/usr/bin/python3", "-m", "stratuslab_test_oned"]
+    assert argv[3:7] == ["--oned-conf", "/etc/one/oned.conf", "--state",
                          "/var/lib/one/test-oned.sqlite"]
+    assert "Environment=PYTHONPATH=/usr/local/lib/stratuslab/test-oned" in unit.splitlines()
     pid = argv[argv.index("--pidfile") + 1]
     assert "PIDFile=%s" % pid in unit
-    args = argv[2:]
+    args = argv[3:]
+    oned_conf = tmp_path / "oned.conf"
+    oned_conf.write_text('LISTEN_ADDRESS = "0.0.0.0"\nPORT = 2633\n')
+    args[args.index("--oned-conf") + 1] = str(oned_conf)
     args[args.index("--auth") + 1] = str(tmp_path / "one_auth")
-    opts = load_tool().parse_args(args)
+    opts = cli.parse_args(args)
     assert (opts.host, opts.port) == ("0.0.0.0", 2633)
 
 
@@ -108,12 +119,11 @@ def test_unread_stderr_pipe_does_not_stall_answers(tmp_path):
     a few hundred calls) must still get answers: logging is asynchronous."""
     import subprocess
     import xmlrpc.client
-    from oned_support import PYTHON3, TOOL, free_port
+    from oned_support import free_port, oned_argv, oned_env
     port = free_port()
     proc = subprocess.Popen(
-        [PYTHON3, str(TOOL), "--listen", "127.0.0.1:%d" % port,
-         "--state", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        oned_argv("--listen", "127.0.0.1:%d" % port, "--state", tmp_path / "s.sqlite"),
+        env=oned_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert b"answering as oned" in proc.stderr.readline()
         proxy = xmlrpc.client.ServerProxy("http://127.0.0.1:%d/RPC2" % port)

@@ -8,7 +8,7 @@ import xmlrpc.client
 
 import pytest
 
-from oned_support import SAMPLES, assert_valid_payload, load_tool, wait_for
+from oned_support import SAMPLES, assert_valid_payload, wait_for
 
 BRIDGED = 'NAME="%s"\nVN_MAD="bridge"\nBRIDGE="br0"\n'
 
@@ -409,7 +409,7 @@ def test_vnpool_filters_and_ranges(oned):
 
 # --------------------------------------------------------- template parser
 def test_template_parser_syntax():
-    tool = load_tool()
+    from stratuslab_test_oned import core as tool
     parsed = tool.parse_template(
         'name = "a b"\n# comment\nAR = [ type="IP4",\n ip=10.0.0.1, SIZE=2 ]\n'
         'QUOTE="say \\"hi\\""\nEMPTY=\nVEC=[]\n')
