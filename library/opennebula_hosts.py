@@ -137,6 +137,8 @@ diff:
   description:
     - Per changed host name, C(before) and C(after) (name, cluster_id, state, im_mad, vm_mad and the managed
       template keys). C(after) holds the final state, as in RV(hosts).
+    - A host whose cluster does not list it (oned stopped between the two writes of an allocate or a move)
+      has C(listed_by_cluster) false before and true after; its C(cluster_id) is the same in both.
     - Only in diff mode (C(--diff)), since for thousands of hosts it is a large result.
   returned: in diff mode
   type: dict

@@ -282,8 +282,11 @@ def _predict_host(spec, host, steps, clusters):
     for action, args in steps:
         if action == "allocate":
             view["cluster_id"] = 0 if args[3] == -1 else args[3]
-        elif action in ("cluster", "recluster"):
+        elif action == "cluster":
             view["cluster_id"] = args[0]
+        elif action == "recluster":
+            view["cluster_id"] = args[0]
+            view["listed_by_cluster"] = True
         elif action == "status":
             view["state"] = {"enabled": "INIT", "disabled": "DISABLED", "offline": "OFFLINE"}[args[0]]
         elif action == "update":
@@ -291,11 +294,15 @@ def _predict_host(spec, host, steps, clusters):
     return view
 
 
-def _host_before(host, spec):
+def _host_before(host, spec, steps=()):
     if host is None:
         return {}
     view = _host_view(host.name, host.cluster_id, host.state_name, im_mad=host.im_mad,
                       vm_mad=host.vm_mad)
+    if any(action == "recluster" for action, _ in steps):
+        # The one difference a recluster makes: the cluster lists the host
+        # again (its cluster_id stays the same).
+        view["listed_by_cluster"] = False
     keys = normalize_attrs(spec.get("template"))
     if keys:
         view["template"] = {k: host.template.get(k) for k in keys if k in host.template}
@@ -341,7 +348,7 @@ def host_run(client, params, check_mode):
     steps = plan_host(params, host, clusters, warnings, drain)
     changes = Changes(check_mode)
     changes.actions.extend(a for a in (describe_step(*step) for step in steps) if a)
-    before = _host_before(host, params)
+    before = _host_before(host, params, steps)
     after = _predict_host(params, host, steps, clusters)
     result_host = after
     if steps and not check_mode:
@@ -424,7 +431,7 @@ def hosts_run(client, params, check_mode, diff_mode=True):
         if name in drain.moves:
             entry["vms"] = drain.moves[name]
         if diff_mode:
-            before[name] = _host_before(host, spec)
+            before[name] = _host_before(host, spec, steps)
         after[name] = _predict_host(spec, host, steps, clusters)
         report[name] = entry
         if not check_mode:
@@ -441,7 +448,7 @@ def hosts_run(client, params, check_mode, diff_mode=True):
                 summary["failed"] += 1
                 # what was really done: the steps before the failing one
                 after[name] = (_predict_host(spec, host, steps[:entry["done"]], clusters) if entry["done"]
-                               else _host_before(host, spec))
+                               else _host_before(host, spec, steps))
                 if after[name]:
                     entry["state"] = after[name]["state"]
                 continue

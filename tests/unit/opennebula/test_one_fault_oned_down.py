@@ -202,11 +202,15 @@ def test_a_host_that_its_cluster_does_not_list_is_put_back_in_it(real_oned, tmp_
     assert client.hostpool().get(host).cluster_id == cluster_id
     assert host_id not in client.clusterpool().get(cluster).hosts
     try:
-        repaired = run_tasks(tmp_path, tasks, real_oned)
+        repaired = run_tasks(tmp_path, tasks, real_oned, diff=True)
         assert repaired.rc == 0, repaired.stdout[-3000:]
         result = repaired.results[-1]
         assert result["changed"] and result["summary"]["moved"] == 1, result
         assert any("does not list it" in w for w in result.get("warnings", [])), result
+        # --diff shows the change: the cluster lists the host again (its cluster_id was right all along).
+        before, after = result["diff"]["before"][host], result["diff"]["after"][host]
+        assert before["cluster_id"] == after["cluster_id"] == cluster_id, result["diff"]
+        assert (before["listed_by_cluster"], after["listed_by_cluster"]) == (False, True), result["diff"]
         assert client.hostpool().get(host).cluster_id == cluster_id
         assert host_id in client.clusterpool().get(cluster).hosts
         assert host_id not in client.clusterpool().get(0).hosts
