@@ -409,7 +409,7 @@ def test_vnpool_filters_and_ranges(oned):
 
 # --------------------------------------------------------- template parser
 def test_template_parser_syntax():
-    from stratuslab_test_oned import core as tool
+    from stratuslab_test_oned import template as tool
     parsed = tool.parse_template(
         'name = "a b"\n# comment\nAR = [ type="IP4",\n ip=10.0.0.1, SIZE=2 ]\n'
         'QUOTE="say \\"hi\\""\nEMPTY=\nVEC=[]\n')

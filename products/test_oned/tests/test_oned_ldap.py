@@ -224,7 +224,7 @@ def test_an_oned_conf_with_ldap_login_logs_in_through_ldap_auth_conf_beside_it(o
 
 
 def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
-    from stratuslab_test_oned import core as tool
+    from stratuslab_test_oned import ldap as tool
     conf = _render_ldap_auth_conf(tmp_path / "a.conf", "ldap.example.org", 636, True)
     assert tool.read_ldap_auth_conf(str(conf)) == {
         "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid",
@@ -235,7 +235,7 @@ def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
 
 
 def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path):
-    from stratuslab_test_oned import core as tool
+    from stratuslab_test_oned import ldap as tool
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text("# two servers, the second first\nserver 1:\n    :host: one.example.org\n"
                     "    :base: 'dc=one'\n\nsecond:\n    :host: \"two.example.org\"\n    :base: dc=two\n"
@@ -263,7 +263,7 @@ def test_the_rendered_conf_checks_the_server_against_the_ca_it_names(oned_factor
     ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption:\n        :method: :ssl\n", "unknown :encryption:"),
 ])
 def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_path, text, says):
-    from stratuslab_test_oned import core as tool
+    from stratuslab_test_oned import ldap as tool
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text(text)
     with pytest.raises(ValueError) as err:

@@ -7,9 +7,17 @@ import secrets
 import signal
 import threading
 
-from . import core
-from .core import (CallLog, Handler, Oned, Server, Store, TemplateSyntaxError, VERSION,
-                   parse_template_text, read_ldap_auth_conf, tget, tvectors)
+from . import wire
+from .constants import VERSION
+from .core import Oned
+from .ldap import read_ldap_auth_conf
+# The object kinds' modules: importing them registers their XML-RPC methods.
+from .objects import (acl, clock, clusters, datastores, hosts, images,  # noqa: F401
+                      showback, system, templates, users, vms, vnets)
+from .rpc import dispatch
+from .store import Store
+from .template import TemplateSyntaxError, parse_template_text, tget, tvectors
+from .wire import CallLog, Handler, Server
 
 # The test oned's own defaults, used for what neither the command line nor
 # --oned-conf gives.
@@ -153,11 +161,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     opts = parse_args(argv)
-    core.LOG = log = CallLog()
+    wire.LOG = log = CallLog()
     store = Store(opts.state)
     oned = Oned(store, opts)
     server = Server((opts.host, opts.port), Handler)
     server.oned = oned
+    server.dispatch = dispatch
     if opts.pidfile:
         with open(opts.pidfile, "w") as fh:
             fh.write("%d\n" % os.getpid())
