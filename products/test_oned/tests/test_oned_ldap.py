@@ -23,7 +23,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "unit"))  # slapd_testlib
 
 from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif, which  # noqa: E402
-from oned_support import oned_argv, oned_env  # noqa: E402
+from oned_support import oned_argv, oned_env  # noqa: E402  (it puts the package on sys.path)
+from stratuslab_test_oned import ldap  # noqa: E402
 
 BASE_DN = "dc=oned,dc=test"
 USERS = {"alice": "alice-ldap-pw", "bob": "bob-ldap-pw",
@@ -224,23 +225,21 @@ def test_an_oned_conf_with_ldap_login_logs_in_through_ldap_auth_conf_beside_it(o
 
 
 def test_the_rendered_ldap_auth_conf_reads_as_the_driver_would(tmp_path):
-    from stratuslab_test_oned import ldap as tool
     conf = _render_ldap_auth_conf(tmp_path / "a.conf", "ldap.example.org", 636, True)
-    assert tool.read_ldap_auth_conf(str(conf)) == {
+    assert ldap.read_ldap_auth_conf(str(conf)) == {
         "uri": "ldaps://ldap.example.org:636", "starttls": False, "base": BASE_DN, "user_field": "uid",
         "ca_file": DRIVER_CA}
     conf = _render_ldap_auth_conf(tmp_path / "b.conf", "ldap.example.org", 389, False)
-    assert tool.read_ldap_auth_conf(str(conf))["uri"] == "ldap://ldap.example.org:389"
-    assert tool.read_ldap_auth_conf(str(conf))["starttls"] is True
+    assert ldap.read_ldap_auth_conf(str(conf))["uri"] == "ldap://ldap.example.org:389"
+    assert ldap.read_ldap_auth_conf(str(conf))["starttls"] is True
 
 
 def test_the_first_server_of_order_is_used_and_defaults_are_the_drivers(tmp_path):
-    from stratuslab_test_oned import ldap as tool
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text("# two servers, the second first\nserver 1:\n    :host: one.example.org\n"
                     "    :base: 'dc=one'\n\nsecond:\n    :host: \"two.example.org\"\n    :base: dc=two\n"
                     "    :encryption: :start_tls\n\n:order:\n    - second\n    - server 1\n")
-    assert tool.read_ldap_auth_conf(str(conf)) == {
+    assert ldap.read_ldap_auth_conf(str(conf)) == {
         "uri": "ldap://two.example.org:389", "starttls": True, "base": "dc=two", "user_field": "cn",
         "ca_file": None}
 
@@ -263,11 +262,11 @@ def test_the_rendered_conf_checks_the_server_against_the_ca_it_names(oned_factor
     ("server 1:\n    :host: h\n    :base: dc=x\n    :encryption:\n        :method: :ssl\n", "unknown :encryption:"),
 ])
 def test_an_ldap_auth_conf_that_does_not_read_is_refused_naming_the_file(tmp_path, text, says):
-    from stratuslab_test_oned import ldap as tool
+    """The ValueError names the file and what in it does not read."""
     conf = tmp_path / "ldap_auth.conf"
     conf.write_text(text)
     with pytest.raises(ValueError) as err:
-        tool.read_ldap_auth_conf(str(conf))
+        ldap.read_ldap_auth_conf(str(conf))
     assert str(conf) in str(err.value) and says in str(err.value)
 
 

@@ -96,7 +96,7 @@ def test_systemd_unit_runs_the_documented_command_line(tmp_path):
     if not path.exists():
         pytest.skip("%s is not in this checkout" % path)
     unit = path.read_text()
-    exec_start = [l for l in unit.splitlines() if l.startswith("ExecStart=")]
+    exec_start = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert len(exec_start) == 1
     argv = shlex.split(exec_start[0][len("ExecStart="):])
     assert argv[:3] == ["/usr/bin/python3", "-m", "stratuslab_test_oned"]

@@ -77,14 +77,18 @@ def read_oned_conf(path):
     return conf
 
 
+def _from_conf(name, key):
+    """Where an option's default comes from, for its help."""
+    return "(default %s of --oned-conf, else %s)" % (name, DEFAULTS[key])
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python3 -m stratuslab_test_oned",
         description="test oned: an XML-RPC stand-in for OpenNebula oned "
                     "7.4.0, for tests only (it is not OpenNebula).")
     p.add_argument("--listen", default=None,
-                   help="HOST:PORT to listen on (default LISTEN_ADDRESS:PORT "
-                        "of --oned-conf, else 127.0.0.1:2633)")
+                   help="HOST:PORT to listen on " + _from_conf("LISTEN_ADDRESS:PORT", "listen"))
     p.add_argument("--state", required=True,
                    help="SQLite file holding the objects (created if missing)")
     p.add_argument("--auth", default=None,
@@ -92,8 +96,7 @@ def parse_args(argv=None):
                         "(default oneadmin:opennebula; a missing file is "
                         "created with a random password)")
     p.add_argument("--mac-prefix", default=None,
-                   help="MAC_PREFIX of oned.conf (default that of "
-                        "--oned-conf, else 02:00)")
+                   help="MAC_PREFIX of oned.conf " + _from_conf("MAC_PREFIX", "mac_prefix"))
     p.add_argument("--monitor-interval", type=float, default=1.0,
                    help="seconds between simulated host probes; a new host "
                         "stays INIT this long (default 1.0)")
@@ -106,8 +109,8 @@ def parse_args(argv=None):
                    help="host names whose simulated probe fails (state "
                         "ERROR), like an unreachable KVM node; repeatable")
     p.add_argument("--datastore-location", default=None,
-                   help="DATASTORE_LOCATION used for BASE_PATH (default "
-                        "that of --oned-conf, else /var/lib/one//datastores)")
+                   help="DATASTORE_LOCATION used for BASE_PATH "
+                        + _from_conf("DATASTORE_LOCATION", "datastore_location"))
     p.add_argument("--pidfile", default=None, help="write the pid here")
     p.add_argument("--ldap-uri", default=None, metavar="URI",
                    help="authenticate unknown users (and AUTH_DRIVER ldap "

@@ -54,6 +54,8 @@ VM_TEMPLATE_KEYS = {
     "AUTOMATIC_DS_REQUIREMENTS", "AUTOMATIC_NIC_REQUIREMENTS", "VIDEO",
     "HYPERVISOR", "SPICE_OPTIONS", "IMPORTED", "DEPLOY_ID", "SNAPSHOT",
 }
+
+
 def _restricted_attr(tpl):
     for key, value in tpl:
         if isinstance(value, str) and key in VM_RESTRICTED:
