@@ -115,6 +115,19 @@ def filter_pool(user, objs, flt, start=-1, end=-1, perms=False):
     return out
 
 
+def refuse_taken_name(o, kind, name, code=INTERNAL, prefix="", owner=None):
+    """oned's refusal of a NAME another object of the kind has (of the same
+    owner, ``owner`` a user id, for the kinds whose names are per user)."""
+    if owner is None:
+        dup = o.store.find_name(kind, name)
+    else:
+        dup = next((other for other in o.store.all(kind)
+                    if other["name"] == name and other["uid"] == owner), None)
+    if dup is not None:
+        raise OnedError(code, "%sNAME is already taken by %s %d." % (
+            prefix, KINDS[kind].label, dup["id"]))
+
+
 def named_allocate(o, kind, text, cluster_id, no_name):
     """The first checks of a template allocate into a cluster, in oned's
     order: template syntax, cluster, a taken NAME, then a missing NAME.
@@ -122,10 +135,8 @@ def named_allocate(o, kind, text, cluster_id, no_name):
     tpl = parse_or_fail(text)
     cluster = o.cluster_for_allocate(cluster_id)
     name = tget(tpl, "NAME", "")
-    dup = o.store.find_name(kind, name) if name else None
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by %s %d." % (
-            KINDS[kind].label, dup["id"]))
+    if name:
+        refuse_taken_name(o, kind, name)
     if not name:
         raise OnedError(INTERNAL, no_name)
     return tpl, cluster, name

@@ -2,7 +2,7 @@
 
 from ..core import Oned
 from ..errors import ACTION, ALLOCATE, OnedError
-from ..rpc import define_reads, rpc
+from ..rpc import define_reads, refuse_taken_name, rpc
 from ..template import tget
 
 
@@ -16,10 +16,7 @@ def cluster_allocate(o, user, m, name):
     if not name:
         raise OnedError(ALLOCATE, "Error allocating a new cluster. Invalid "
                                   "NAME, it cannot be empty")
-    dup = o.store.find_name("cluster", name)
-    if dup is not None:
-        raise OnedError(ALLOCATE, "Error allocating a new cluster. NAME is "
-                        "already taken by CLUSTER %d." % dup["id"])
+    refuse_taken_name(o, "cluster", name, ALLOCATE, "Error allocating a new cluster. ")
     oid = o.store.new_id("cluster")
     o.store.put("cluster", {"id": oid, "name": name,
                             "template": [["RESERVED_CPU", ""],

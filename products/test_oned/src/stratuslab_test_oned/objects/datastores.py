@@ -3,7 +3,7 @@
 from ..constants import DISK_TYPES, DS_MAD_CONF, DS_TYPES, TM_MAD_CONF
 from ..core import Oned
 from ..errors import ACTION, INTERNAL, OnedError
-from ..rpc import define_reads, rpc
+from ..rpc import define_reads, refuse_taken_name, rpc
 from ..template import parse_or_fail, terase, tget, tset
 
 
@@ -105,10 +105,7 @@ def datastore_allocate(o, user, m, text, cluster_id):
     name = tget(tpl, "NAME", "")
     if not name:
         raise OnedError(INTERNAL, "Invalid NAME, it cannot be empty")
-    dup = o.store.find_name("datastore", name)
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by DATASTORE %d."
-                        % dup["id"])
+    refuse_taken_name(o, "datastore", name)
     terase(tpl, "NAME")
     # an unknown TYPE is an image datastore (Datastore::str_to_type)
     ds_type = DS_TYPES.get(tget(tpl, "TYPE", ""), DS_TYPES["IMAGE_DS"])

@@ -3,7 +3,7 @@
 from ..constants import HOST_DISABLED, HOST_INIT, HOST_MONITORED, HOST_OFFLINE
 from ..core import Oned
 from ..errors import ALLOCATE, INTERNAL, OnedError
-from ..rpc import define_reads, rpc
+from ..rpc import define_reads, refuse_taken_name, rpc
 from ..template import terase, tget, tset
 from ..util import now
 
@@ -19,10 +19,7 @@ def host_allocate(o, user, m, name, im_mad, vm_mad, cluster_id):
         raise OnedError(ALLOCATE, "Error allocating a new host. Invalid "
                         "HOSTNAME, HOSTNAME length should be greater than 1, "
                         "but smaller than 64 characters")
-    dup = o.store.find_name("host", name)
-    if dup is not None:
-        raise OnedError(ALLOCATE, "Error allocating a new host. NAME is "
-                        "already taken by HOST %d." % dup["id"])
+    refuse_taken_name(o, "host", name, ALLOCATE, "Error allocating a new host. ")
     oid = o.store.new_id("host")
     has_system_ds = any(cluster["id"] in d["clusters"] and d["type"] == 1
                         for d in o.store.all("datastore"))

@@ -7,7 +7,7 @@ import re
 
 from ..constants import DS_TYPES
 from ..errors import INTERNAL, OnedError
-from ..rpc import define_reads, rpc
+from ..rpc import define_reads, refuse_taken_name, rpc
 from ..template import cdata, parse_or_fail, perms_xml, template_xml, terase, tget, tset
 from ..util import now
 from ..wire import _xml_text
@@ -125,10 +125,7 @@ def image_allocate(o, user, m, text, ds_id, no_check_capacity=False):
     name = tget(tpl, "NAME", "")
     if not name:
         raise OnedError(INTERNAL, "No NAME in template.")
-    for other in o.store.all("image"):
-        if other["name"] == name and other["uid"] == user["id"]:
-            raise OnedError(INTERNAL, "NAME is already taken by IMAGE %d." %
-                            other["id"])
+    refuse_taken_name(o, "image", name, owner=user["id"])
     type_name = (tget(tpl, "TYPE", "") or "OS").upper()
     if type_name not in IMAGE_TYPES:
         raise OnedError(INTERNAL, "Unknown image type %s." % type_name)

@@ -1,7 +1,7 @@
 """VM templates (one.template.*, one.templatepool.info)."""
 
 from ..errors import AUTHORIZATION, INTERNAL, OnedError
-from ..rpc import DEFAULT_PERMS, _authorize, _is_admin, define_reads, rpc
+from ..rpc import DEFAULT_PERMS, _authorize, _is_admin, define_reads, refuse_taken_name, rpc
 from ..template import parse_or_fail, perms_xml, template_xml, terase, tget, tmerge, tset
 from .vms import _restricted_attr, vm_create
 
@@ -24,10 +24,7 @@ def template_allocate(o, user, m, text):
     name = tget(tpl, "NAME", "")
     if not name:
         raise OnedError(INTERNAL, "No NAME in template.")
-    for other in o.store.all("vmtemplate"):
-        if other["name"] == name and other["uid"] == user["id"]:
-            raise OnedError(INTERNAL, "NAME is already taken by TEMPLATE "
-                                      "%d." % other["id"])
+    refuse_taken_name(o, "vmtemplate", name, owner=user["id"])
     terase(tpl, "NAME")
     oid = o.store.new_id("vmtemplate")
     o.store.put("vmtemplate", {

@@ -4,7 +4,7 @@ import secrets
 
 from ..errors import INTERNAL, NO_EXISTS, OnedError
 from ..ldap import LDAP_NAME_RE
-from ..rpc import check_param, rpc
+from ..rpc import check_param, refuse_taken_name, rpc
 from ..template import cdata, ids_xml, template_xml
 from ..util import now, sha256
 from ..wire import _xml_text
@@ -48,10 +48,7 @@ def user_login(o, user, m, name, token, valid, egid=-1):
 @rpc("one.user.allocate", "s,s,s,?a")
 def user_allocate(o, user, m, name, password, driver, group_ids=None):
     o.require_admin(user, "Not authorized to perform CREATE USER.")
-    dup = o.store.find_name("user", name)
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by USER %d." %
-                        dup["id"])
+    refuse_taken_name(o, "user", name)
     if not name or not LDAP_NAME_RE.fullmatch(name):
         raise OnedError(INTERNAL, "Invalid NAME, it cannot be empty or "
                                   "contain spaces")
@@ -88,10 +85,7 @@ def group_allocate(o, user, m, name):
     o.require_admin(user, "Not authorized to perform CREATE GROUP.")
     if not name:
         raise OnedError(INTERNAL, "Invalid NAME, it cannot be empty")
-    dup = o.store.find_name("group", name)
-    if dup is not None:
-        raise OnedError(INTERNAL, "NAME is already taken by GROUP %d." %
-                        dup["id"])
+    refuse_taken_name(o, "group", name)
     oid = o.store.new_id("group")
     o.store.put("group", {"id": oid, "name": name, "template": []})
     for rule in acl_group_rules(oid):
