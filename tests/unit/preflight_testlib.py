@@ -124,6 +124,18 @@ def case_host(label):
     return "case_" + re.sub(r"[^A-Za-z0-9]+", "_", str(label)).strip("_").lower()
 
 
+def case_hosts(bad):
+    """The hosts of a table of bad cases [(changes, what the failure says)]:
+    {host: its changes}, a host per case named by its place in the table."""
+    return {case_host(index): changes for index, (changes, _) in enumerate(bad)}
+
+
+def bad_case_host(bad, changes):
+    """The host case_hosts(bad) gives the case with ``changes``."""
+    key = json.dumps(changes, sort_keys=True)
+    return case_host(next(index for index, (case, _) in enumerate(bad) if json.dumps(case, sort_keys=True) == key))
+
+
 class CaseRun:
     """The outcome of one run of many case hosts: the report of the
     preflight_json callback (tests/unit/callback_plugins), ansible.posix.json's
