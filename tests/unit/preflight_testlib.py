@@ -110,6 +110,14 @@ def assert_refused(run, host, changes, texts):
         assert text in output, "%r not in the failure:\n%s" % (text, output)
 
 
+def assert_run_refused(result, texts, case=""):
+    """``result``, a run's (rc, output), failed, and its output says each of ``texts``."""
+    rc, out = result
+    assert rc != 0, "%s was accepted:\n%s" % (case, out)
+    for text in texts:
+        assert text in out, "%s: %r not in the output:\n%s" % (case, text, out)
+
+
 def failed_results(json_stdout, host=None):
     """The failed task results in an ansible.posix.json report, as JSON
     text, one per line (of ``host`` only when given)."""
