@@ -49,6 +49,7 @@ from acct_ldap import BASE_DN
 from acct_pgcluster import PgCluster, free_port
 from acct_synth import synthetic_records
 from acct_testlib import PKG_PARENT, listening, wait_for
+from bench import cluster_cpu
 from slapd_testlib import make_tls, missing_tools, running_slapd, user_ldif
 from stratuslab_accounting.collector import STATE_LAST_SUCCESS
 from stratuslab_accounting.records import usage_of
@@ -91,28 +92,6 @@ def proc_cpu(pid):
     with open("/proc/%d/stat" % pid) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu(cluster):
-    """CPU seconds used so far by the cluster: the postmaster, its live
-    children and the children it has reaped (backends of closed connections)."""
-    with open(os.path.join(cluster.data, "postmaster.pid")) as fh:
-        master = int(fh.readline())
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % pid) as fh:
-                f = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # after the comm field: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime
-        if int(pid) == master:
-            total += sum(int(x) for x in f[11:15])
-        elif int(f[1]) == master:
-            total += int(f[11]) + int(f[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def find_pid(fragment):
@@ -370,15 +349,15 @@ def run(a, year_start):
             for th in threads:
                 th.start()
             load_before = os.getloadavg()
-            cpu0 = (proc_cpu(server.pid), proc_cpu(slapd_pid) if slapd_pid else 0.0, postgres_cpu(cluster),
-                    time.process_time(), machine_busy())
+            cpu0 = (proc_cpu(server.pid), proc_cpu(slapd_pid) if slapd_pid else 0.0,
+                    cluster_cpu(cluster, reaped=True), time.process_time(), machine_busy())
             barrier.wait()
             t0 = time.perf_counter()
             for th in threads:
                 th.join()
             wall = time.perf_counter() - t0
-            cpu1 = (proc_cpu(server.pid), proc_cpu(slapd_pid) if slapd_pid else 0.0, postgres_cpu(cluster),
-                    time.process_time(), machine_busy())
+            cpu1 = (proc_cpu(server.pid), proc_cpu(slapd_pid) if slapd_pid else 0.0,
+                    cluster_cpu(cluster, reaped=True), time.process_time(), machine_busy())
             load_after = os.getloadavg()
             server_rc = stop_server(server)
         levels, problems = server_log_summary(tmp / "server.log")

@@ -91,11 +91,12 @@ def documents(records, batch):
     return out
 
 
-def cluster_cpu(cluster):
-    """CPU seconds used so far by the cluster's postmaster and its children."""
+def cluster_cpu(cluster, reaped=False):
+    """CPU seconds used so far by the cluster's postmaster and its live
+    children; with ``reaped``, also by the children the postmaster has reaped
+    (backends of closed connections)."""
     with open(os.path.join(cluster.data, "postmaster.pid")) as fh:
         master = int(fh.readline())
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -105,10 +106,12 @@ def cluster_cpu(cluster):
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # fields[1] = ppid, [11] utime, [12] stime (after the comm field)
-        if int(pid) == master or int(fields[1]) == master:
+        # after the comm field: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime
+        if int(pid) == master and reaped:
+            total += sum(int(x) for x in fields[11:15])
+        elif int(pid) == master or int(fields[1]) == master:
             total += int(fields[11]) + int(fields[12])
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def ingest(store, docs, now, cluster=None):

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from ansible.module_utils.stratuslab_one.errors import OneNotFoundError
-from ansible.module_utils.stratuslab_one.module import change_result, cluster_membership_changes, start_run
+from ansible.module_utils.stratuslab_one.module import (
+    change_result, cluster_membership_changes, delete_result, start_run)
 
 
 _MEMBER_KINDS = (("hosts", "host"), ("vnets", "vnet"), ("datastores", "datastore"))
@@ -23,10 +24,7 @@ def cluster_run(client, params, check_mode):
     changes, cluster, before = start_run(check_mode, client.clusterpool(), params,
                                          lambda found: found.summary() if found else {})
     if params["state"] == "absent":
-        if cluster is None:
-            return change_result(changes, {}, {}, cluster={})
-        changes.do("delete cluster %s (%s)" % (cluster.name, cluster.id), client.cluster_delete, cluster.id)
-        return change_result(changes, before, {}, cluster={})
+        return delete_result(changes, cluster, before, "cluster", client.cluster_delete)
 
     if cluster is None and params.get("name") is None:
         raise OneNotFoundError("cluster %s does not exist (give a name to create it)" % params["id"])

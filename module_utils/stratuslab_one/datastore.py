@@ -10,7 +10,7 @@ import posixpath
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
 from ansible.module_utils.stratuslab_one.model import DATASTORE_TYPE_TEMPLATE, DATASTORE_TYPES
 from ansible.module_utils.stratuslab_one.module import (
-    change_result, membership_steps, plan_other_clusters, start_run)
+    change_result, delete_result, membership_steps, plan_other_clusters, start_run)
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -69,10 +69,7 @@ def _ds_view(ds):
 def datastore_run(client, params, check_mode):
     changes, ds, before = start_run(check_mode, client.datastorepool(), params, _ds_view)
     if params["state"] == "absent":
-        if ds is None:
-            return change_result(changes, {}, {}, datastore={})
-        changes.do("delete datastore %s (%s)" % (ds.name, ds.id), client.datastore_delete, ds.id)
-        return change_result(changes, before, {}, datastore={})
+        return delete_result(changes, ds, before, "datastore", client.datastore_delete)
 
     template = _datastore_template(params)
     cluster_ids = None

@@ -109,13 +109,26 @@ def _parse_root(xml_text, expected):
 
 
 @dataclass
-class Host(_Named):
-    STATE_NAMES: ClassVar[Dict[int, str]] = HOST_STATES
+class _Stateful(_Named):
+    """An object oned gives with its state and the state before it
+    (PREV_STATE): a host or a virtual network."""
 
     id: int
     name: str
     state: int
     prev_state: Optional[int] = None
+
+    @staticmethod
+    def _state_fields(elem):
+        """The fields above, as the object's element gives them."""
+        return dict(id=_int(elem, "ID"), name=_text(elem, "NAME"), state=_int(elem, "STATE", -1),
+                    prev_state=_int(elem, "PREV_STATE"))
+
+
+@dataclass
+class Host(_Stateful):
+    STATE_NAMES: ClassVar[Dict[int, str]] = HOST_STATES
+
     im_mad: str = ""
     vm_mad: str = ""
     cluster_id: int = -1
@@ -139,9 +152,8 @@ class Host(_Named):
     def from_element(cls, elem):
         share = elem.find("HOST_SHARE")
         return cls(
-            id=_int(elem, "ID"), name=_text(elem, "NAME"), state=_int(elem, "STATE", -1),
-            prev_state=_int(elem, "PREV_STATE"), im_mad=_text(elem, "IM_MAD"),
-            vm_mad=_text(elem, "VM_MAD"), cluster_id=_int(elem, "CLUSTER_ID", -1),
+            **cls._state_fields(elem), im_mad=_text(elem, "IM_MAD"), vm_mad=_text(elem, "VM_MAD"),
+            cluster_id=_int(elem, "CLUSTER_ID", -1),
             cluster=_text(elem, "CLUSTER"), running_vms=_int(share, "RUNNING_VMS", 0),
             vms=_ids(elem, "VMS"), template=_template(elem),
             max_cpu=_int(share, "MAX_CPU", 0), cpu_usage=_int(share, "CPU_USAGE", 0),
@@ -205,13 +217,9 @@ class AddressRange:
 
 
 @dataclass
-class Vnet(_Named):
+class Vnet(_Stateful):
     STATE_NAMES: ClassVar[Dict[int, str]] = VNET_STATES
 
-    id: int
-    name: str
-    state: int
-    prev_state: Optional[int] = None
     uname: str = ""
     gname: str = ""
     clusters: List[int] = field(default_factory=list)
@@ -231,8 +239,7 @@ class Vnet(_Named):
         ars = [AddressRange.from_element(a) for a in ar_pool.findall("AR")] if ar_pool is not None else []
         ars.sort(key=lambda a: a.ar_id)
         return cls(
-            id=_int(elem, "ID"), name=_text(elem, "NAME"), state=_int(elem, "STATE", -1),
-            prev_state=_int(elem, "PREV_STATE"), uname=_text(elem, "UNAME"), gname=_text(elem, "GNAME"),
+            **cls._state_fields(elem), uname=_text(elem, "UNAME"), gname=_text(elem, "GNAME"),
             clusters=_ids(elem, "CLUSTERS"), bridge=_text(elem, "BRIDGE"),
             bridge_type=_text(elem, "BRIDGE_TYPE"), vn_mad=_text(elem, "VN_MAD"),
             phydev=_text(elem, "PHYDEV"), vlan_id=_text(elem, "VLAN_ID"),
@@ -474,11 +481,7 @@ class Pool:
             obj = self.by_id.get(int(ref))
             if obj is not None or isinstance(ref, int):
                 return obj
-        matches = self.by_name.get(str(ref), [])
-        if len(matches) > 1:
-            raise OneError("%d %ss are named %r (ids %s); use the id"
-                           % (len(matches), self.kind, ref, ", ".join(str(m.id) for m in matches)))
-        return matches[0] if matches else None
+        return self.named(ref)
 
     def named(self, name):
         """Find by name only (a host called "1234" is not host id 1234); None if absent."""

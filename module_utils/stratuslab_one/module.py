@@ -190,6 +190,14 @@ def change_result(changes, before, after, **extra):
     return out
 
 
+def delete_result(changes, obj, before, kind, delete):
+    """The result of state=absent for the ``kind`` object start_run found (or
+    None): ``delete`` (a client method taking the object's id) when it exists."""
+    if obj is not None:
+        changes.do("delete %s %s (%s)" % (kind, obj.name, obj.id), delete, obj.id)
+    return change_result(changes, before if obj is not None else {}, {}, **{kind: {}})
+
+
 def membership_steps(client, kind, obj_id, current_ids, wanted_ids):
     """The writes that put a vnet or datastore in exactly the clusters ``wanted_ids``.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
-from ansible.module_utils.stratuslab_one.module import change_result, start_run
+from ansible.module_utils.stratuslab_one.module import change_result, delete_result, start_run
 
 X509 = "x509"
 CORE = "core"
@@ -50,10 +50,7 @@ def user_view(user):
 def user_run(client, params, check_mode):
     changes, user, before = start_run(check_mode, client.userpool(), params, user_view)
     if params["state"] == "absent":
-        if user is None:
-            return change_result(changes, {}, {}, user={})
-        changes.do("delete user %s (%s)" % (user.name, user.id), client.user_delete, user.id)
-        return change_result(changes, before, {}, user={})
+        return delete_result(changes, user, before, "user", client.user_delete)
 
     dns = params.get("x509_dns")
     driver = X509 if dns is not None else (params.get("auth_driver") or CORE)

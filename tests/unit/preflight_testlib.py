@@ -110,6 +110,14 @@ def assert_refused(run, host, changes, texts):
         assert text in output, "%r not in the failure:\n%s" % (text, output)
 
 
+def assert_run_refused(result, texts, case=""):
+    """``result``, a run's (rc, output), failed, and its output says each of ``texts``."""
+    rc, out = result
+    assert rc != 0, "%s was accepted:\n%s" % (case, out)
+    for text in texts:
+        assert text in out, "%s: %r not in the output:\n%s" % (case, text, out)
+
+
 def failed_results(json_stdout, host=None):
     """The failed task results in an ansible.posix.json report, as JSON
     text, one per line (of ``host`` only when given)."""
@@ -122,6 +130,18 @@ def failed_results(json_stdout, host=None):
 def case_host(label):
     """A valid inventory host name for a case's label (any text)."""
     return "case_" + re.sub(r"[^A-Za-z0-9]+", "_", str(label)).strip("_").lower()
+
+
+def case_hosts(bad):
+    """The hosts of a table of bad cases [(changes, what the failure says)]:
+    {host: its changes}, a host per case named by its place in the table."""
+    return {case_host(index): changes for index, (changes, _) in enumerate(bad)}
+
+
+def bad_case_host(bad, changes):
+    """The host case_hosts(bad) gives the case with ``changes``."""
+    key = json.dumps(changes, sort_keys=True)
+    return case_host(next(index for index, (case, _) in enumerate(bad) if json.dumps(case, sort_keys=True) == key))
 
 
 class CaseRun:

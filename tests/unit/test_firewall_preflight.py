@@ -21,11 +21,9 @@ The entry point firewall is shown to refuse to run on a host whose rules
 this run did not check (a run without playbooks/preflight.yml).
 """
 
-import json
-
 import pytest
 
-from preflight_testlib import assert_refused, bad_cases, case_host, run_cases
+from preflight_testlib import assert_refused, bad_case_host, bad_cases, case_hosts, run_cases
 
 PLAY = """\
 - name: Run the base role's preflight, then the firewall's, as playbooks/preflight.yml does
@@ -120,8 +118,6 @@ BAD = [
     ({"case_ssh_connection": ""}, ["cannot tell where the control machine connects from",
                                    "site_firewall_enabled: false"]),
 ]
-# The host of each case (its changes as host variables).
-HOSTS = {json.dumps(changes, sort_keys=True): case_host(index) for index, (changes, _) in enumerate(BAD)}
 ALL_AT_ONCE = {"site_firewall_admin_networks": ["campus"], "site_firewall_client_networks": ["10.0.0.1/8"],
                "site_firewall_extra_rules": [{"name": "x", "ports": [0], "sources": ["nowhere"]}]}
 # Hosts that must pass: the good site file as it is; the control machine's
@@ -142,7 +138,7 @@ GOOD_HOSTS = {
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """The one run of every case: a host per case, the control hosts, and a host no preflight checked."""
-    hosts = {HOSTS[json.dumps(changes, sort_keys=True)]: changes for changes, _ in BAD}
+    hosts = case_hosts(BAD)
     hosts.update(GOOD_HOSTS, case_all_at_once=ALL_AT_ONCE)
     hosts = {host: dict({"site_address": "127.0.0.1"}, **variables) for host, variables in hosts.items()}
     return run_cases(tmp_path_factory.mktemp("firewall_preflight"), PLAY,
@@ -181,7 +177,7 @@ def test_a_disabled_firewall_keeps_no_rule(run):
 
 @bad_cases(BAD)
 def test_bad_values_fail_naming_the_variable(run, changes, names):
-    assert_refused(run, HOSTS[json.dumps(changes, sort_keys=True)], changes, ["base: "] + names)
+    assert_refused(run, bad_case_host(BAD, changes), changes, ["base: "] + names)
 
 
 def test_every_broken_rule_is_reported_at_once(run):

@@ -10,11 +10,9 @@ control host, with no change, must pass. The exporters' rules are on the
 whole inventory (one monitoring host), so each inventory is a run of its own.
 """
 
-import json
-
 import pytest
 
-from preflight_testlib import assert_refused, bad_cases, case_host, preflight_play, run_cases
+from preflight_testlib import assert_refused, bad_case_host, bad_cases, case_hosts, preflight_play, run_cases
 
 # The site's LDAP host (its site CA signs the web views' certificate): a host
 # of the inventory the role reads, not in the play.
@@ -57,14 +55,13 @@ BAD = [
     ({"monitoring_alertmanager_port": 9090}, ["monitoring_alertmanager_port", "different ports"]),
     ({"site_monitoring_url": ["https://x.example.org/"]}, ["site_monitoring_url (monitoring_url) is a list"]),
 ]
-HOSTS = {json.dumps(changes, sort_keys=True): case_host(i) for i, (changes, _) in enumerate(BAD)}
 ALL_AT_ONCE = {"site_monitoring_alert_receiver_url": "nope", "monitoring_datastore_full_percent": 0}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Every case of the monitoring host's preflight in one run, plus a host outside group monitoring."""
-    hosts = {HOSTS[json.dumps(changes, sort_keys=True)]: changes for changes, _ in BAD}
+    hosts = case_hosts(BAD)
     hosts.update(control={}, case_all_at_once=ALL_AT_ONCE)
     groups = dict(OTHERS, cases=dict(hosts, case_outside={}), monitoring=dict(hosts))
     return run_cases(tmp_path_factory.mktemp("monitoring_preflight"), preflight_play("monitoring", hosts="cases"),
@@ -77,7 +74,7 @@ def test_good_values_pass(run):
 
 @bad_cases(BAD)
 def test_bad_values_fail_naming_the_variable(run, changes, names):
-    assert_refused(run, HOSTS[json.dumps(changes, sort_keys=True)], changes, ["monitoring"] + names)
+    assert_refused(run, bad_case_host(BAD, changes), changes, ["monitoring"] + names)
 
 
 def test_a_host_outside_group_monitoring_is_refused(run):

@@ -13,11 +13,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from preflight_testlib import ROOT, run_playbook
+from preflight_testlib import ROOT, assert_run_refused, run_each, run_playbook
 
 PLAYBOOK = """
 - name: Preflight of the nodes roles
@@ -59,8 +58,8 @@ def _inventory(nodes=None, frontend=("fe",), networks=None, domain_type=GOOD_DOM
     }
 
 
-def _run(tmp_path, inventory):
-    proc = run_playbook(tmp_path, PLAYBOOK, inventory)
+def _run(case, work):
+    proc = run_playbook(work, PLAYBOOK, CASES[case])
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -99,17 +98,14 @@ if not HW_KVM:
     BAD["kvm domain type without hardware virtualisation"] = (
         _inventory(domain_type="kvm"),
         ["site_kvm_domain_type", "kvm_intel or kvm_amd", "node1", "site_kvm_domain_type: qemu"])
+# Every case's inventory, the good one's among them.
+CASES = dict({case: inventory for case, (inventory, _) in BAD.items()}, **{GOOD: _inventory()})
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Every case's (rc, output), the playbooks run side by side (each takes seconds)."""
-    base = tmp_path_factory.mktemp("nodes_preflight")
-    cases = dict(BAD, **{GOOD: (_inventory(), [])})
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {case: pool.submit(_run, base / ("case%d" % i), inventory)
-                   for i, (case, (inventory, _)) in enumerate(sorted(cases.items()))}
-        return {case: future.result() for case, future in futures.items()}
+    return run_each(_run, tmp_path_factory.mktemp("nodes_preflight"), sorted(CASES), workers=4)
 
 
 def test_good_inputs_pass(runs):
@@ -119,11 +115,7 @@ def test_good_inputs_pass(runs):
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_fails_naming_the_variable(runs, case):
-    _, expected = BAD[case]
-    rc, out = runs[case]
-    assert rc != 0, out
-    for text in expected:
-        assert text in out, "%r not in the output:\n%s" % (text, out)
+    assert_run_refused(runs[case], BAD[case][1], case)
 
 
 # --- bridge_plan, the role's filter -------------------------------------------

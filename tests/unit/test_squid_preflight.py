@@ -8,11 +8,9 @@ vars. Each case's host must fail with a message naming the site file
 variable to fix; the control host, with no change, must pass.
 """
 
-import json
-
 import pytest
 
-from preflight_testlib import assert_refused, bad_cases, case_host, preflight_play, run_cases
+from preflight_testlib import assert_refused, bad_case_host, bad_cases, case_hosts, preflight_play, run_cases
 
 GOOD = {
     "site_networks": [
@@ -47,15 +45,13 @@ BAD = [
         ({"site_networks": [{"name": "public", "cidr": "10.1.0.1/24"}]}, ["site_networks", "cidr"]),
         ({"site_networks": [], "site_cache_allowed_networks": []}, ["no network", "site_cache_allowed_networks"]),
 ]
-# The host of each case (its changes as host variables).
-HOSTS = {json.dumps(changes, sort_keys=True): case_host(i) for i, (changes, _) in enumerate(BAD)}
 ALL_AT_ONCE = {"site_cache_port": 0, "site_cache_allowed_networks": ["10.9.0.5/24", "0.0.0.0/0"]}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """The one run of every case: a host per case, and the control host."""
-    hosts = {HOSTS[json.dumps(changes, sort_keys=True)]: changes for changes, _ in BAD}
+    hosts = case_hosts(BAD)
     hosts.update(control={}, case_all_at_once=ALL_AT_ONCE)
     return run_cases(tmp_path_factory.mktemp("squid_preflight"), preflight_play("squid", hosts="cases"),
                      {"cases": hosts}, site=GOOD)
@@ -67,7 +63,7 @@ def test_good_values_pass(run):
 
 @bad_cases(BAD)
 def test_bad_values_fail_naming_the_variable(run, changes, names):
-    assert_refused(run, HOSTS[json.dumps(changes, sort_keys=True)], changes, ["squid"] + names)
+    assert_refused(run, bad_case_host(BAD, changes), changes, ["squid"] + names)
 
 
 def test_every_broken_rule_is_reported_at_once(run):

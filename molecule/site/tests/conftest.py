@@ -53,6 +53,15 @@ def repository_name():
     return "%s.%s" % (group("repository")[0], SITE["site_domain"])
 
 
+def playbook_env():
+    """The environment of an ansible-playbook run from these tests: the project's
+    ansible.cfg, a JSON report on stdout, this Python's ansible first on PATH."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def run_playbook(playbook, extra_vars=None, args=(), env=None, during=None):
     """Run ``playbook`` (a path under the project, or an absolute one) on the scenario's inventory
     with ``extra_vars`` (-e @file); {rc, report (ansible.posix.json), stdout, stderr, seconds}.
@@ -62,9 +71,7 @@ def run_playbook(playbook, extra_vars=None, args=(), env=None, during=None):
     threading.Event set when the playbook has ended, and the run returns once
     the thread has too."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    run_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + run_env.get("PATH", "")
+    run_env = playbook_env()
     run_env.update(env or {})
     argv = ["ansible-playbook", "-i", str(inventory), str(ROOT / playbook)] + list(args)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
@@ -82,12 +89,22 @@ def run_playbook(playbook, extra_vars=None, args=(), env=None, during=None):
         if thread:
             thread.join()
         os.unlink(handle.name)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        report = None
-    return {"rc": proc.returncode, "report": report, "stdout": proc.stdout, "stderr": proc.stderr,
+    return {"rc": proc.returncode, "report": json_report(proc.stdout), "stdout": proc.stdout, "stderr": proc.stderr,
             "seconds": time.monotonic() - started}
+
+
+def json_report(stdout):
+    """The ansible.posix.json report a playbook printed, or None when its output is not one."""
+    try:
+        return json.loads(stdout)
+    except ValueError:
+        return None
+
+
+def failed_messages(report):
+    """The messages of every failed task of a JSON report (or None), one per line."""
+    return "\n".join(str(result.get("msg", "")) for play in (report or {}).get("plays", [])
+                     for task in play["tasks"] for result in task["hosts"].values() if result.get("failed"))
 
 
 def task_results(run, task_suffix, host):

@@ -37,13 +37,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import stratuslab_testinfra
 import yaml
+from conftest import failed_messages, json_report, playbook_env
 
 testinfra_hosts = stratuslab_testinfra.hosts("frontend")
 
@@ -73,23 +73,10 @@ def _host(host, name):
 def _playbook(playbook, *args):
     """Run ``playbook`` on the scenario's inventory; (rc, JSON report or None, stdout, stderr, seconds)."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     started = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / playbook)] + list(args),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        report = None
-    return proc.returncode, report, proc.stdout, proc.stderr, time.monotonic() - started
-
-
-def _failures(report):
-    """The messages of every failed task of a JSON report, one per line."""
-    return "\n".join(str(result.get("msg", "")) for play in (report or {}).get("plays", [])
-                     for task in play["tasks"] for result in task["hosts"].values() if result.get("failed"))
+                          cwd=ROOT, env=playbook_env(), capture_output=True, text=True, timeout=3600)
+    return proc.returncode, json_report(proc.stdout), proc.stdout, proc.stderr, time.monotonic() - started
 
 
 def _say(request, line):
@@ -155,7 +142,7 @@ def backup(host, marks, tmp_path_factory, request):
     directory = tmp_path_factory.mktemp("backups")
     os.chmod(directory, 0o700)
     rc, report, stdout, stderr, seconds = _playbook("playbooks/backup.yml", "-e", "site_backup_dir=%s" % directory)
-    assert rc == 0, "backup.yml failed:\n%s\n%s" % (_failures(report) or stdout[-4000:], stderr[-2000:])
+    assert rc == 0, "backup.yml failed:\n%s\n%s" % (failed_messages(report) or stdout[-4000:], stderr[-2000:])
     sets = [path for path in directory.iterdir() if path.is_dir()]
     assert len(sets) == 1, "expected one set in %s, found %s" % (directory, sets)
     size = sum(path.stat().st_size for path in sets[0].rglob("*") if path.is_file())
@@ -273,7 +260,7 @@ def refused(host, backup, changed_site, request):
 def test_a_restore_that_would_delete_objects_is_refused_naming_them(refused):
     rc, report, stdout, stderr, _ = refused["unforced"]
     assert rc != 0, "restore.yml without backup_restore_force was not refused"
-    message = _failures(report) or stdout[-3000:]
+    message = failed_messages(report) or stdout[-3000:]
     assert "backup_restore_force" in message and "VNET" in message and EXTRA_VNET in message, message
     if _group("ldap"):
         assert "uid=%s" % EXTRA_USER in message, message
@@ -282,7 +269,7 @@ def test_a_restore_that_would_delete_objects_is_refused_naming_them(refused):
 def test_a_tampered_set_is_refused_naming_the_file(refused):
     rc, report, stdout, stderr, _ = refused["tampered"]
     assert rc != 0, "restore.yml from a tampered set was not refused"
-    message = _failures(report) or stdout[-3000:]
+    message = failed_messages(report) or stdout[-3000:]
     assert "opennebula/onedb.sql has SHA-256" in message and "changed or damaged" in message, message
 
 
@@ -301,7 +288,7 @@ def restored(host, backup, refused, request):
     rc, report, stdout, stderr, seconds = _playbook(
         "playbooks/restore.yml", "-e", "site_backup_dir=%s" % backup["dir"], "-e", "backup_restore_set=latest",
         "-e", "backup_restore_force=true")
-    assert rc == 0, "restore.yml failed:\n%s\n%s" % (_failures(report) or stdout[-4000:], stderr[-2000:])
+    assert rc == 0, "restore.yml failed:\n%s\n%s" % (failed_messages(report) or stdout[-4000:], stderr[-2000:])
     _say(request, "restore.yml (forced) in %.0f s" % seconds)
     return {"objects": _objects(host)}
 
@@ -355,7 +342,7 @@ def rerun(restored, request):
 
 def test_site_yml_after_the_restore_changes_nothing(rerun):
     rc, report, stdout, stderr, _ = rerun
-    assert rc == 0, _failures(report) or stdout[-4000:] + stderr[-2000:]
+    assert rc == 0, failed_messages(report) or stdout[-4000:] + stderr[-2000:]
     changed = {name: stats["changed"] for name, stats in report["stats"].items() if stats["changed"]}
     tasks = [task["task"]["name"] for play in report["plays"] for task in play["tasks"]
              if any(result.get("changed") for result in task["hosts"].values())]

@@ -37,13 +37,13 @@ be READY, the VM 600 s to be RUNNING, 300 s to be deleted at the end.
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import stratuslab_testinfra
 import yaml
+from conftest import failed_messages, json_report, playbook_env
 
 testinfra_hosts = stratuslab_testinfra.hosts("frontend")
 
@@ -69,13 +69,6 @@ def _say(request, line):
     stratuslab_testinfra.say(request, "retire: " + line)
 
 
-def _env():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_INJECT_FACT_VARS="false",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
 def _inventories(extra):
     return ["-i", str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent), "-i", str(extra)]
 
@@ -85,21 +78,16 @@ def _site(extra):
     started = time.monotonic()
     try:
         proc = subprocess.run(["ansible-playbook"] + _inventories(extra) + [str(ROOT / "site.yml")],
-                              cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+                              cwd=ROOT, env=playbook_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired as expired:
         return (-1, None, "site.yml still running after %d s\n%s" % (RUN_TIMEOUT, expired.stdout or ""),
                 expired.stderr or "", time.monotonic() - started)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        report = None
-    return proc.returncode, report, proc.stdout, proc.stderr, time.monotonic() - started
+    return proc.returncode, json_report(proc.stdout), proc.stdout, proc.stderr, time.monotonic() - started
 
 
 def _failures(run):
     rc, report, stdout, stderr, _ = run
-    failed = "\n".join(str(result.get("msg", "")) for play in (report or {}).get("plays", [])
-                       for task in play["tasks"] for result in task["hosts"].values() if result.get("failed"))
+    failed = failed_messages(report)
     return "rc %d: %s" % (rc, failed or stdout[-4000:] + stderr[-2000:])
 
 
@@ -175,7 +163,7 @@ def _copy_image():
     copy = "src=%s dest=%s/%s owner=oneadmin group=oneadmin mode=0640" % (IMAGE, WORK, IMAGE.name)
     proc = subprocess.run(["ansible", FRONTEND, "-i", str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent),
                            "-m", "ansible.builtin.copy", "-a", copy],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, env=playbook_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 

@@ -11,7 +11,6 @@ import datetime
 import functools
 import http.server
 import sys
-import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -36,6 +35,7 @@ if str(REPO / "module_utils") not in ansible.module_utils.__path__:
 # Playbook runs and a module's argument spec are the OpenNebula tests' helpers
 # (tests/unit/opennebula: one_playbook.py, one_testlib.py).
 sys.path.insert(0, str(REPO / "tests" / "unit" / "opennebula"))
+from http_testlib import LocalHTTPServer  # noqa: E402
 from one_playbook import PYTHON, run_tasks as _run_playbook_tasks  # noqa: E402
 from one_testlib import main_kwargs  # noqa: E402
 
@@ -130,7 +130,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class RepoServer:
+class RepoServer(LocalHTTPServer):
     """http.server on 127.0.0.1:<free port> serving ``root``; counts GETs by path."""
 
     def __init__(self, root):
@@ -146,17 +146,8 @@ class RepoServer:
                 outer.requests.append(self.path)
                 super().do_GET()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
+        self.url = "http://127.0.0.1:%d/" % self.port
 
 
 def run_tasks(tmp_path, tasks, check=False, diff=False, inventory=None, python=PYTHON):

@@ -15,14 +15,13 @@ import http.server
 import os
 import ssl
 import subprocess
-import threading
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from appliance_testlib import PYTHON, SL_PUBLISH, pem_cert, pem_key, pki, sm
+from appliance_testlib import PYTHON, SL_PUBLISH, LocalHTTPServer, pem_cert, pem_key, pki, sm
 
 PASSWORD = "s3cret-publisher-pw"
 
@@ -123,7 +122,7 @@ def test_password_is_not_an_option():
 # --- upload against a WebDAV stand-in over TLS ------------------------------------
 
 
-class DavStandIn:
+class DavStandIn(LocalHTTPServer):
     """MKCOL/PUT/GET with basic auth over TLS; alice is a writer, bob a reader only."""
 
     def __init__(self, root, certfile, keyfile):
@@ -177,16 +176,12 @@ class DavStandIn:
             def do_PUT(self):
                 self._write("PUT")
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certfile, keyfile)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = "https://127.0.0.1:%d/" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.url = "https://127.0.0.1:%d/" % self.port
+        self.start()
 
 
 @pytest.fixture

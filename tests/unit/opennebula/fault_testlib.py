@@ -9,9 +9,10 @@ import http.client
 import os
 import random
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from http_testlib import LocalHTTPServer
 
 
 def seeded(name):
@@ -22,7 +23,7 @@ def seeded(name):
     return random.Random(seed), seed
 
 
-class LossyProxy:
+class LossyProxy(LocalHTTPServer):
     """An HTTP proxy in front of oned that forwards every XML-RPC call and,
     for the first call of ``method``, drops oned's answer and closes the
     connection: oned has carried the call out, the client never hears it (a
@@ -59,17 +60,8 @@ class LossyProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/RPC2" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = "http://127.0.0.1:%d/RPC2" % self.port
 
 
 class Via:

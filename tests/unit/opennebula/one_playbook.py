@@ -55,6 +55,15 @@ def task(module, title=None, ignore=False, **args):
     return result
 
 
+def run_twice(tmp_path, oned, module, title=None, diff=False, **args):
+    """``module`` with ``args`` run twice in one play (the second task titled
+    "again"), which must pass, the second run changing nothing: its PlaybookRun."""
+    run = run_tasks(tmp_path, [task(module, title, **args), task(module, "again", **args)], oned, diff=diff)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert not run[1]["changed"], run[1]
+    return run
+
+
 def vnet_left_in_error(tmp_path, oned, name, net, **args):
     """Run opennebula_vnet for ``name`` with an address range oned refuses once
     it has allocated the network (start ``net``.300): the task fails, changed,

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from one_testlib import ONE as one, LOGIC as logic, FakeClock, OnedProcess, pool_answer, ranges
-from one_playbook import run_tasks, task as T, vnet_left_in_error
+from one_playbook import run_tasks, run_twice, task as T, vnet_left_in_error
 
 # real oned 7.4.0's message for an IPv4 range it cannot read (AddressRange::init_ipv4)
 BAD_IP_MESSAGE = "[one.vn.add_ar] Wrong or empty IP attribute"
@@ -54,9 +54,8 @@ def test_vnet_refused_new_range_keeps_the_old_one(oned, tmp_path):
 
     # an overlapping new start (oned accepts overlaps): added first, then the old one removed
     moved = dict(good, address_ranges=[{"key": "pool", "ip": "10.40.0.15", "size": 10}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "move", **moved), T("opennebula_vnet", "again", **moved)], oned)
+    run = run_twice(tmp_path, oned, "opennebula_vnet", "move", **moved)
     assert run[0]["actions"] == ["add address range pool", "remove address range 0"]
-    assert not run[1]["changed"]
     assert ranges(client, "move-refused") == [("10.40.0.15", 10, "pool")]
 
 
@@ -98,10 +97,8 @@ def test_cluster_with_unknown_member_is_not_created(oned, tmp_path):
     assert res["failed"] and res["msg"] == "host 'no-such-host' does not exist" and res["changed"] is False
 
     client.host_allocate("members-there", "dummy", "dummy")
-    run = run_tasks(tmp_path, [T("opennebula_cluster", **dict(spec, hosts=["members-there"])),
-                               T("opennebula_cluster", "again", **dict(spec, hosts=["members-there"]))], oned)
+    run = run_twice(tmp_path, oned, "opennebula_cluster", **dict(spec, hosts=["members-there"]))
     assert run[0]["changed"] and run[0]["cluster"]["hosts"] == [client.hostpool().get("members-there").id]
-    assert not run[1]["changed"]
 
 
 # --------------------------------------------------------------------------
@@ -175,11 +172,8 @@ def test_vnet_in_error_fails_then_converges(oned, tmp_path):
     run = run_tasks(tmp_path, [T("opennebula_vnet", "check", **good)], oned, check=True)
     assert run[0]["actions"] == ["delete vnet born-broken (%d) in state ERROR" % broken.id,
                                  "allocate vnet born-broken"]
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "corrected", **good), T("opennebula_vnet", "again", **good)],
-                    oned)
-    assert run.rc == 0, run.stdout[-3000:]
+    run = run_twice(tmp_path, oned, "opennebula_vnet", "corrected", **good)
     assert run[0]["changed"] and run[0]["vnet"]["state"] == "READY" and run[0]["vnet"]["id"] != broken.id
-    assert not run[1]["changed"]
     assert ranges(client, "born-broken") == [("10.50.0.10", 8, "pool")]
 
 
@@ -196,15 +190,12 @@ def test_vnets_batch_in_error_fails_then_converges(oned, tmp_path):
     assert broken.state_name == "ERROR"
 
     good = [dict(bad[0], address_ranges=[{"ip": "10.51.0.10", "size": 4}]), bad[1]]
-    run = run_tasks(tmp_path, [T("opennebula_vnets", vnets=good, poll_interval=0.2),
-                               T("opennebula_vnets", "again", vnets=good)], oned)
-    assert run.rc == 0, run.stdout[-3000:]
+    run = run_twice(tmp_path, oned, "opennebula_vnets", vnets=good, poll_interval=0.2)
     entry = run[0]["vnets"]["batch-broken"]
     assert entry["actions"] == ["delete vnet batch-broken (%d) in state ERROR" % broken.id,
                                 "allocate vnet batch-broken"]
     assert entry["state"] == "READY" and entry["id"] != broken.id
     assert run[0]["summary"]["created"] == 1 and run[0]["summary"]["unchanged"] == 1
-    assert not run[1]["changed"]
     assert client.vnpool().get("batch-broken").state_name == "READY"
 
 
@@ -223,13 +214,11 @@ def test_datastore_base_path_is_checked_not_sent(oned, tmp_path):
 
     # the test oned's DATASTORE_LOCATION, written without its double slash
     located = dict(elsewhere, name="ds-located", base_path="/var/lib/one/datastores/")
-    run = run_tasks(tmp_path, [T("opennebula_datastore", **located), T("opennebula_datastore", "again", **located)],
-                    oned, diff=True)
-    assert run.rc == 0, run.stdout[-3000:]
+    run = run_twice(tmp_path, oned, "opennebula_datastore", diff=True, **located)
     ds = run[0]["datastore"]
     assert ds["base_path"] == "/var/lib/one//datastores/%d" % ds["id"]
     assert "BASE_PATH" not in ds["template"]
-    assert not run[1]["changed"] and run[1]["actions"] == []
+    assert run[1]["actions"] == []
 
     # an existing datastore: compared with the BASE_PATH oned reports, nothing sent
     run = run_tasks(tmp_path, [T("opennebula_datastore", "moved", ignore=True,
