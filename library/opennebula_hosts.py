@@ -7,13 +7,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: opennebula_hosts
-short_description: Register many OpenNebula hosts in one call
+short_description: Register OpenNebula hosts (hypervisor nodes) and manage their status
 description:
-  - Batch form of M(opennebula_host) for sites with hundreds or thousands of nodes.
+  - Registers hosts in OpenNebula, sets their cluster, their status (enabled, disabled, offline) and merges
+    attributes into their templates; or deletes them. One host or thousands, in one call.
   - Reads the host pool once (and the cluster pool once when a cluster is named), compares every listed host
     with it, and sends only the writes needed (allocate missing hosts, move cluster, change status, merge
     template attributes, delete). A site that is already registered costs two XML-RPC calls whatever its size.
   - Then waits for all the new (or re-enabled) hosts together, reading the host pool once per poll.
+  - OpenNebula cannot change the drivers of a registered host; a different im_mad or vmm_mad for a registered
+    host gives a warning, not a change.
   - A failing host does not stop the others; the module fails at the end and RV(errors) tells which hosts
     failed and OpenNebula's message for each.
 version_added: "1.0.0"
@@ -29,33 +32,39 @@ options:
     required: true
   state:
     description:
-      - Default state of the listed hosts; see M(opennebula_host) for the meaning of each value.
-      - A host to delete (V(absent)) that has VMs is emptied first with O(drain=live), and refused otherwise.
+      - Default state of the listed hosts.
+      - V(present) registers the host if needed and leaves its status alone.
+      - V(enabled), V(disabled) and V(offline) also set the status (a new host starts enabled).
+      - V(absent) deletes the host. A host that has VMs is emptied first with O(drain=live), and refused otherwise.
     type: str
     choices: [present, absent, enabled, disabled, offline]
     default: present
   im_mad:
-    description: Default information driver of new hosts.
+    description: Default information (monitoring) driver, used when a host is created.
     type: str
     default: kvm
   vmm_mad:
-    description: Default virtualization driver of new hosts.
+    description: Default virtualization driver, used when a host is created.
     type: str
     default: kvm
     aliases: [vm_mad]
   cluster:
-    description: Default cluster (name or ID; V(0) is valid) of the hosts. Omit to leave clusters alone.
+    description:
+      - Default cluster (name or ID; V(0) is the C(default) cluster) the hosts must be in.
+      - Omit to leave the cluster alone (a new host goes to the C(default) cluster).
     type: str
   template:
-    description: Default attributes merged into each host template.
+    description:
+      - Default attributes merged into each host template (other attributes are kept).
+        Only attributes whose value differs are sent.
     type: dict
   wait:
     description:
       - Wait until every new or re-enabled host is MONITORED. Hosts going to ERROR fail the module with
         OpenNebula's error message for each of them.
       - All the hosts are waited for together, with one host pool read per poll, so waiting is cheap even for
-        thousands of hosts, and registering a site is only complete once its nodes are monitored.
-        This is why the default is V(true) here while M(opennebula_host) defaults to V(false).
+        thousands of hosts, and registering a site is only complete once its nodes are monitored;
+        hence the default V(true). Set V(false) to return as soon as the writes are sent.
     type: bool
     default: true
   wait_timeout:
@@ -88,6 +97,11 @@ EXAMPLES = r"""
           LABELS: gpu
     cluster: stratuslab
 
+- name: Take a node out of scheduling for maintenance
+  opennebula_hosts:
+    hosts: [node01.example.org]
+    state: disabled
+
 - name: Retire node03, live-migrating its VMs to the enabled nodes first; list the hosts left out
   opennebula_hosts:
     hosts:
@@ -109,7 +123,8 @@ hosts:
   description:
     - What changed, per host name; hosts that needed no change are not listed (see RV(summary)).
     - C(id) is the host ID (null in check mode for a new host), C(actions) the writes done or planned,
-      C(state) the final state (after waiting, or as predicted in check mode or with O(wait=false)), the
+      C(state) the final state, an OpenNebula host state name (INIT, MONITORED, ERROR, DISABLED, OFFLINE;
+      after waiting, or as predicted in check mode or with O(wait=false)), the
       same as in C(diff.after), V(gone) for a host deleted while the module waited for it; C(error)
       OpenNebula's message when a write failed or the host did not become MONITORED; C(vms), for a host drained
       (O(drain=live)), each VM moved (or to move) with C(id), C(name), C(state), C(to), C(to_id) and C(live).

@@ -6,8 +6,9 @@ OpenNebula) on a free 127.0.0.1 port, each with a first run and a no-change
 rerun:
 
   batch      opennebula_hosts (one task, N hosts) + opennebula_vnets (one task, V vnets)
-  vnetloop   opennebula_vnet in a loop (V vnets), for comparison with the batch
-  single     opennebula_host in a loop (M = --loop-hosts hosts)
+  vnetloop   opennebula_vnets in a loop, one vnet per task (V vnets), for
+             comparison with the batch
+  single     opennebula_hosts in a loop, one host per task (M = --loop-hosts hosts)
   community  community.general.one_host in a loop (M hosts; needs pyone)
   floor      floor.py: plain xmlrpc.client, one pool read then one allocate per
              host (N) and one hostpool read per poll until they are MONITORED;
@@ -370,9 +371,9 @@ def variant_vnetloop(opts, workdir):
 
     def vnet_tasks(oned):
         return [{"name": "virtual networks one by one",
-                 "opennebula_vnet": dict(connection(oned), name="{{ item.name }}", vn_mad="bridge",
-                                         bridge="{{ item.bridge }}",
-                                         address_ranges=[{"ip": "{{ item.ip }}", "size": "{{ item.size }}"}]),
+                 "opennebula_vnets": dict(connection(oned), vnets=[dict(
+                     name="{{ item.name }}", vn_mad="bridge", bridge="{{ item.bridge }}",
+                     address_ranges=[{"ip": "{{ item.ip }}", "size": "{{ item.size }}"}])]),
                  "loop": "{{ bench_vnets }}", "loop_control": {"label": "{{ item.name }}"}}]
 
     return run_ansible_variant("vnetloop", [(vnets, vnet_tasks, {"bench_vnets": vnet_specs(opts.vnets)})],
@@ -380,24 +381,25 @@ def variant_vnetloop(opts, workdir):
 
 
 def _loop_variant(name, module, args, opts, workdir):
+    """``module`` in a loop over the M hosts; ``args`` gives it the host (``item``) and its other options."""
     row = Row(name, "hosts", opts.loop_hosts)
 
     def tasks(oned):
-        return [{"name": "register the hosts one by one", module: dict(connection(oned), name="{{ item }}", **args),
+        return [{"name": "register the hosts one by one", module: dict(connection(oned), **args),
                  "loop": "{{ bench_hosts }}"}]
 
     return run_ansible_variant(name, [(row, tasks, {"bench_hosts": host_names(opts.loop_hosts)})], opts, workdir)
 
 
 def variant_single(opts, workdir):
-    # opennebula_host does not wait by default (wait: false); the batch module
-    # and community.general's one_host both wait for MONITORED: compare alike.
-    return _loop_variant("single", "opennebula_host", {"wait": True}, opts, workdir)
+    # one task per host, each waiting for MONITORED (opennebula_hosts' default),
+    # as community.general's one_host does: compare alike.
+    return _loop_variant("single", "opennebula_hosts", {"hosts": ["{{ item }}"]}, opts, workdir)
 
 
 def variant_community(opts, workdir):
     return _loop_variant("community", "community.general.one_host",
-                         {"im_mad_name": "kvm", "vmm_mad_name": "kvm"}, opts, workdir)
+                         {"name": "{{ item }}", "im_mad_name": "kvm", "vmm_mad_name": "kvm"}, opts, workdir)
 
 
 def variant_floor(opts, workdir):
@@ -484,8 +486,8 @@ def last_line(fig):
 
 LABELS = {("batch", "hosts"): "(a) batch opennebula_hosts",
           ("batch", "vnets"): "(a) batch opennebula_vnets",
-          ("vnetloop", "vnets"): "(a') opennebula_vnet loop",
-          ("single", "hosts"): "(b) opennebula_host loop",
+          ("vnetloop", "vnets"): "(a') opennebula_vnets loop",
+          ("single", "hosts"): "(b) opennebula_hosts loop",
           ("community", "hosts"): "(c) c.g. one_host loop",
           ("floor", "hosts"): "(d) floor hosts",
           ("floor", "vnets"): "(d) floor vnets"}

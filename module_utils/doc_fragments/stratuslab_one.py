@@ -8,9 +8,8 @@ module_utils/stratuslab_one/module.py) and the check and diff mode every module
 run by run_one_module() (the same file) supports.
 BY_NAME_OR_ID (``stratuslab_one.by_name_or_id``): the name, id and state
 options of the modules that manage one object (by_name_or_id_spec()).
-HOST (``stratuslab_one.host``): the options opennebula_host and
-opennebula_hosts share word for word (host_options() in
-module_utils/stratuslab_one/host.py): poll_interval, and drain and
+HOST (``stratuslab_one.host``): options of opennebula_hosts (host_options()
+in module_utils/stratuslab_one/host.py): poll_interval, and drain and
 drain_targets, which empty a host before its deletion.
 
 ansible-doc merges fragments into DOCUMENTATION only, not into RETURN, so the

@@ -12,9 +12,9 @@ Bottom up:
 * ``transport``: ``OneClient``, the XML-RPC client (retries, typed calls, waits).
 * ``module``: what every module shares (connection options, ``run_one_module``,
   the ``Changes`` a reconciler records).
-* one reconciler per object kind: ``cluster``, ``host`` (opennebula_host and
-  opennebula_hosts), ``vnet``, ``vnets``, ``datastore``, ``image``,
-  ``user``. Each is
+* one reconciler per object kind: ``cluster``, ``host`` (opennebula_hosts),
+  ``vnets`` (opennebula_vnets, with the planning of one network in ``vnet``),
+  ``datastore``, ``image``, ``user``. Each is
   ``*_run(client, params, check_mode) -> result`` and calls the client's
   methods itself.
 

@@ -1,12 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: StratusLab site deployer contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The reconcilers of opennebula_host and opennebula_hosts (one host, or many in one pass).
+"""The reconciler of opennebula_hosts (many hosts in one pass).
 
-Both plan each host with ``plan_host``: a list of (action, args) steps, run
+It plans each host with ``plan_host``: a list of (action, args) steps, run
 by ``execute_host_steps``, described by ``describe_step`` and predicted (check
-mode, diff) by ``_predict_host``. The batch reads each pool once and waits
-for all the hosts together.
+mode, diff) by ``_predict_host``. It reads each pool once and waits for all
+the hosts together.
 
 A host to delete that still has VMs is drained first when the module's
 ``drain`` allows it (``DrainPlanner``): it is disabled, each VM is migrated
@@ -22,7 +22,6 @@ from ansible.module_utils.stratuslab_one.errors import (ACTION, OneActionError, 
                                                        OneInternalError, OneTimeoutError)
 from ansible.module_utils.stratuslab_one.model import (
     HOST_DISABLED, HOST_ERROR, HOST_MONITORED, HOST_OFFLINE, LCM_RUNNING, VM_ACTIVE, VM_POWEROFF, VM_SUSPENDED, Pool)
-from ansible.module_utils.stratuslab_one.module import Changes, change_result
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 # OpenNebula's cluster 0, "default": every host that names no other cluster.
@@ -320,7 +319,7 @@ HOST_WANTED_STATES = ["present", "absent", "enabled", "disabled", "offline"]
 
 
 def host_options(wait, wait_timeout):
-    """opennebula_host's options beside name; opennebula_hosts takes them as defaults of its hosts.
+    """opennebula_hosts' options beside hosts: the defaults of its hosts, and how it waits and drains.
 
     poll_interval, drain and drain_targets are documented once, in doc fragment stratuslab_one.host.
     """
@@ -336,33 +335,6 @@ def host_options(wait, wait_timeout):
         drain=dict(type="str", default="none", choices=list(DRAIN_MODES)),
         drain_targets=dict(type="list", elements="str"),
     )
-
-
-def host_run(client, params, check_mode):
-    hosts = client.hostpool()
-    host = hosts.named(params["name"])
-    needs_clusters = params.get("cluster") is not None and params["state"] != "absent"
-    clusters = client.clusterpool() if needs_clusters else Pool("cluster", [])
-    warnings = []
-    drain = DrainPlanner(client, hosts, [params], params)
-    steps = plan_host(params, host, clusters, warnings, drain)
-    changes = Changes(check_mode)
-    changes.actions.extend(a for a in (describe_step(*step) for step in steps) if a)
-    before = _host_before(host, params, steps)
-    after = _predict_host(params, host, steps, clusters)
-    result_host = after
-    if steps and not check_mode:
-        host_id = execute_host_steps(client, steps, host.id if host else None)
-        if params["state"] != "absent":
-            if params["wait"] and _needs_wait(params, steps):
-                client.wait_hosts([host_id], timeout=params["wait_timeout"],
-                                  interval=params["poll_interval"])
-            fresh = client.host_info(host_id)
-            result_host = dict(fresh.summary(), template=fresh.template)
-    elif host is not None and params["state"] != "absent" and not check_mode:
-        result_host = dict(host.summary(), template=host.template)
-    return change_result(changes, before, after, host=result_host, warnings=warnings,
-                         vms=drain.moves.get(params["name"], []))
 
 
 def normalize_host_specs(params):

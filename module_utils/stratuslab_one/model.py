@@ -10,7 +10,7 @@ Pool documents come back sorted by ascending id (oned lists them descending);
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional
 
 from ansible.module_utils.stratuslab_one.errors import NO_EXISTS, OneError, OneNotFoundError
@@ -159,11 +159,6 @@ class Host(_Stateful):
             max_cpu=_int(share, "MAX_CPU", 0), cpu_usage=_int(share, "CPU_USAGE", 0),
             max_mem=_int(share, "MAX_MEM", 0), mem_usage=_int(share, "MEM_USAGE", 0))
 
-    def summary(self):
-        return {"id": self.id, "name": self.name, "state": self.state_name,
-                "im_mad": self.im_mad, "vm_mad": self.vm_mad,
-                "cluster_id": self.cluster_id, "cluster": self.cluster}
-
 
 @dataclass
 class Cluster:
@@ -245,12 +240,6 @@ class Vnet(_Stateful):
             phydev=_text(elem, "PHYDEV"), vlan_id=_text(elem, "VLAN_ID"),
             used_leases=_int(elem, "USED_LEASES", 0), locked=elem.find("LOCK") is not None,
             template=_template(elem), ars=ars)
-
-    def summary(self):
-        return {"id": self.id, "name": self.name, "state": self.state_name,
-                "clusters": self.clusters, "bridge": self.bridge, "vn_mad": self.vn_mad,
-                "phydev": self.phydev, "vlan_id": self.vlan_id,
-                "address_ranges": [asdict(a) for a in self.ars]}
 
 
 @dataclass

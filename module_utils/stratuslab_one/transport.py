@@ -500,10 +500,6 @@ class OneClient:
         return self._wait_ready(self.vn_info, vnet_id, VNET_READY, (VNET_ERROR, VNET_UPDATE_FAILURE),
                                 "virtual network", "one.vn.info", "vnet", timeout, interval)
 
-    def wait_vnet_gone(self, vnet_id, timeout=60, interval=1.0):
-        """Wait until one.vn.info answers NO_EXISTS after a delete."""
-        return self._wait_gone(self.vn_info, vnet_id, "virtual network", timeout, interval)
-
     def wait_image_ready(self, image_id, timeout=300, interval=2.0):
         """Wait while oned's datastore driver copies the image; READY or raise (ERROR at once)."""
         return self._wait_ready(self.image_info, image_id, IMAGE_READY, (IMAGE_ERROR,), "image", "one.image.info",

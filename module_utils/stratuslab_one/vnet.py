@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: StratusLab site deployer contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The opennebula_vnet reconciler, and the planning of a network opennebula_vnets shares.
+"""The planning of one network, for opennebula_vnets (module_utils/stratuslab_one/vnets.py).
 
 A network's address ranges are matched by key (``SL_AR_KEY``, else type and
 start) and planned by ``plan_ars``; ``plan_vnet_steps`` gives every write an
@@ -10,10 +10,9 @@ existing network needs.
 
 from __future__ import annotations
 
-from ansible.module_utils.stratuslab_one.errors import OneError, OneNotFoundError
-from ansible.module_utils.stratuslab_one.model import VNET_ERROR, VNET_LOCK_CREATE, VNET_LOCK_DELETE, VNET_READY
-from ansible.module_utils.stratuslab_one.module import (
-    change_result, membership_steps, plan_other_clusters, start_run)
+from ansible.module_utils.stratuslab_one.errors import OneError
+from ansible.module_utils.stratuslab_one.model import VNET_READY
+from ansible.module_utils.stratuslab_one.module import membership_steps
 from ansible.module_utils.stratuslab_one.template import attrs_differ, normalize_attrs
 
 
@@ -21,7 +20,7 @@ AR_KEY_ATTR = "SL_AR_KEY"
 
 
 def vnet_options():
-    """The options that describe one network: opennebula_vnet's, and those of each entry of opennebula_vnets."""
+    """The options that describe one network: those of each entry of opennebula_vnets."""
     return dict(
         vn_mad=dict(type="str", choices=["bridge", "802.1Q"]),
         bridge=dict(type="str"),
@@ -245,54 +244,6 @@ def errored_vnet_deletion(vnet):
         raise OneError("vnet %s (%s) is in state ERROR (%s) with %d lease(s) in use: it cannot be created again"
                        % (vnet.name, vnet.id, vnet.template.get("ERROR", "no error message"), vnet.used_leases))
     return "delete vnet %s (%s) in state ERROR" % (vnet.name, vnet.id)
-
-
-def vnet_run(client, params, check_mode):
-    changes, vnet, before = start_run(check_mode, client.vnpool(), params, _vnet_view)
-    if params["state"] == "absent":
-        if vnet is None or vnet.state == VNET_LOCK_DELETE:
-            return change_result(changes, before, before if vnet else {}, vnet={})
-        changes.do("delete vnet %s (%s)" % (vnet.name, vnet.id), client.vn_delete, vnet.id)
-        if params["wait"] and not check_mode:
-            client.wait_vnet_gone(vnet.id, timeout=params["wait_timeout"])
-        return change_result(changes, before, {}, vnet={})
-
-    clusters = client.clusterpool() if params.get("clusters") is not None else None
-    template, desired_ars, cluster_ids = vnet_wanted(params, clusters)
-
-    name = params.get("name")
-    if vnet is not None and vnet.state == VNET_ERROR:
-        name = vnet.name
-        changes.do(errored_vnet_deletion(vnet), client.vn_delete, vnet.id)
-        if not check_mode:
-            client.wait_vnet_gone(vnet.id, timeout=params["wait_timeout"])
-        vnet = None
-    if vnet is None:
-        if name is None:
-            raise OneNotFoundError("vnet %s does not exist (give a name to create it)" % params["id"])
-        alloc, first_cluster, after = vnet_allocation(name, template, desired_ars, cluster_ids)
-        template = after["template"]
-        new_id = changes.do("allocate vnet %s" % name, client.vn_allocate, alloc, first_cluster)
-        after["id"] = new_id
-        if check_mode:
-            plan_other_clusters(changes, "vnet", cluster_ids)
-            if cluster_ids:
-                after["clusters"] = sorted(cluster_ids)
-            return change_result(changes, before, after, vnet=after)
-        vnet = client.wait_vnet_ready(new_id, timeout=params["wait_timeout"])
-    elif vnet.state == VNET_LOCK_CREATE and not check_mode:
-        vnet = client.wait_vnet_ready(vnet.id, timeout=params["wait_timeout"])
-
-    for description, method, args, kwargs in plan_vnet_steps(client, vnet, template, desired_ars, cluster_ids,
-                                                             params["force"], check_mode):
-        changes.do(description, method, *args, **kwargs)
-
-    if changes.changed and not check_mode:
-        vnet = client.vn_info(vnet.id)
-        after = _vnet_view(vnet)
-    else:
-        after = _predict_vnet(before if before else _vnet_view(vnet), template, desired_ars, cluster_ids)
-    return change_result(changes, before, after, vnet=after if check_mode else vnet.summary())
 
 
 def _predict_vnet(view, template, desired_ars, cluster_ids):

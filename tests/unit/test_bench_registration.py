@@ -5,7 +5,7 @@ OpenNebula tree of `make one-packages` is there: its last line, and a
 no-change rerun.
 
 The benchmark counts the XML-RPC calls from the test oned's own per-call log,
-so this fails if opennebula_hosts (or opennebula_vnet) ever reads a pool per
+so this fails if opennebula_hosts (or opennebula_vnets) ever reads a pool per
 host, or if the benchmark stops counting.
 """
 

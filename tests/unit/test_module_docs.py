@@ -23,7 +23,9 @@ MODULES = sorted(p.stem for p in (REPO / "library").glob("*.py") if not p.name.s
 
 
 def test_every_module_is_checked():
-    assert len(MODULES) >= 8, MODULES
+    # the glob found the library (the modules the roles use are among them)
+    assert {"appliance_verify", "opennebula_cluster", "opennebula_datastore", "opennebula_hosts", "opennebula_image",
+            "opennebula_user", "opennebula_vnets"} <= set(MODULES), MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -55,24 +55,44 @@ def task(module, title=None, ignore=False, **args):
     return result
 
 
+# opennebula_vnets options that are the module's, not one network's
+VNETS_MODULE_OPTIONS = ("wait", "wait_timeout", "poll_interval")
+
+
+def one_host(name, title=None, ignore=False, **args):
+    """An opennebula_hosts task for the one host ``name``, the other ``args`` at module level."""
+    return task("opennebula_hosts", title or name, ignore, hosts=[name], **args)
+
+
+def one_vnet(title=None, ignore=False, **args):
+    """An opennebula_vnets task for one network: ``args`` is the network (name, drivers, ranges...) and the
+    module's own options (wait, wait_timeout, poll_interval)."""
+    module = {k: args.pop(k) for k in VNETS_MODULE_OPTIONS if k in args}
+    return task("opennebula_vnets", title or args.get("name"), ignore, vnets=[args], **module)
+
+
 def run_twice(tmp_path, oned, module, title=None, diff=False, **args):
     """``module`` with ``args`` run twice in one play (the second task titled
-    "again"), which must pass, the second run changing nothing: its PlaybookRun."""
-    run = run_tasks(tmp_path, [task(module, title, **args), task(module, "again", **args)], oned, diff=diff)
+    "again"), which must pass, the second run changing nothing: its PlaybookRun.
+    ``module`` may also be a function making the task (one_vnet)."""
+    make = module if callable(module) else (lambda title, **a: task(module, title, **a))
+    run = run_tasks(tmp_path, [make(title, **args), make("again", **args)], oned, diff=diff)
     assert run.rc == 0, run.stdout[-3000:]
     assert not run[1]["changed"], run[1]
     return run
 
 
 def vnet_left_in_error(tmp_path, oned, name, net, **args):
-    """Run opennebula_vnet for ``name`` with an address range oned refuses once
-    it has allocated the network (start ``net``.300): the task fails, changed,
-    and oned keeps the network in ERROR. (The spec that corrects it: start
-    ``net``.10; the ERROR vnet as the client reads it.)"""
+    """Run opennebula_vnets for the one network ``name`` with an address range
+    oned refuses once it has allocated the network (start ``net``.300): the
+    task fails, changed, and oned keeps the network in ERROR. (The spec that
+    corrects it: start ``net``.10; the ERROR vnet as the client reads it.)"""
     bad = dict(args, name=name, address_ranges=[{"key": "pool", "ip": net + ".300", "size": 8}])
-    res = run_tasks(tmp_path, [task("opennebula_vnet", "refused range", ignore=True, **bad)], oned)[0]
+    res = run_tasks(tmp_path, [one_vnet("refused range", ignore=True, **bad)], oned)[0]
     assert res["failed"] and res["changed"] is True  # the network was allocated
-    assert "in state ERROR" in res["msg"] and "Wrong or empty IP attribute" in res["msg"], res["msg"]
+    error = res["errors"][name]
+    assert "state ERROR" in error and "Wrong or empty IP attribute" in error, res["errors"]
+    assert error in res["msg"] and res["vnets"][name]["error"] == error
     broken = oned.client().vnpool().get(name)
     assert broken.state_name == "ERROR"
     return dict(bad, address_ranges=[{"key": "pool", "ip": net + ".10", "size": 8}]), broken
@@ -94,8 +114,8 @@ def playbook_command(tmp_path, tasks, oned=None, check=False, diff=False, env=No
     if oned is not None and connection:
         play["module_defaults"] = {name: {"api_url": oned.url, "api_username": oned.username,
                                           "api_password": oned.password}
-                                   for name in ("opennebula_cluster", "opennebula_host", "opennebula_hosts",
-                                                "opennebula_vnet", "opennebula_vnets", "opennebula_datastore")}
+                                   for name in ("opennebula_cluster", "opennebula_hosts", "opennebula_vnets",
+                                                "opennebula_datastore")}
     book = tmp_path / ("play-%d.yml" % len(list(tmp_path.glob("play-*.yml"))))
     book.write_text(yaml.safe_dump([play], sort_keys=False))
     hosts = "localhost,"

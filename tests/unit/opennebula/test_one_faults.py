@@ -22,7 +22,7 @@ import time
 import pytest
 
 from one_testlib import needs_real_oned
-from one_playbook import playbook_command, run_tasks, stop_half_way, task as T
+from one_playbook import one_host, one_vnet, playbook_command, run_tasks, stop_half_way, task as T
 
 pytestmark = needs_real_oned
 
@@ -80,17 +80,16 @@ SINGLE, BATCH = HOSTS[:2], HOSTS[2:]   # registered one task each; in one batch 
 
 
 def site_tasks():
-    """What a front-end registers, one object after another (the single-object
-    modules: the more tasks, the more points to stop at), then as a batch.
-    Each task's title is the object it makes ("hosts ..." for the batch)."""
+    """What a front-end registers, one object after another (a one-element
+    list per task: the more tasks, the more points to stop at), then hosts as
+    a batch. Each task's title is the object it makes ("hosts ..." for the batch)."""
     tasks = [T("opennebula_cluster", "fault-site", name="fault-site")]
     for index, name in enumerate(NETS):
-        tasks.append(T("opennebula_vnet", name, name=name, bridge="brf%d" % index, clusters=["fault-site"],
-                       address_ranges=[{"key": "pool", "ip": "10.70.%d.10" % index, "size": 20}],
-                       wait_timeout=120))
+        tasks.append(one_vnet(name, name=name, bridge="brf%d" % index, clusters=["fault-site"],
+                              address_ranges=[{"key": "pool", "ip": "10.70.%d.10" % index, "size": 20}],
+                              wait_timeout=120))
     for name in SINGLE:
-        tasks.append(T("opennebula_host", name, name=name, im_mad="dummy", vmm_mad="dummy", cluster="fault-site",
-                       wait=False))
+        tasks.append(one_host(name, im_mad="dummy", vmm_mad="dummy", cluster="fault-site", wait=False))
     tasks.append(T("opennebula_hosts", "hosts " + " ".join(BATCH), hosts=BATCH, im_mad="dummy",
                    vmm_mad="dummy", cluster="fault-site", wait=False))
     return tasks
@@ -136,7 +135,7 @@ def test_a_run_stopped_half_way_is_completed_by_a_rerun(real_oned, tmp_path):
     length = time.monotonic() - begin
     assert full.rc == 0, full.stdout[-3000:]
     cleanup = ([T("opennebula_hosts", hosts=HOSTS, state="absent")]
-               + [T("opennebula_vnet", name=name, state="absent") for name in NETS]
+               + [one_vnet(name=name, state="absent") for name in NETS]
                + [T("opennebula_cluster", name="fault-site", state="absent")])
     rng = random.Random()
     stopped = []

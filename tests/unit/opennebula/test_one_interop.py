@@ -50,9 +50,9 @@ def test_community_general_one_host(oned, tmp_path):
     assert host.cluster_id == cluster_id and host.template["NOTE"] == "from community.general"
 
     # the project's module agrees it is already there
-    run = run_tasks(tmp_path, [{"name": "ours", "opennebula_host": {"name": "cg-node", "cluster": "cg-cluster"}}],
+    run = run_tasks(tmp_path, [{"name": "ours", "opennebula_hosts": {"hosts": ["cg-node"], "cluster": "cg-cluster"}}],
                     oned)
-    assert not run[0]["changed"]
+    assert not run[0]["changed"] and run[0]["summary"]["unchanged"] == 1
 
 
 def test_community_general_one_vnet(oned, tmp_path):
@@ -68,8 +68,8 @@ def test_community_general_one_vnet(oned, tmp_path):
     assert vnet.bridge == "brcg" and vnet.ars[0].ip == "192.0.2.50" and vnet.ars[0].size == 20
 
     # our module adopts the range created by community.general, then both see the same network
-    run = run_tasks(tmp_path, [{"name": "ours", "opennebula_vnet": {
-        "name": "cg-net", "bridge": "brcg", "address_ranges": [{"ip": "192.0.2.50", "size": 20}]}}], oned)
-    assert run[0]["vnet"]["id"] == vnet.id
+    run = run_tasks(tmp_path, [{"name": "ours", "opennebula_vnets": {"vnets": [
+        {"name": "cg-net", "bridge": "brcg", "address_ranges": [{"ip": "192.0.2.50", "size": 20}]}]}}], oned)
+    assert run[0]["vnets"]["cg-net"]["id"] == vnet.id and run[0]["networks"]["cg-net"]["id"] == vnet.id
     run = run_tasks(tmp_path, [cg("one_vnet", oned, "delete", name="cg-net", state="absent")])
     assert run[0]["changed"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from one_testlib import OnedProcess
-from one_playbook import run_tasks, task as T
+from one_testlib import OnedProcess, ranges
+from one_playbook import one_host, one_vnet, run_tasks, task as T
 
 
 @pytest.fixture(scope="module")
@@ -57,44 +57,51 @@ def test_cluster_lifecycle(oned, tmp_path):
 
 
 # --------------------------------------------------------------------------
-# hosts, one at a time
+# hosts, one in the list
 # --------------------------------------------------------------------------
 
 def test_host_lifecycle(oned, tmp_path):
     client = oned.client()
-    host = dict(name="node-a", cluster="0", template={"labels": "rack1"}, wait=True, poll_interval=0.2)
-    run = run_tasks(tmp_path, [T("opennebula_host", **host)], oned, check=True, diff=True)
-    assert run[0]["changed"] and run[0]["actions"][0].startswith("allocate")
-    assert run[0]["diff"]["after"]["template"] == {"LABELS": "rack1"}
+    host = dict(cluster="0", template={"labels": "rack1"}, wait=True, poll_interval=0.2)
+    run = run_tasks(tmp_path, [one_host("node-a", **host)], oned, check=True, diff=True)
+    assert run[0]["changed"] and run[0]["hosts"]["node-a"]["actions"][0].startswith("allocate")
+    assert run[0]["diff"]["after"]["node-a"]["template"] == {"LABELS": "rack1"}
     assert client.hostpool().get("node-a") is None
 
-    run = run_tasks(tmp_path, [T("opennebula_host", **host), T("opennebula_host", "again", **host),
-                               T("opennebula_host", "disable", name="node-a", state="disabled"),
-                               T("opennebula_host", "disable again", name="node-a", state="disabled"),
-                               T("opennebula_host", "merge", name="node-a", template={"NOTE": "x y"}),
-                               T("opennebula_host", "offline", name="node-a", state="offline"),
-                               T("opennebula_host", "enable", name="node-a", state="enabled", wait=True,
-                                 poll_interval=0.2)], oned, diff=True)
+    run = run_tasks(tmp_path, [one_host("node-a", **host), one_host("node-a", "again", **host),
+                               one_host("node-a", "disable", state="disabled"),
+                               one_host("node-a", "disable again", state="disabled"),
+                               one_host("node-a", "merge", template={"NOTE": "x y"}),
+                               one_host("node-a", "offline", state="offline"),
+                               one_host("node-a", "enable", state="enabled", wait=True, poll_interval=0.2)],
+                    oned, diff=True)
     assert run.rc == 0, run.stdout
-    assert run[0]["changed"] and run[0]["host"]["state"] == "MONITORED"
-    assert run[0]["host"]["template"]["LABELS"] == "rack1" and run[0]["host"]["cluster_id"] == 0
-    assert not run[1]["changed"] and run[1]["api_calls"] == 2
-    assert run[2]["changed"] and run[2]["host"]["state"] == "DISABLED"
+    states = [res["hosts"].get("node-a", {}).get("state") for res in run.results]
+    assert run[0]["changed"] and states[0] == "MONITORED"
+    after = run[0]["diff"]["after"]["node-a"]
+    assert after["template"]["LABELS"] == "rack1" and after["cluster_id"] == 0
+    assert not run[1]["changed"] and run[1]["api_calls"] == 2 and run[1]["summary"]["unchanged"] == 1
+    assert run[2]["changed"] and states[2] == "DISABLED"
     assert not run[3]["changed"]
-    assert run[4]["changed"] and run[4]["actions"] == ["merge template NOTE"]
-    assert run[4]["host"]["template"]["LABELS"] == "rack1"  # merge keeps the others
-    assert run[5]["host"]["state"] == "OFFLINE"
-    assert run[6]["changed"] and run[6]["host"]["state"] == "MONITORED"
+    assert run[4]["changed"] and run[4]["hosts"]["node-a"]["actions"] == ["merge template NOTE"]
+    assert states[5] == "OFFLINE"
+    assert run[6]["changed"] and states[6] == "MONITORED"
+    node = client.hostpool().get("node-a")
+    assert (node.state_name, node.cluster_id) == ("MONITORED", 0)
+    # the merge kept the others
+    assert (node.template["LABELS"], node.template["NOTE"]) == ("rack1", "x y")
 
     run = run_tasks(tmp_path, [
-        T("opennebula_host", "unreachable", name="unreachable-1", wait=True, poll_interval=0.2, ignore=True),
-        T("opennebula_host", "missing cluster", name="node-b", cluster="nope", ignore=True),
-        T("opennebula_host", "other driver", name="node-a", im_mad="dummy"),
-        T("opennebula_host", "delete", name="node-a", state="absent"),
-        T("opennebula_host", "delete again", name="node-a", state="absent"),
+        one_host("unreachable-1", "unreachable", wait=True, poll_interval=0.2, ignore=True),
+        one_host("node-b", "missing cluster", cluster="nope", ignore=True),
+        one_host("node-a", "other driver", im_mad="dummy"),
+        one_host("node-a", "delete", state="absent"),
+        one_host("node-a", "delete again", state="absent"),
     ], oned)
-    assert run[0]["failed"] and "Error monitoring Host unreachable-1" in run[0]["msg"]
-    assert run[1]["failed"] and "cluster 'nope' does not exist" in run[1]["msg"]
+    assert run[0]["failed"] and "Error monitoring Host unreachable-1" in run[0]["errors"]["unreachable-1"]
+    assert "Error monitoring Host unreachable-1" in run[0]["msg"]
+    assert run[1]["failed"] and "cluster 'nope' does not exist" in run[1]["errors"]["node-b"]
+    assert "cluster 'nope' does not exist" in run[1]["msg"]
     assert not run[2]["changed"] and any("cannot change the drivers" in w for w in run[2]["warnings"])
     assert run[3]["changed"] and not run[4]["changed"]
     assert client.hostpool().get("node-a") is None
@@ -186,31 +193,32 @@ PUBLIC = dict(name="public", vn_mad="bridge", bridge="br0",
 
 def test_vnet_bridge_ranged(oned, tmp_path):
     client = oned.client()
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **PUBLIC)], oned, check=True, diff=True)
-    assert run[0]["changed"] and run[0]["actions"] == ["allocate vnet public"]
-    assert [a["key"] for a in run[0]["diff"]["after"]["address_ranges"]] == ["macs", "pool"]
+    run = run_tasks(tmp_path, [one_vnet(**PUBLIC)], oned, check=True, diff=True)
+    assert run[0]["changed"] and run[0]["vnets"]["public"]["actions"] == ["allocate vnet public"]
+    assert [a["key"] for a in run[0]["diff"]["after"]["public"]["address_ranges"]] == ["macs", "pool"]
     assert client.vnpool().get("public") is None
 
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **PUBLIC), T("opennebula_vnet", "again", **PUBLIC)],
-                    oned, diff=True)
+    run = run_tasks(tmp_path, [one_vnet(**PUBLIC), one_vnet("again", **PUBLIC)], oned, diff=True)
     assert run.rc == 0, run.stdout
-    vnet = run[0]["vnet"]
-    assert run[0]["changed"] and vnet["state"] == "READY" and vnet["bridge"] == "br0"
-    assert [(a["type"], a["size"]) for a in vnet["address_ranges"]] == [("IP4", 50), ("ETHER", 4)]
+    assert run[0]["changed"] and run[0]["vnets"]["public"]["state"] == "READY"
     assert not run[1]["changed"] and run[1]["api_calls"] == 2  # vnpool + clusterpool
+    vnet = client.vnpool().get("public")
+    assert vnet.state_name == "READY" and vnet.bridge == "br0"
+    assert [(a.type, a.size) for a in vnet.ars] == [("IP4", 50), ("ETHER", 4)]
 
     grown = dict(PUBLIC, template=dict(PUBLIC["template"], DNS="10.0.0.53"),
                  address_ranges=[dict(PUBLIC["address_ranges"][0], size=60, ip="10.0.0.100")])
     moved = dict(grown, address_ranges=[dict(grown["address_ranges"][0], ip="10.0.1.100")])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "grow", **grown), T("opennebula_vnet", "move", **moved),
-                               T("opennebula_vnet", "move again", **moved)], oned, diff=True)
-    assert run[0]["actions"] == ["update template DNS", "update address range 0 (pool)",
-                                 "remove address range 1"]
-    ar = run[0]["vnet"]["address_ranges"][0]
-    assert (ar["ip"], ar["size"], ar["attributes"]["GATEWAY"]) == ("10.0.0.100", 60, "10.0.0.1")
-    assert run[1]["actions"] == ["add address range pool", "remove address range 0"]
-    assert run[1]["vnet"]["address_ranges"][0]["ip"] == "10.0.1.100"
-    assert not run[2]["changed"]
+    run = run_tasks(tmp_path, [one_vnet("grow", **grown)], oned, diff=True)
+    assert run[0]["vnets"]["public"]["actions"] == ["update template DNS", "update address range 0 (pool)",
+                                                    "remove address range 1"]
+    (ar,) = client.vnpool().get("public").ars
+    assert (ar.ip, ar.size, ar.attributes["GATEWAY"]) == ("10.0.0.100", 60, "10.0.0.1")
+    run = run_tasks(tmp_path, [one_vnet("move", **moved), one_vnet("move again", **moved)], oned, diff=True)
+    assert run[0]["vnets"]["public"]["actions"] == ["add address range pool", "remove address range 0"]
+    assert not run[1]["changed"]
+    assert run[1]["networks"]["public"]["address_ranges"][0]["ip"] == "10.0.1.100"
+    assert ranges(client, "public") == [("10.0.1.100", 60, "pool")]
     assert client.vnpool().get("public").template["DNS"] == "10.0.0.53"
 
 
@@ -219,18 +227,21 @@ def test_vnet_8021q_fixed_and_absent(oned, tmp_path):
     client.cluster_allocate("net-cluster")  # not under test here: saves an ansible-playbook run
     private = dict(name="private", vn_mad="802.1Q", phydev="eth1", vlan_id="42", bridge="br42",
                    fixed_leases=["10.1.0.10", "10.1.0.11"], clusters=["net-cluster", "0"])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **private), T("opennebula_vnet", "again", **private),
-                               T("opennebula_vnet", "one more lease", **dict(
+    run = run_tasks(tmp_path, [one_vnet(**private), one_vnet("again", **private),
+                               one_vnet("one more lease", **dict(
                                    private, fixed_leases=["10.1.0.10", "10.1.0.11", "10.1.0.12"])),
-                               T("opennebula_vnet", "delete", name="private", state="absent"),
-                               T("opennebula_vnet", "delete again", name="private", state="absent"),
-                               T("opennebula_vnet", "no phydev", ignore=True, name="x", vn_mad="802.1Q")],
+                               one_vnet("delete", name="private", state="absent"),
+                               one_vnet("delete again", name="private", state="absent"),
+                               one_vnet("no phydev", ignore=True, name="x", vn_mad="802.1Q")],
                     oned)
-    vnet = run[0]["vnet"]
-    assert (vnet["vn_mad"], vnet["phydev"], vnet["vlan_id"]) == ("802.1Q", "eth1", "42")
+    assert run[0]["changed"] and run[0]["vnets"]["private"]["state"] == "READY"
+    # as the second task's pool read found the network the first one made
+    vnet = run[1]["networks"]["private"]
+    template = vnet["template"]
+    assert (template["VN_MAD"], template["PHYDEV"], template["VLAN_ID"]) == ("802.1Q", "eth1", "42")
     assert len(vnet["clusters"]) == 2 and [a["size"] for a in vnet["address_ranges"]] == [1, 1]
     assert not run[1]["changed"]
-    assert run[2]["actions"] == ["add address range IP4:10.1.0.12"]
+    assert run[2]["vnets"]["private"]["actions"] == ["add address range IP4:10.1.0.12"]
     assert run[3]["changed"] and not run[4]["changed"]
     assert run[5]["failed"] and "phydev" in run[5]["msg"]
     assert client.vnpool().get("private") is None
@@ -241,15 +252,18 @@ def test_vnet_adopts_unkeyed_ranges_and_reports_oned_errors(oned, tmp_path):
     vid = client.vn_allocate('NAME="legacy"\nVN_MAD="bridge"\nAR=[TYPE="IP4",IP="10.2.0.1",SIZE="10"]\n')
     client.wait_vnet_ready(vid, timeout=10)
     spec = dict(name="legacy", address_ranges=[{"ip": "10.2.0.1", "size": 10}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **spec), T("opennebula_vnet", "again", **spec),
-                               T("opennebula_vnet", "dup via id", id=vid, template={"NAME2": "x"}),
-                               T("opennebula_vnet", "bad ar", ignore=True, name="legacy",
-                                 address_ranges=[{"ip": "10.2.0.1", "size": 10}, {"ip": "10.3.0.300", "size": 1}])],
+    run = run_tasks(tmp_path, [one_vnet(**spec), one_vnet("again", **spec),
+                               one_vnet("template only", name="legacy", template={"NAME2": "x"}),
+                               one_vnet("bad ar", ignore=True, name="legacy",
+                                        address_ranges=[{"ip": "10.2.0.1", "size": 10},
+                                                        {"ip": "10.3.0.300", "size": 1}])],
                     oned)
-    assert run[0]["actions"] == ["update address range 0 (IP4:10.2.0.1)"]  # adopted: key attribute added
+    # adopted: key attribute added
+    assert run[0]["vnets"]["legacy"]["actions"] == ["update address range 0 (IP4:10.2.0.1)"]
     assert not run[1]["changed"]
-    assert run[2]["changed"] and run[2]["vnet"]["id"] == vid
-    assert run[3]["failed"] and run[3]["msg"].startswith("[one.vn.add_ar]")
+    assert run[2]["changed"] and run[2]["vnets"]["legacy"]["id"] == vid
+    assert run[3]["failed"] and run[3]["errors"]["legacy"].startswith("[one.vn.add_ar]")
+    assert client.vnpool().get("legacy").template["NAME2"] == "x"
 
 
 # --------------------------------------------------------------------------

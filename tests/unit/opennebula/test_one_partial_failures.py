@@ -15,7 +15,7 @@ import time
 import pytest
 
 from one_testlib import ONE as one, LOGIC as logic, FakeClock, OnedProcess, pool_answer, ranges
-from one_playbook import run_tasks, run_twice, task as T, vnet_left_in_error
+from one_playbook import one_vnet, run_tasks, run_twice, task as T, vnet_left_in_error
 
 # real oned 7.4.0's message for an IPv4 range it cannot read (AddressRange::init_ipv4)
 BAD_IP_MESSAGE = "[one.vn.add_ar] Wrong or empty IP attribute"
@@ -38,24 +38,24 @@ def test_vnet_refused_new_range_keeps_the_old_one(oned, tmp_path):
     client = oned.client()
     good = dict(name="move-refused", address_ranges=[{"key": "pool", "ip": "10.40.0.10", "size": 10}])
     bad = dict(good, address_ranges=[{"key": "pool", "ip": "10.40.999.10", "size": 10}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **good),
-                               T("opennebula_vnet", "refused start address", ignore=True, **bad)], oned)
+    run = run_tasks(tmp_path, [one_vnet(**good), one_vnet("refused start address", ignore=True, **bad)], oned)
     res = run[1]
     assert ranges(client, "move-refused") == [("10.40.0.10", 10, "pool")], "the old range was removed"
-    assert res["failed"] and res["msg"] == BAD_IP_MESSAGE
+    assert res["failed"] and res["errors"] == {"move-refused": BAD_IP_MESSAGE} and BAD_IP_MESSAGE in res["msg"]
     assert res["changed"] is False  # oned refused the first write: nothing was changed
 
     # a template change that succeeds before the refused range: a failure that says changed
     half = dict(bad, template={"DESCRIPTION": "half-done"})
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "half-done", ignore=True, **half)], oned)
-    assert run[0]["failed"] and run[0]["changed"] is True and run[0]["msg"] == BAD_IP_MESSAGE
+    run = run_tasks(tmp_path, [one_vnet("half-done", ignore=True, **half)], oned)
+    assert run[0]["failed"] and run[0]["changed"] is True and run[0]["errors"] == {"move-refused": BAD_IP_MESSAGE}
+    assert run[0]["vnets"]["move-refused"]["actions"] == ["update template DESCRIPTION"]
     assert client.vnpool().get("move-refused").template["DESCRIPTION"] == "half-done"
     assert ranges(client, "move-refused") == [("10.40.0.10", 10, "pool")]
 
     # an overlapping new start (oned accepts overlaps): added first, then the old one removed
     moved = dict(good, address_ranges=[{"key": "pool", "ip": "10.40.0.15", "size": 10}])
-    run = run_twice(tmp_path, oned, "opennebula_vnet", "move", **moved)
-    assert run[0]["actions"] == ["add address range pool", "remove address range 0"]
+    run = run_twice(tmp_path, oned, one_vnet, "move", **moved)
+    assert run[0]["vnets"]["move-refused"]["actions"] == ["add address range pool", "remove address range 0"]
     assert ranges(client, "move-refused") == [("10.40.0.15", 10, "pool")]
 
 
@@ -169,11 +169,12 @@ def test_vnet_in_error_fails_then_converges(oned, tmp_path):
     client = oned.client()
     good, broken = vnet_left_in_error(tmp_path, oned, "born-broken", "10.50.0")
 
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "check", **good)], oned, check=True)
-    assert run[0]["actions"] == ["delete vnet born-broken (%d) in state ERROR" % broken.id,
-                                 "allocate vnet born-broken"]
-    run = run_twice(tmp_path, oned, "opennebula_vnet", "corrected", **good)
-    assert run[0]["changed"] and run[0]["vnet"]["state"] == "READY" and run[0]["vnet"]["id"] != broken.id
+    run = run_tasks(tmp_path, [one_vnet("check", **good)], oned, check=True)
+    assert run[0]["vnets"]["born-broken"]["actions"] == ["delete vnet born-broken (%d) in state ERROR" % broken.id,
+                                                         "allocate vnet born-broken"]
+    run = run_twice(tmp_path, oned, one_vnet, "corrected", **good)
+    entry = run[0]["vnets"]["born-broken"]
+    assert run[0]["changed"] and entry["state"] == "READY" and entry["id"] != broken.id
     assert ranges(client, "born-broken") == [("10.50.0.10", 8, "pool")]
 
 

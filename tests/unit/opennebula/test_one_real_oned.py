@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from one_testlib import ONE as one, LOGIC as logic, OnedProcess, needs_real_oned, ranges
-from one_playbook import run_tasks, task, vnet_left_in_error
+from one_playbook import one_vnet, run_tasks, task, vnet_left_in_error
 
 pytestmark = needs_real_oned
 
@@ -25,9 +25,15 @@ pytestmark = needs_real_oned
 
 
 def T(module, title=None, ignore=False, **args):
-    if module.startswith("opennebula_vnet"):
+    if module == "opennebula_vnets":
         args.setdefault("wait_timeout", 120)   # the real bridge driver, on a loaded machine
     return task(module, title, ignore, **args)
+
+
+def V(title=None, ignore=False, **args):
+    """opennebula_vnets for the one network ``args``."""
+    args.setdefault("wait_timeout", 120)   # the real bridge driver, on a loaded machine
+    return one_vnet(title, ignore, **args)
 
 
 def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
@@ -36,16 +42,14 @@ def test_real_oned_refused_range_keeps_the_old_one(real_oned, tmp_path):
     bad = dict(good, address_ranges=[{"key": "pool", "ip": "10.60.999.10", "size": 10}])
     # an overlapping new start: real oned accepts overlapping ranges, so the new one goes in first
     moved = dict(good, address_ranges=[{"key": "pool", "ip": "10.60.0.15", "size": 10}])
-    run = run_tasks(tmp_path, [T("opennebula_vnet", **good),
-                               T("opennebula_vnet", "refused start address", ignore=True, **bad)], real_oned)
-    assert run[0]["changed"] and run[0]["vnet"]["state"] == "READY", run.stdout[-3000:]
+    run = run_tasks(tmp_path, [V(**good), V("refused start address", ignore=True, **bad)], real_oned)
+    assert run[0]["changed"] and run[0]["vnets"]["real-move"]["state"] == "READY", run.stdout[-3000:]
     assert ranges(client, "real-move") == [("10.60.0.10", 10, "pool")], "the old range was removed"
     assert run[1]["failed"] and run[1]["changed"] is False
-    assert run[1]["msg"] == "[one.vn.add_ar] Wrong or empty IP attribute"
+    assert run[1]["errors"] == {"real-move": "[one.vn.add_ar] Wrong or empty IP attribute"}
 
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "overlapping move", **moved),
-                               T("opennebula_vnet", "again", **moved)], real_oned)
-    assert run[0]["actions"] == ["add address range pool", "remove address range 0"]
+    run = run_tasks(tmp_path, [V("overlapping move", **moved), V("again", **moved)], real_oned)
+    assert run[0]["vnets"]["real-move"]["actions"] == ["add address range pool", "remove address range 0"]
     assert not run[1]["changed"]
     assert ranges(client, "real-move") == [("10.60.0.15", 10, "pool")]
 
@@ -56,12 +60,12 @@ def test_real_oned_vnet_in_error_converges(real_oned, tmp_path):
     good, broken = vnet_left_in_error(tmp_path, real_oned, "real-broken", "10.61.0", wait_timeout=120)
     assert broken.ars == []
 
-    run = run_tasks(tmp_path, [T("opennebula_vnet", "corrected", **good), T("opennebula_vnet", "again", **good)],
-                    real_oned)
+    run = run_tasks(tmp_path, [V("corrected", **good), V("again", **good)], real_oned)
     assert run.rc == 0, run.stdout[-3000:]
-    assert run[0]["actions"] == ["delete vnet real-broken (%d) in state ERROR" % broken.id,
-                                 "allocate vnet real-broken"]
-    assert run[0]["vnet"]["state"] == "READY" and not run[1]["changed"]
+    entry = run[0]["vnets"]["real-broken"]
+    assert entry["actions"] == ["delete vnet real-broken (%d) in state ERROR" % broken.id,
+                                "allocate vnet real-broken"]
+    assert entry["state"] == "READY" and entry["id"] != broken.id and not run[1]["changed"]
     assert ranges(client, "real-broken") == [("10.61.0.10", 8, "pool")]
 
 

@@ -23,21 +23,18 @@ SECRET = "Zq9-never-show-me-4417"
 # per module: arguments that make ansible-core's argument-spec validation fail
 BAD_ARGUMENTS = {
     "opennebula_vnets": [{"vnets": "pub"},
-                         {"vnets": [{"name": "a", "address_ranges": "10.0.0.1"}]}],
-    "opennebula_vnet": [{"name": "a", "address_ranges": "10.0.0.1"},
-                        {"name": "a", "address_ranges": [{"ip": "10.0.0.1"}]}],
+                         {"vnets": [{"name": "a", "address_ranges": "10.0.0.1"}]},
+                         {"vnets": [{"name": "a", "address_ranges": [{"ip": "10.0.0.1"}]}]}],
     "opennebula_cluster": [{"name": "a", "exclusive": "perhaps"}],
-    "opennebula_host": [{"name": "a", "template": "not a dict"}],
-    "opennebula_hosts": [{"hosts": ["a"], "wait_timeout": "soon"}],
+    "opennebula_hosts": [{"hosts": ["a"], "wait_timeout": "soon"},
+                         {"hosts": ["a"], "template": "not a dict"}],
     "opennebula_datastore": [{"name": "a", "type": "bogus"}],
     "opennebula_image": [{"name": "a", "state": "absent", "wait": "maybe"}],
 }
 # per module: arguments that pass validation and fail at oned (or in the module)
 ONED_FAILURES = {
     "opennebula_vnets": {"vnets": [{"name": "a", "clusters": ["nosuch"]}]},
-    "opennebula_vnet": {"id": 9999},
     "opennebula_cluster": {"id": 9999},
-    "opennebula_host": {"name": "a", "cluster": "nosuch"},
     "opennebula_hosts": {"hosts": ["a"], "cluster": "nosuch"},
     "opennebula_datastore": {"id": 9999},
     "opennebula_image": {"name": "a", "datastore": "nosuch", "path": "/nonexistent.qcow2"},
